@@ -1,0 +1,215 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// config is the parsed and validated command line: K3s's server flags that k3snet uses, with
+// K3s's names and defaults.
+type config struct {
+	dataDir                string
+	kubeconfig             string
+	disable                []string // items of --disable, split on commas, trimmed, deduplicated
+	disableNetworkPolicy   bool
+	disableCloudController bool
+	multiClusterCIDR       bool
+	clusterCIDRs           []netip.Prefix
+	serviceCIDRs           []netip.Prefix
+	clusterDNS             []netip.Addr
+	clusterDomain          string
+	serviceLBNamespace     string
+	nodeName               string
+	nodeIPs                []netip.Addr
+	nodeExternalIPs        []netip.Addr
+	systemDefaultRegistry  string
+	httpsListenPort        int
+	binDir                 string
+}
+
+// disabled reports whether item was named in --disable.
+func (c *config) disabled(item string) bool { return slices.Contains(c.disable, item) }
+
+// listFlag collects a repeatable flag whose values may also be comma lists, as K3s's string
+// slices do: --disable=coredns,traefik --disable servicelb.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" && !slices.Contains(*l, item) {
+			*l = append(*l, item)
+		}
+	}
+	return nil
+}
+
+// flagError names the flag a bad value came from, so the one-line error says what to fix.
+type flagError struct {
+	flag string
+	err  error
+}
+
+func (e *flagError) Error() string { return fmt.Sprintf("invalid --%s: %v", e.flag, e.err) }
+func (e *flagError) Unwrap() error { return e.err }
+
+// parseFlags parses args (without the program name). getenv and hostname are passed in so the
+// node-name rules can be tested.
+func parseFlags(args []string, getenv func(string) string, hostname func() (string, error), out io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("k3slike", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		cfg                                           config
+		disable, clusterCIDR, serviceCIDR, clusterDNS listFlag
+		nodeIP, nodeExternalIP                        listFlag
+	)
+	fs.StringVar(&cfg.dataDir, "data-dir", "/var/lib/rancher/k3s", "folder to hold state")
+	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster; without it k3slike runs its own control plane")
+	fs.Var(&disable, "disable", "do not deploy packaged components and delete any deployed ones (coredns, servicelb, traefik, local-storage, metrics-server, or any manifest name); repeatable, comma lists")
+	fs.BoolVar(&cfg.disableNetworkPolicy, "disable-network-policy", false, "disable the network policy controller")
+	fs.BoolVar(&cfg.disableCloudController, "disable-cloud-controller", false, "disable the cloud-controller stub's node handling")
+	fs.BoolVar(&cfg.multiClusterCIDR, "multi-cluster-cidr", false, "honour ClusterCIDR objects when allocating pod CIDRs (experimental in K3s)")
+	fs.Var(&clusterCIDR, "cluster-cidr", "IPv4/IPv6 network CIDRs to use for pod IPs (default 10.42.0.0/16)")
+	fs.Var(&serviceCIDR, "service-cidr", "IPv4/IPv6 network CIDRs to use for service IPs (default 10.43.0.0/16)")
+	fs.Var(&clusterDNS, "cluster-dns", "IPv4/IPv6 cluster IP for the coredns service (default: the tenth address of the service CIDR, 10.43.0.10)")
+	fs.StringVar(&cfg.clusterDomain, "cluster-domain", "cluster.local", "cluster domain")
+	fs.StringVar(&cfg.serviceLBNamespace, "servicelb-namespace", "kube-system", "namespace of the pods of the servicelb component")
+	fs.StringVar(&cfg.nodeName, "node-name", "", "node name (default $K3S_NODE_NAME, else the hostname)")
+	fs.Var(&nodeIP, "node-ip", "IPv4/IPv6 addresses to advertise for the node; repeatable, comma lists")
+	fs.Var(&nodeExternalIP, "node-external-ip", "IPv4/IPv6 external addresses to advertise for the node; repeatable, comma lists")
+	fs.StringVar(&cfg.systemDefaultRegistry, "system-default-registry", "", "private registry to prefix all system images with")
+	fs.IntVar(&cfg.httpsListenPort, "https-listen-port", 6443, "port of the embedded kube-apiserver on 127.0.0.1")
+	fs.StringVar(&cfg.binDir, "bin-dir", "", "directory of the control-plane binaries (default $K3SNET_BIN_DIR, else the build cache of hack/build-tools.sh)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.disable = disable
+
+	var errs []error
+	add := func(flag string, err error) {
+		if err != nil {
+			errs = append(errs, &flagError{flag: flag, err: err})
+		}
+	}
+	var err error
+	cfg.clusterCIDRs, err = parseCIDRs(clusterCIDR, "10.42.0.0/16")
+	add("cluster-cidr", err)
+	cfg.serviceCIDRs, err = parseCIDRs(serviceCIDR, "10.43.0.0/16")
+	add("service-cidr", err)
+	cfg.clusterDNS, err = parseIPs(clusterDNS)
+	add("cluster-dns", err)
+	if err == nil && len(cfg.clusterDNS) == 0 && len(cfg.serviceCIDRs) > 0 {
+		cfg.clusterDNS = []netip.Addr{tenthAddress(cfg.serviceCIDRs[0])}
+	}
+	cfg.nodeIPs, err = parseIPs(nodeIP)
+	add("node-ip", err)
+	cfg.nodeExternalIPs, err = parseIPs(nodeExternalIP)
+	add("node-external-ip", err)
+	if errs := validation.IsDNS1123Subdomain(cfg.clusterDomain); len(errs) > 0 {
+		add("cluster-domain", errors.New(strings.Join(errs, "; ")))
+	}
+	if errs := validation.IsDNS1123Label(cfg.serviceLBNamespace); len(errs) > 0 {
+		add("servicelb-namespace", errors.New(strings.Join(errs, "; ")))
+	}
+	if cfg.httpsListenPort < 1 || cfg.httpsListenPort > 65535 {
+		add("https-listen-port", fmt.Errorf("%d is not a port", cfg.httpsListenPort))
+	}
+	if cfg.dataDir == "" {
+		add("data-dir", errors.New("must not be empty"))
+	} else if cfg.dataDir, err = filepath.Abs(cfg.dataDir); err != nil {
+		add("data-dir", err)
+	}
+	cfg.nodeName, err = resolveNodeName(cfg.nodeName, getenv, hostname)
+	add("node-name", err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// resolveNodeName applies K3s's order: --node-name, then $K3S_NODE_NAME, then the hostname,
+// lower-cased. Hosts named localhost or with no usable name must be given one (mission: nodes
+// without a hostname).
+func resolveNodeName(flagValue string, getenv func(string) string, hostname func() (string, error)) (string, error) {
+	name, source := flagValue, "--node-name"
+	if name == "" {
+		name, source = getenv("K3S_NODE_NAME"), "K3S_NODE_NAME"
+	}
+	if name == "" {
+		h, err := hostname()
+		if err != nil {
+			return "", fmt.Errorf("reading the hostname: %w; pass --node-name or set K3S_NODE_NAME", err)
+		}
+		name, source = h, "the hostname"
+	}
+	name = strings.ToLower(strings.TrimSpace(name))
+	switch {
+	case name == "" || name == "localhost":
+		return "", fmt.Errorf("%s %q cannot name a node; pass --node-name or set K3S_NODE_NAME", source, name)
+	case len(validation.IsDNS1123Subdomain(name)) > 0:
+		return "", fmt.Errorf("%s %q is not a valid node name (%s); pass --node-name or set K3S_NODE_NAME",
+			source, name, strings.Join(validation.IsDNS1123Subdomain(name), "; "))
+	}
+	return name, nil
+}
+
+// parseCIDRs accepts one prefix per IP family, IPv4 first or IPv6 first, as K3s does for
+// dual-stack clusters.
+func parseCIDRs(values []string, def string) ([]netip.Prefix, error) {
+	if len(values) == 0 {
+		values = []string{def}
+	}
+	var out []netip.Prefix
+	for _, v := range values {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, err
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%s has host bits set (did you mean %s?)", v, p.Masked())
+		}
+		for _, seen := range out {
+			if seen.Addr().Is4() == p.Addr().Is4() {
+				return nil, fmt.Errorf("%s: at most one CIDR per IP family", v)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func parseIPs(values []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, v := range values {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
+}
+
+// tenthAddress is K3s's default cluster DNS address: 10.43.0.10 for 10.43.0.0/16.
+func tenthAddress(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr()
+	for range 10 {
+		a = a.Next()
+	}
+	return a
+}
+
+func osHostname() (string, error) { return os.Hostname() }

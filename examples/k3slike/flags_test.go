@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func host(name string) func() (string, error) { return func() (string, error) { return name, nil } }
+
+func TestParseFlagsDefaultsAreK3s(t *testing.T) {
+	cfg, err := parseFlags(nil, env(nil), host("server-1"), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "/var/lib/rancher/k3s", cfg.dataDir)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}, cfg.clusterCIDRs)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")}, cfg.serviceCIDRs)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr("10.43.0.10")}, cfg.clusterDNS)
+	assert.Equal(t, "cluster.local", cfg.clusterDomain)
+	assert.Equal(t, "kube-system", cfg.serviceLBNamespace)
+	assert.Equal(t, "server-1", cfg.nodeName)
+	assert.Equal(t, 6443, cfg.httpsListenPort)
+	assert.Empty(t, cfg.disable)
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, cfg *config)
+		wantErr string
+	}{
+		{
+			name: "disable is repeatable, takes comma lists, trims and drops duplicates",
+			args: []string{"--disable=coredns, traefik", "--disable", "servicelb,coredns", "--disable=my-addon"},
+			check: func(t *testing.T, cfg *config) {
+				assert.Equal(t, []string{"coredns", "traefik", "servicelb", "my-addon"}, cfg.disable)
+				assert.True(t, cfg.disabled("servicelb"))
+				assert.False(t, cfg.disabled("metrics-server"))
+			},
+		},
+		{
+			name: "dual-stack cluster and service CIDRs in either order",
+			args: []string{"--cluster-cidr=10.42.0.0/16,fd00:42::/56", "--service-cidr=fd00:43::/112,10.43.0.0/16"},
+			check: func(t *testing.T, cfg *config) {
+				assert.Len(t, cfg.clusterCIDRs, 2)
+				assert.Equal(t, "fd00:43::/112", cfg.serviceCIDRs[0].String())
+				assert.Equal(t, "fd00:43::a", cfg.clusterDNS[0].String(), "cluster DNS defaults into the first service CIDR")
+			},
+		},
+		{
+			name: "node IPs accept comma lists and repeated flags of both families",
+			args: []string{"--node-ip=10.0.0.5,fd00::5", "--node-ip", "10.0.0.6", "--node-external-ip=203.0.113.7"},
+			check: func(t *testing.T, cfg *config) {
+				assert.Equal(t, "[10.0.0.5 fd00::5 10.0.0.6]", fmt.Sprint(cfg.nodeIPs))
+				assert.Equal(t, "[203.0.113.7]", fmt.Sprint(cfg.nodeExternalIPs))
+			},
+		},
+		{
+			name:  "node name comes from K3S_NODE_NAME when the flag is absent, lower-cased",
+			env:   map[string]string{"K3S_NODE_NAME": "Worker-2"},
+			check: func(t *testing.T, cfg *config) { assert.Equal(t, "worker-2", cfg.nodeName) },
+		},
+		{
+			name:  "the flag wins over K3S_NODE_NAME",
+			args:  []string{"--node-name=from-flag"},
+			env:   map[string]string{"K3S_NODE_NAME": "from-env"},
+			check: func(t *testing.T, cfg *config) { assert.Equal(t, "from-flag", cfg.nodeName) },
+		},
+		{name: "a bad cluster CIDR names the flag", args: []string{"--cluster-cidr=10.42.0.0/33"}, wantErr: "invalid --cluster-cidr"},
+		{name: "a CIDR with host bits is refused", args: []string{"--service-cidr=10.43.0.1/16"}, wantErr: "did you mean 10.43.0.0/16"},
+		{name: "two CIDRs of one family are refused", args: []string{"--cluster-cidr=10.42.0.0/16,10.44.0.0/16"}, wantErr: "at most one CIDR per IP family"},
+		{name: "a bad node IP names the flag", args: []string{"--node-ip=10.0.0.300"}, wantErr: "invalid --node-ip"},
+		{name: "a bad external IP names the flag", args: []string{"--node-external-ip=example.com"}, wantErr: "invalid --node-external-ip"},
+		{name: "a bad cluster DNS names the flag", args: []string{"--cluster-dns=x"}, wantErr: "invalid --cluster-dns"},
+		{name: "a bad cluster domain names the flag", args: []string{"--cluster-domain=Not_A_Domain"}, wantErr: "invalid --cluster-domain"},
+		{name: "a bad servicelb namespace names the flag", args: []string{"--servicelb-namespace=Kube_System"}, wantErr: "invalid --servicelb-namespace"},
+		{name: "a port out of range names the flag", args: []string{"--https-listen-port=70000"}, wantErr: "invalid --https-listen-port"},
+		{name: "an unknown flag is an error", args: []string{"--no-such-flag"}, wantErr: "flag provided but not defined"},
+		{name: "a stray argument is an error", args: []string{"server"}, wantErr: `unexpected argument "server"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(tt.args, env(tt.env), host("host-a"), io.Discard)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestResolveNodeName(t *testing.T) {
+	failing := func() (string, error) { return "", errors.New("uts namespace gone") }
+	tests := []struct {
+		name     string
+		flag     string
+		env      string
+		hostname func() (string, error)
+		want     string
+		wantErr  string
+	}{
+		{name: "the hostname is used and lower-cased", hostname: host("MyHost.example.com"), want: "myhost.example.com"},
+		{name: "a host named localhost must be given a name", hostname: host("localhost"), wantErr: "pass --node-name or set K3S_NODE_NAME"},
+		{name: "a host without a name must be given one", hostname: host(""), wantErr: "pass --node-name or set K3S_NODE_NAME"},
+		{name: "a hostname that is no DNS subdomain is refused", hostname: host("my_host"), wantErr: `the hostname "my_host" is not a valid node name`},
+		{name: "an unreadable hostname is reported", hostname: failing, wantErr: "uts namespace gone"},
+		{name: "an invalid K3S_NODE_NAME names its source", env: "bad name", hostname: host("ok"), wantErr: `K3S_NODE_NAME "bad name"`},
+		{name: "the flag is used without asking the hostname", flag: "node-1", hostname: failing, want: "node-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := resolveNodeName(tt.flag, env(map[string]string{"K3S_NODE_NAME": tt.env}), tt.hostname)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

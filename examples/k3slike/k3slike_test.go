@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/k3snet/k3snet/internal/controlplane"
+)
+
+// TestServerWithEmbeddedControlPlane runs the real binary as a user would: it becomes ready,
+// kubectl sees its node Ready, SIGTERM stops it and everything it started, and a restart on
+// the same data dir finds the same cluster.
+func TestServerWithEmbeddedControlPlane(t *testing.T) {
+	binDir := requireBinaries(t)
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	build := exec.Command("go", "build", "-o", exe, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+
+	dataDir := t.TempDir()
+	port := freePort(t)
+	args := []string{"--data-dir=" + dataDir, "--https-listen-port=" + strconv.Itoa(port),
+		"--node-name=k3slike-test", "--node-ip=192.0.2.50", "--bin-dir=" + binDir}
+	kubeconfig := filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")
+	kubectl := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(binDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "kubectl %v: %s", args, out)
+		return string(out)
+	}
+
+	srv := startServer(t, exe, args)
+	nodes := kubectl("get", "nodes", "-o", "wide")
+	t.Logf("kubectl get nodes -o wide:\n%s", nodes)
+	assert.Regexp(t, `(?m)^k3slike-test\s+Ready\s+control-plane\s+\S+\s+\S+\s+192\.0\.2\.50\s`, nodes)
+	created := kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}")
+	srv.stop(t)
+	assertPortClosed(t, port)
+
+	srv = startServer(t, exe, args)
+	assert.Equal(t, created, kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}"),
+		"a restart on the same data dir keeps the cluster")
+	srv.stop(t)
+	assertPortClosed(t, port)
+}
+
+func TestServerRejectsBadFlagsWithOneLine(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+
+	cmd := exec.Command(exe, "--cluster-cidr=10.42.0.0/99", "--node-name=n")
+	out, err = cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %q", out)
+	assert.Contains(t, string(out), "invalid --cluster-cidr")
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startServer runs k3slike and waits for its ready line.
+func startServer(t *testing.T, exe string, args []string) *server {
+	t.Helper()
+	cmd := exec.Command(exe, args...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	s := &server{cmd: cmd, done: make(chan error, 1)}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	ready := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			line := scanner.Text()
+			t.Log(line)
+			if strings.Contains(line, "k3slike is ready") {
+				close(ready)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case err := <-s.done:
+		s.done <- err
+		t.Fatalf("k3slike exited before it was ready: %v", err)
+	case <-time.After(3 * time.Minute):
+		t.Fatal("k3slike not ready after 3 minutes")
+	}
+	return s
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "k3slike should exit 0 on SIGTERM")
+	case <-time.After(time.Minute):
+		t.Fatal("k3slike did not stop within a minute of SIGTERM")
+	}
+}
+
+func assertPortClosed(t *testing.T, port int) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Errorf("kube-apiserver still listening on %d after k3slike stopped", port)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// requireBinaries finds the control-plane binaries; without them the test is skipped, except
+// under CI, which builds them.
+func requireBinaries(t *testing.T) string {
+	t.Helper()
+	dir, err := controlplane.FindBinDir()
+	if err == nil {
+		if _, err = os.Stat(filepath.Join(dir, "kubectl")); err != nil {
+			err = fmt.Errorf("%w: no kubectl in %s", controlplane.ErrBinariesMissing, dir)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, controlplane.ErrBinariesMissing) && os.Getenv("CI") == "" {
+			t.Skipf("needs the control-plane binaries: %v", err)
+		}
+		t.Fatal(err)
+	}
+	return dir
+}
+

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/controlplane"
+)
+
+// serve runs until ctx ends: the embedded control plane (or the cluster of --kubeconfig), the
+// server's own node, and the controllers.
+func serve(ctx context.Context, cfg *config) (err error) {
+	logger := klog.FromContext(ctx)
+	restConfig, kubeconfig := (*rest.Config)(nil), cfg.kubeconfig
+	if cfg.kubeconfig != "" {
+		restConfig, err = clientcmd.BuildConfigFromFlags("", cfg.kubeconfig)
+		if err != nil {
+			return fmt.Errorf("loading --kubeconfig: %w", err)
+		}
+	} else {
+		start := time.Now()
+		cp, err := controlplane.Start(ctx, controlplane.Config{
+			DataDir:       filepath.Join(cfg.dataDir, "server"),
+			BinDir:        cfg.binDir,
+			APIServerPort: cfg.httpsListenPort,
+			ServiceCIDR:   cfg.serviceCIDRs[0].String(),
+			PodCIDR:       cfg.clusterCIDRs[0].String(),
+		})
+		if err != nil {
+			return fmt.Errorf("starting the embedded control plane: %w", err)
+		}
+		defer func() {
+			logger.Info("Stopping the embedded control plane")
+			err = errors.Join(err, cp.Stop())
+		}()
+		logger.Info("Embedded control plane is up", "url", cp.URL, "took", time.Since(start).Round(time.Millisecond))
+		restConfig, kubeconfig = cp.Config, cp.AdminKubeconfig
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("building the client: %w", err)
+	}
+	version, err := client.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("reaching the API server at %s: %w", restConfig.Host, err)
+	}
+	if cfg.kubeconfig == "" {
+		if err := registerNode(ctx, client, cfg); err != nil {
+			return err
+		}
+	}
+	logger.Info("k3slike is ready", "node", cfg.nodeName, "kubernetes", version.GitVersion,
+		"kubectl", fmt.Sprintf("export KUBECONFIG=%s; kubectl get nodes", kubeconfig))
+	<-ctx.Done()
+	logger.Info("Shutting down", "reason", context.Cause(ctx))
+	return nil
+}
+
+// registerNode creates (or, after a restart, keeps) the server's own Node as a kwok-managed
+// node and publishes its addresses, as the K3s agent would for its kubelet.
+func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config) error {
+	nodes := client.CoreV1().Nodes()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+		Name: cfg.nodeName,
+		Labels: map[string]string{
+			corev1.LabelHostname:                    cfg.nodeName,
+			corev1.LabelOSStable:                    runtime.GOOS,
+			corev1.LabelArchStable:                  runtime.GOARCH,
+			"node-role.kubernetes.io/control-plane": "true",
+		},
+		Annotations: map[string]string{controlplane.KwokNodeAnnotation: controlplane.KwokNodeAnnotationValue},
+	}}
+	if _, err := nodes.Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("registering node %s: %w", cfg.nodeName, err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		n, err := nodes.Get(ctx, cfg.nodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for node %s to be Ready: %w", cfg.nodeName, err)
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"addresses": nodeAddresses(cfg)}})
+	if err != nil {
+		return err
+	}
+	if _, err := nodes.Patch(ctx, cfg.nodeName, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		return fmt.Errorf("setting addresses of node %s: %w", cfg.nodeName, err)
+	}
+	return nil
+}
+
+// nodeAddresses lists the node's addresses in K3s's order: internal, external, hostname.
+func nodeAddresses(cfg *config) []corev1.NodeAddress {
+	internal := cfg.nodeIPs
+	if len(internal) == 0 {
+		internal = []netip.Addr{defaultNodeIP()}
+	}
+	var out []corev1.NodeAddress
+	for _, ip := range internal {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+	}
+	for _, ip := range cfg.nodeExternalIPs {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: ip.String()})
+	}
+	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: cfg.nodeName})
+}
+
+// defaultNodeIP picks the first global unicast IPv4 address of the host, as K3s picks the
+// address of its default route's interface, and falls back to loopback on a host without one.
+func defaultNodeIP() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipnet, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipnet.IP); ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
+					return ip.Unmap()
+				}
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}

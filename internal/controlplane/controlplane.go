@@ -1,0 +1,323 @@
+// Package controlplane runs a real Kubernetes control plane on loopback from binaries built by
+// hack/build-tools.sh: kine (SQLite) as the datastore, kube-apiserver with its own CA and
+// client-certificate users, kube-controller-manager, kube-scheduler, and kwok simulating the
+// nodes annotated kwok.x-k8s.io/node=fake. Integration tests use it through internal/testcluster;
+// examples/k3slike uses it as its embedded control plane, with state kept in its data dir.
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// KwokNodeAnnotation marks the Nodes kwok simulates: kwok keeps them Ready and runs their pods.
+const (
+	KwokNodeAnnotation      = "kwok.x-k8s.io/node"
+	KwokNodeAnnotationValue = "fake"
+)
+
+// readyTimeout bounds the wait for each component; a cold kube-apiserver on kine is ready in
+// about 5 s on the 2-core machines this runs on.
+const readyTimeout = 90 * time.Second
+
+// Config describes a control plane. DataDir is the only required field.
+type Config struct {
+	// DataDir holds tls/, cred/, db/ and logs/ (for k3slike: <data-dir>/server). Existing
+	// certificates and the database are reused, so a restart keeps the cluster.
+	DataDir string
+	// BinDir holds the binaries; empty means FindBinDir.
+	BinDir string
+	// APIServerPort is kube-apiserver's secure port on 127.0.0.1; 0 picks a free one.
+	APIServerPort int
+	// ServiceCIDR is the Service ClusterIP range (K3s default 10.43.0.0/16).
+	ServiceCIDR string
+	// PodCIDR is the range kwok gives pods of nodes that have no spec.podCIDR.
+	PodCIDR string
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	// Config is the admin rest config (client certificate in group system:masters).
+	Config *rest.Config
+	// AdminKubeconfig is the path of a kubeconfig file for the admin user.
+	AdminKubeconfig string
+	// URL is kube-apiserver's address.
+	URL string
+
+	procs []*process // in start order
+}
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" {
+		return errors.New("controlplane: DataDir is required")
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = "10.43.0.0/16"
+	}
+	if c.PodCIDR == "" {
+		c.PodCIDR = "10.42.0.0/16"
+	}
+	if c.BinDir == "" {
+		dir, err := FindBinDir()
+		if err != nil {
+			return err
+		}
+		c.BinDir = dir
+	}
+	return checkBinDir(c.BinDir)
+}
+
+// Start brings up kine, kube-apiserver, kube-controller-manager, kube-scheduler and kwok and
+// returns once the API server is ready and the other components answer their health checks.
+// On error everything started so far is stopped again.
+func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	dirs := map[string]string{}
+	for _, d := range []string{"tls", "cred", "db", "logs"} {
+		dirs[d] = filepath.Join(cfg.DataDir, d)
+		if err := os.MkdirAll(dirs[d], 0o700); err != nil {
+			return nil, fmt.Errorf("controlplane: creating %s: %w", dirs[d], err)
+		}
+	}
+	serviceIP, err := firstServiceIP(cfg.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	pki, err := newPKI(dirs["tls"], serviceIP)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	apiPort := cfg.APIServerPort
+	if apiPort == 0 {
+		apiPort = ports[0]
+	}
+	cp := &ControlPlane{URL: "https://127.0.0.1:" + strconv.Itoa(apiPort)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, cp.Stop())
+		}
+	}()
+	kubeconfigs, err := pki.writeKubeconfigs(dirs["cred"], cp.URL)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	cp.AdminKubeconfig = kubeconfigs["admin"]
+	cp.Config = pki.restConfig(cp.URL, pki.admin)
+
+	bin := func(name string) string { return filepath.Join(cfg.BinDir, name) }
+	start := func(name string, args ...string) (*process, error) {
+		p, err := startProcess(name, bin(name), args, dirs["logs"])
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		cp.procs = append(cp.procs, p)
+		return p, nil
+	}
+
+	kineAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
+	kine, err := start("kine",
+		"--listen-address", kineAddr,
+		"--endpoint", "sqlite://"+filepath.Join(dirs["db"], "state.db")+"?_journal=WAL&cache=shared&_busy_timeout=30000",
+		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(ports[2]),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, kine, "kine", func() error { return dialTCP(kineAddr) }); err != nil {
+		return nil, err
+	}
+
+	tlsDir := dirs["tls"]
+	apiserver, err := start("kube-apiserver",
+		"--etcd-servers=http://"+kineAddr,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		// The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation
+		// rejects; nothing in this cluster reaches the API server through its ClusterIP.
+		"--endpoint-reconciler-type=none",
+		"--secure-port="+strconv.Itoa(apiPort),
+		"--tls-cert-file="+filepath.Join(tlsDir, "serving-kube-apiserver.crt"),
+		"--tls-private-key-file="+filepath.Join(tlsDir, "serving-kube-apiserver.key"),
+		"--client-ca-file="+filepath.Join(tlsDir, "ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+pki.saPub,
+		"--service-account-signing-key-file="+pki.saKey,
+		"--authorization-mode=Node,RBAC",
+		"--anonymous-auth=false",
+		"--allow-privileged=true",
+		"--service-cluster-ip-range="+cfg.ServiceCIDR,
+		"--profiling=false",
+	)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: admin client: %w", err)
+	}
+	if err := waitFor(ctx, apiserver, "kube-apiserver", func() error {
+		return client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	}); err != nil {
+		return nil, err
+	}
+
+	cmPort, schedPort := ports[3], ports[4]
+	cm, err := start("kube-controller-manager",
+		"--kubeconfig="+kubeconfigs["controller-manager"],
+		"--authentication-kubeconfig="+kubeconfigs["controller-manager"],
+		"--authorization-kubeconfig="+kubeconfigs["controller-manager"],
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(cmPort),
+		"--leader-elect=false",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file="+pki.saKey,
+		"--root-ca-file="+filepath.Join(tlsDir, "ca.crt"),
+		"--cluster-signing-cert-file="+filepath.Join(tlsDir, "ca.crt"),
+		"--cluster-signing-key-file="+filepath.Join(tlsDir, "ca.key"),
+		// Node IPAM stays off: pod CIDRs are clustercidr's job.
+		"--allocate-node-cidrs=false",
+		"--controllers=*",
+		"--profiling=false",
+	)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := start("kube-scheduler",
+		"--kubeconfig="+kubeconfigs["scheduler"],
+		"--authentication-kubeconfig="+kubeconfigs["scheduler"],
+		"--authorization-kubeconfig="+kubeconfigs["scheduler"],
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(schedPort),
+		"--leader-elect=false",
+		"--profiling=false",
+	)
+	if err != nil {
+		return nil, err
+	}
+	kwok, err := start("kwok",
+		"--kubeconfig="+kubeconfigs["kwok"],
+		"--config="+bin("kwok-stages.yaml"),
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"="+KwokNodeAnnotationValue,
+		"--cidr="+cfg.PodCIDR,
+		"--server-address=127.0.0.1:"+strconv.Itoa(ports[5]),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, cm, "kube-controller-manager", func() error { return healthz(cmPort) }); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, sched, "kube-scheduler", func() error { return healthz(schedPort) }); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, kwok, "kwok", func() error { return dialTCP("127.0.0.1:" + strconv.Itoa(ports[5])) }); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// Stop stops every component in reverse start order. It is safe to call more than once.
+func (cp *ControlPlane) Stop() error {
+	var errs []error
+	for i := len(cp.procs) - 1; i >= 0; i-- {
+		errs = append(errs, cp.procs[i].stop())
+	}
+	cp.procs = nil
+	return errors.Join(errs...)
+}
+
+// LogPaths returns the log files of the running components.
+func (cp *ControlPlane) LogPaths() []string {
+	var paths []string
+	for _, p := range cp.procs {
+		paths = append(paths, p.logPath)
+	}
+	return paths
+}
+
+// waitFor polls check until it succeeds, the process exits, ctx ends or readyTimeout passes.
+func waitFor(ctx context.Context, p *process, what string, check func() error) error {
+	deadline := time.Now().Add(readyTimeout)
+	var last error
+	for {
+		if last = check(); last == nil {
+			return nil
+		}
+		if done, err := p.exited(); done {
+			return fmt.Errorf("controlplane: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("controlplane: %s not ready after %s: %w (log: %s)", what, readyTimeout, last, p.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controlplane: waiting for %s: %w", what, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func dialTCP(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// healthz asks a component's loopback secure port, whose certificate is self-signed; the
+// address is ours, so skipping verification trusts nothing beyond this machine.
+func healthz(port int) error {
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback health probe
+	}
+	resp, err := client.Get("https://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", resp.Status)
+	}
+	return nil
+}
+
+// freePorts reserves n distinct loopback ports by listening on them at once, then releases
+// them for the components to bind.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: finding a free port: %w", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
