@@ -1,0 +1,88 @@
+package servicelb
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// sourceRanges returns the client CIDRs the LB pods accept (SRC_RANGES, spec 1.5, 2.3):
+// spec.loadBalancerSourceRanges if set, else the source-ranges annotation, else everyone.
+// "If specified and supported by the platform, traffic through the cloud-provider load-balancer
+// will be restricted to the specified client IPs" (Service API).
+//
+// Each entry is masked to its canonical form and the list is sorted by address and
+// deduplicated, so the DaemonSet does not change when the same set is written in another order
+// (K3s joins them in map order and churns the pod template, spec 1.5, 6).
+//
+// The default allows each of the Service's families, so an IPv6-only Service gets ::/0 alone:
+// K3s gives it 0.0.0.0/0,::/0, and the IPv4 rule only makes the pod touch an IPv4 firewall it
+// never forwards through. An explicit 0.0.0.0/0 on a Service with IPv6 still gets ::/0 added
+// as K3s does, because users write the upstream IPv4 default to mean "everyone".
+func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, field.ErrorList) {
+	var (
+		raw  []string
+		path func(i int) *field.Path
+	)
+	if len(svc.Spec.LoadBalancerSourceRanges) > 0 {
+		raw = svc.Spec.LoadBalancerSourceRanges
+		path = func(i int) *field.Path { return field.NewPath("spec", "loadBalancerSourceRanges").Index(i) }
+	} else if v := strings.TrimSpace(svc.Annotations[SourceRangesAnnotation]); v != "" {
+		raw = strings.Split(v, ",")
+		path = func(int) *field.Path { return field.NewPath("metadata", "annotations").Key(SourceRangesAnnotation) }
+	}
+
+	var errs field.ErrorList
+	prefixes := make([]netip.Prefix, 0, len(raw)+1)
+	for i, r := range raw {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue // "a,,b" or a trailing comma in the annotation
+		}
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			errs = append(errs, field.Invalid(path(i), r, "must be a CIDR such as 192.0.2.0/24 or 2001:db8::/32"))
+			continue
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	allIPv4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	allIPv6 := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	ipv6 := slices.Contains(families, corev1.IPv6Protocol)
+	switch {
+	case len(prefixes) == 0:
+		for _, fam := range families {
+			if fam == corev1.IPv4Protocol {
+				prefixes = append(prefixes, allIPv4)
+			} else if fam == corev1.IPv6Protocol {
+				prefixes = append(prefixes, allIPv6)
+			}
+		}
+		if len(prefixes) == 0 {
+			prefixes = append(prefixes, allIPv4)
+		}
+	case len(prefixes) == 1 && prefixes[0] == allIPv4 && ipv6:
+		prefixes = append(prefixes, allIPv6)
+	}
+
+	// Addr.Compare puts IPv4 before IPv6 and orders numerically (STYLE 3).
+	slices.SortFunc(prefixes, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	prefixes = slices.Compact(prefixes)
+	out := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		out[i] = p.String()
+	}
+	return out, nil
+}

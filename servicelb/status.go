@@ -1,0 +1,216 @@
+package servicelb
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// loadBalancerIngress computes status.loadBalancer.ingress of svc from the nodes that run one
+// of its ready LB pods (spec 1.7). pods are the Service's LB pods (the caller lists them by the
+// svcname/svcnamespace labels), nodes the known nodes by name, endpointSlices the Service's
+// EndpointSlices (only read for externalTrafficPolicy Local; others are skipped), and
+// defaultMode the ipMode the controller is configured with ("" is VIP).
+//
+// A pod counts when it is bound to a node, has an IP, has condition Ready True and its node is
+// known and not being deleted (spec 6: deleting nodes are gone). For ETP Local the node must
+// also have a ready local endpoint of the Service (spec 1.8), since kube-proxy drops external
+// traffic on the other nodes.
+//
+// The addresses are the ExternalIPs of those nodes if any has one, else their InternalIPs. Like
+// K3s we take ExternalIPs cluster-wide, so one node with an ExternalIP hides the InternalIPs of
+// all the others: mixing them would publish private and public addresses side by side for
+// the same clients (spec 1.7.3, 6). Unlike K3s, only ExternalIPs of the Service's families
+// count: an IPv6 ExternalIP would otherwise hide the InternalIPs of an IPv4 Service and then
+// be filtered out itself, leaving it with no address.
+//
+// They are grouped by family in spec.ipFamilies order, families the Service lacks dropped,
+// sorted numerically within a family (K3s sorts text: 10.0.0.10 before 10.0.0.9) and
+// deduplicated. Every entry sets ipMode, so the result compares equal to what the API server
+// stores (see ingressEqual).
+func loadBalancerIngress(svc *corev1.Service, pods []*corev1.Pod, nodes map[string]*corev1.Node,
+	endpointSlices []*discoveryv1.EndpointSlice, defaultMode corev1.LoadBalancerIPMode, keys Keys) []corev1.LoadBalancerIngress {
+	local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	var withEndpoints map[string]bool
+	if local {
+		withEndpoints = nodesWithReadyEndpoints(svc, endpointSlices)
+	}
+
+	// Three passes keep the work proportional to what is published: pick the nodes, decide
+	// between ExternalIP and InternalIP, then parse only the addresses of that type and of the
+	// Service's families.
+	hosts := make([]*corev1.Node, 0, len(pods))
+	for _, pod := range pods {
+		if pod.Spec.NodeName == "" || pod.Status.PodIP == "" || !podReady(pod) {
+			continue
+		}
+		if local && !withEndpoints[pod.Spec.NodeName] {
+			continue
+		}
+		node := nodes[pod.Spec.NodeName]
+		if node == nil || node.DeletionTimestamp != nil {
+			continue
+		}
+		hosts = append(hosts, node)
+	}
+	families := serviceFamilies(svc)
+	addrType := corev1.NodeInternalIP
+	if anyAddress(hosts, corev1.NodeExternalIP, families) {
+		addrType = corev1.NodeExternalIP
+	}
+
+	addrs := make([]netip.Addr, 0, len(hosts))
+	for _, node := range hosts {
+		for _, a := range node.Status.Addresses {
+			// Hostname and DNS names are not published (spec 1.7.3).
+			if a.Type != addrType {
+				continue
+			}
+			if addr, err := netip.ParseAddr(a.Address); err == nil && slices.Contains(families, addrFamily(addr)) {
+				addrs = append(addrs, addr.Unmap())
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+
+	// Addr.Compare orders IPv4 before IPv6 and numerically within each (STYLE 3); compacting
+	// removes the addresses of nodes that run two LB pods during a rollout.
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	mode := ingressIPMode(svc, defaultMode, keys)
+	out := make([]corev1.LoadBalancerIngress, 0, len(addrs))
+	modes := make([]corev1.LoadBalancerIPMode, len(addrs)) // one allocation, one pointer per entry
+	for _, fam := range families {
+		for _, addr := range addrs {
+			if addrFamily(addr) == fam {
+				i := len(out)
+				modes[i] = mode
+				out = append(out, corev1.LoadBalancerIngress{IP: addr.String(), IPMode: &modes[i]})
+			}
+		}
+	}
+	return out
+}
+
+// anyAddress reports whether one of nodes has a valid address of type typ in one of families.
+func anyAddress(nodes []*corev1.Node, typ corev1.NodeAddressType, families []corev1.IPFamily) bool {
+	for _, node := range nodes {
+		for _, a := range node.Status.Addresses {
+			if a.Type != typ {
+				continue
+			}
+			if addr, err := netip.ParseAddr(a.Address); err == nil && slices.Contains(families, addrFamily(addr)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podReady reports whether pod's Ready condition is True.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodesWithReadyEndpoints returns the nodes that have a ready Pod endpoint of svc (spec 1.7.1):
+// endpoints of EndpointSlices in the Service's namespace labelled kubernetes.io/service-name
+// with its name, whose targetRef is a Pod. "ready ... nil should be interpreted as true"
+// (EndpointConditions API); serving and terminating endpoints are not ready.
+func nodesWithReadyEndpoints(svc *corev1.Service, eps []*discoveryv1.EndpointSlice) map[string]bool {
+	out := map[string]bool{}
+	for _, es := range eps {
+		if es.Namespace != svc.Namespace || es.Labels[discoveryv1.LabelServiceName] != svc.Name {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil || ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+				continue
+			}
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			out[*ep.NodeName] = true
+		}
+	}
+	return out
+}
+
+// ingressIPMode is the ipMode of svc's ingress entries: the Service's ipmode annotation when it
+// says "vip" or "proxy" (any case), else the controller's default, else VIP. K3s never sets it
+// (spec 1.7.6); Proxy keeps kube-proxy in IPVS mode from binding the node addresses on
+// kube-ipvs0 and short-circuiting the LB (spec 4.25).
+func ingressIPMode(svc *corev1.Service, defaultMode corev1.LoadBalancerIPMode, keys Keys) corev1.LoadBalancerIPMode {
+	switch strings.ToLower(strings.TrimSpace(svc.Annotations[keys.IPMode])) {
+	case "proxy":
+		return corev1.LoadBalancerIPModeProxy
+	case "vip":
+		return corev1.LoadBalancerIPModeVIP
+	}
+	if defaultMode == "" {
+		return corev1.LoadBalancerIPModeVIP
+	}
+	return defaultMode
+}
+
+// ingressEqual compares two ingress lists by value, in order. K3s compares ipMode pointers,
+// which never match a decoded object, so it re-patches and re-emits an Event on every sync
+// (spec 1.7.7). An unset ipMode next to an IP means VIP, the API server's default, so a
+// cluster that drops the field (LoadBalancerIPMode gate off) does not loop either.
+func ingressEqual(a, b []corev1.LoadBalancerIngress) bool {
+	return slices.EqualFunc(a, b, func(x, y corev1.LoadBalancerIngress) bool {
+		return x.IP == y.IP && x.Hostname == y.Hostname &&
+			effectiveIPMode(x) == effectiveIPMode(y) &&
+			slices.EqualFunc(x.Ports, y.Ports, portStatusEqual)
+	})
+}
+
+func effectiveIPMode(in corev1.LoadBalancerIngress) corev1.LoadBalancerIPMode {
+	if in.IPMode != nil {
+		return *in.IPMode
+	}
+	if in.IP != "" {
+		return corev1.LoadBalancerIPModeVIP
+	}
+	return ""
+}
+
+func portStatusEqual(x, y corev1.PortStatus) bool {
+	if x.Port != y.Port || x.Protocol != y.Protocol || (x.Error == nil) != (y.Error == nil) {
+		return false
+	}
+	return x.Error == nil || *x.Error == *y.Error
+}
+
+// ingressEvent is the Event K3s emits after writing a new ingress list (spec 1.11): Warning
+// UnAvailableLoadBalancer when it is empty, else Normal UpdatedLoadBalancer listing the old
+// and new addresses. A controller adds the placement summary to the Warning when it has one.
+func ingressEvent(old, updated []corev1.LoadBalancerIngress) (eventType, reason, message string) {
+	if len(updated) == 0 {
+		return corev1.EventTypeWarning, ReasonUnAvailableLoadBalancer, messageUnAvailableLoadBalancer
+	}
+	return corev1.EventTypeNormal, ReasonUpdatedLoadBalancer,
+		fmt.Sprintf(messageUpdatedLoadBalancer, ingressAddresses(old), ingressAddresses(updated))
+}
+
+// ingressAddresses lists each entry's IP, or its hostname when it has no IP.
+func ingressAddresses(ing []corev1.LoadBalancerIngress) []string {
+	out := make([]string, len(ing))
+	for i, in := range ing {
+		out[i] = in.IP
+		if out[i] == "" {
+			out[i] = in.Hostname
+		}
+	}
+	return out
+}
