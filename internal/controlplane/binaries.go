@@ -56,6 +56,10 @@ func checkBinDir(dir string) error {
 
 // findToolsModule walks up from dir to the checkout's internal/tools module.
 func findToolsModule(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("finding the tools module: %w", err)
+	}
 	for d := dir; ; d = filepath.Dir(d) {
 		tools := filepath.Join(d, "internal", "tools")
 		if _, err := os.Stat(filepath.Join(tools, "go.sum")); err == nil {
