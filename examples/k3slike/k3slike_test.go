@@ -162,4 +162,3 @@ func requireBinaries(t *testing.T) string {
 	}
 	return dir
 }
-
