@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/k3snet/k3snet/ccmstub"
 )
 
 // config is the parsed and validated command line: K3s's server flags that k3snet uses, with
@@ -109,14 +111,14 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	add("cluster-cidr", err)
 	cfg.serviceCIDRs, err = parseCIDRs(serviceCIDR, "10.43.0.0/16")
 	add("service-cidr", err)
-	cfg.clusterDNS, err = parseIPs(clusterDNS)
+	cfg.clusterDNS, err = ccmstub.ParseIPList(clusterDNS...)
 	add("cluster-dns", err)
 	if err == nil && len(cfg.clusterDNS) == 0 && len(cfg.serviceCIDRs) > 0 {
 		cfg.clusterDNS = []netip.Addr{tenthAddress(cfg.serviceCIDRs[0])}
 	}
-	cfg.nodeIPs, err = parseIPs(nodeIP)
+	cfg.nodeIPs, err = ccmstub.ParseIPList(nodeIP...)
 	add("node-ip", err)
-	cfg.nodeExternalIPs, err = parseIPs(nodeExternalIP)
+	cfg.nodeExternalIPs, err = ccmstub.ParseIPList(nodeExternalIP...)
 	add("node-external-ip", err)
 	if errs := validation.IsDNS1123Subdomain(cfg.clusterDomain); len(errs) > 0 {
 		add("cluster-domain", errors.New(strings.Join(errs, "; ")))
@@ -132,38 +134,12 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	} else if cfg.dataDir, err = filepath.Abs(cfg.dataDir); err != nil {
 		add("data-dir", err)
 	}
-	cfg.nodeName, err = resolveNodeName(cfg.nodeName, getenv, hostname)
+	cfg.nodeName, err = ccmstub.ResolveNodeName(cfg.nodeName, getenv, hostname)
 	add("node-name", err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// resolveNodeName applies K3s's order: --node-name, then $K3S_NODE_NAME, then the hostname,
-// lower-cased. Hosts named localhost or with no usable name must be given one (mission: nodes
-// without a hostname).
-func resolveNodeName(flagValue string, getenv func(string) string, hostname func() (string, error)) (string, error) {
-	name, source := flagValue, "--node-name"
-	if name == "" {
-		name, source = getenv("K3S_NODE_NAME"), "K3S_NODE_NAME"
-	}
-	if name == "" {
-		h, err := hostname()
-		if err != nil {
-			return "", fmt.Errorf("reading the hostname: %w; pass --node-name or set K3S_NODE_NAME", err)
-		}
-		name, source = h, "the hostname"
-	}
-	name = strings.ToLower(strings.TrimSpace(name))
-	switch {
-	case name == "" || name == "localhost":
-		return "", fmt.Errorf("%s %q cannot name a node; pass --node-name or set K3S_NODE_NAME", source, name)
-	case len(validation.IsDNS1123Subdomain(name)) > 0:
-		return "", fmt.Errorf("%s %q is not a valid node name (%s); pass --node-name or set K3S_NODE_NAME",
-			source, name, strings.Join(validation.IsDNS1123Subdomain(name), "; "))
-	}
-	return name, nil
 }
 
 // parseCIDRs accepts one prefix per IP family, IPv4 first or IPv6 first, as K3s does for
@@ -187,18 +163,6 @@ func parseCIDRs(values []string, def string) ([]netip.Prefix, error) {
 			}
 		}
 		out = append(out, p)
-	}
-	return out, nil
-}
-
-func parseIPs(values []string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, v := range values {
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a.Unmap())
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -95,37 +94,6 @@ func TestParseFlags(t *testing.T) {
 			}
 			require.NoError(t, err)
 			tt.check(t, cfg)
-		})
-	}
-}
-
-func TestResolveNodeName(t *testing.T) {
-	failing := func() (string, error) { return "", errors.New("uts namespace gone") }
-	tests := []struct {
-		name     string
-		flag     string
-		env      string
-		hostname func() (string, error)
-		want     string
-		wantErr  string
-	}{
-		{name: "the hostname is used and lower-cased", hostname: host("MyHost.example.com"), want: "myhost.example.com"},
-		{name: "a host named localhost must be given a name", hostname: host("localhost"), wantErr: "pass --node-name or set K3S_NODE_NAME"},
-		{name: "a host without a name must be given one", hostname: host(""), wantErr: "pass --node-name or set K3S_NODE_NAME"},
-		{name: "a hostname that is no DNS subdomain is refused", hostname: host("my_host"), wantErr: `the hostname "my_host" is not a valid node name`},
-		{name: "an unreadable hostname is reported", hostname: failing, wantErr: "uts namespace gone"},
-		{name: "an invalid K3S_NODE_NAME names its source", env: "bad name", hostname: host("ok"), wantErr: `K3S_NODE_NAME "bad name"`},
-		{name: "the flag is used without asking the hostname", flag: "node-1", hostname: failing, want: "node-1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolveNodeName(tt.flag, env(map[string]string{"K3S_NODE_NAME": tt.env}), tt.hostname)
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
 		})
 	}
 }
