@@ -4,22 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	corev1 "k8s.io/api/core/v1"
 )
+
+// defaultInterval is how often the deploy loop passes over the directory without a file
+// event, as K3s's 15 s loop (spec A.6).
+const defaultInterval = 15 * time.Second
 
 // Options configures the packaged components controller. The zero value of each field means K3s's default.
 type Options struct {
 	// ManifestsDir is the directory whose manifests are applied
 	// (K3s: <data-dir>/server/manifests).
 	ManifestsDir string
+	// Dynamic is the client the deploy controller applies arbitrary kinds with. Required.
+	Dynamic dynamic.Interface
+	// Disables holds the names given to --disable: files whose basename without extension,
+	// or any parent directory, is a key are uninstalled (spec A.5). Pass the same map to Stage.
+	Disables map[string]bool
+	// Interval is the time between passes when no file changes. Default 15 s.
+	Interval time.Duration
 }
 
 // withDefaults returns o with every unset field set to K3s's default.
 func (o Options) withDefaults() Options {
-
+	if o.Interval <= 0 {
+		o.Interval = defaultInterval
+	}
 	return o
 }
 
@@ -29,16 +53,33 @@ func (o Options) Validate() error {
 	if o.ManifestsDir == "" {
 		errs = append(errs, errors.New("ManifestsDir is required"))
 	}
+	if o.Dynamic == nil {
+		errs = append(errs, errors.New("a dynamic client (Dynamic) is required"))
+	}
 	return errors.Join(errs...)
 }
 
-// Controller is the packaged components controller. Build it with New and run it with Start.
+// Controller is the deploy (Addon) controller: it applies every manifest file of
+// Options.ManifestsDir and tracks each file with an Addon (spec A.6). Build it with New and
+// run it with Start.
 type Controller struct {
+	// client sends Events and serves discovery.
 	client kubernetes.Interface
-	opts   Options
+	// opts are the validated options.
+	opts Options
+	// applier applies and prunes objects of any kind.
+	applier *applier
+	// addons reads and writes Addons.
+	addons addonClient
+	// recorder sends Events on Addons; Start replaces the no-op one with a broadcaster's.
+	recorder record.EventRecorder
+	// files is the per-file state of the deploy loop; only the loop goroutine uses it.
+	files map[string]fileState
+	// afterPass, when set (by tests), is called after every pass with its error.
+	afterPass func(error)
 }
 
-// New returns a Controller that talks to the API server through client.
+// New returns a Controller that talks to the API server through client and opts.Dynamic.
 func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if client == nil {
 		return nil, errors.New("packaged: nil client")
@@ -47,19 +88,62 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("packaged: invalid options: %w", err)
 	}
-	return &Controller{client: client, opts: opts}, nil
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+	return &Controller{
+		client:   client,
+		opts:     opts,
+		applier:  &applier{dyn: opts.Dynamic, mapper: mapper},
+		addons:   addonClient{dyn: opts.Dynamic},
+		recorder: &record.FakeRecorder{},
+		files:    map[string]fileState{},
+	}, nil
 }
 
-// Start registers the informers the controller needs on factory, starts the factory (which
-// is idempotent, so controllers can share one), waits for those caches and returns. Workers
-// stop when ctx ends.
+// Start installs the CRDs the package owns (Addon, HelmChart, HelmChartConfig) and waits
+// until they are served, launches the deploy loop and, unless coredns is disabled, the
+// NodeHosts worker (whose Node and ConfigMap informers come from factory), and returns.
+// Everything stops when ctx ends. The deploy loop itself needs no informer: it is driven by
+// files and reads Addons through the API (see addonClient).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
-	synced := []cache.InformerSynced{
-		factory.Core().V1().ConfigMaps().Informer().HasSynced,
+	logger := klog.FromContext(ctx).WithName("packaged")
+	ctx = klog.NewContext(ctx, logger)
+	if err := os.MkdirAll(c.opts.ManifestsDir, 0o700); err != nil {
+		return fmt.Errorf("packaged: creating the manifests directory: %w", err)
+	}
+	if err := c.applier.installCRDs(ctx); err != nil {
+		return fmt.Errorf("packaged: %w", err)
+	}
+	// NodeHosts follows CoreDNS: disabling coredns turns it off too (spec A.5).
+	var nodeHosts *nodeHostsController
+	if !c.opts.Disables[corednsName] {
+		var err error
+		if nodeHosts, err = c.newNodeHosts(factory); err != nil {
+			return fmt.Errorf("packaged: %w", err)
+		}
 	}
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return fmt.Errorf("packaged: caches did not sync: %w", context.Cause(ctx))
+	if nodeHosts != nil {
+		if err := nodeHosts.run(klog.NewContext(ctx, logger.WithName("nodehosts"))); err != nil {
+			return fmt.Errorf("packaged: %w", err)
+		}
 	}
+	ctx = klog.NewContext(ctx, logger.WithName("deploy"))
+	stopEvents := c.startEvents(ctx)
+	logger.Info("Starting deploy controller", "dir", c.opts.ManifestsDir, "interval", c.opts.Interval)
+	go func() {
+		defer runtime.HandleCrashWithContext(ctx)
+		defer stopEvents()
+		c.run(ctx)
+	}()
 	return nil
+}
+
+// startEvents points the recorder at a broadcaster that writes Events to the API server
+// and logs them, and returns the broadcaster's shutdown.
+func (c *Controller) startEvents(ctx context.Context) func() {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(2)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})
+	return broadcaster.Shutdown
 }

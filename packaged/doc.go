@@ -1,5 +1,21 @@
-// Package packaged deploys K3s's packaged components (CoreDNS, Traefik and the other
-// manifests): it stages the embedded manifests into <data-dir>/server/manifests at every start,
-// applies every file of that directory through its deploy (Addon) controller, and merges
-// HelmChartConfig values into HelmCharts as K3s's helm controller does.
+// Package packaged deploys K3s's packaged components (CoreDNS, Traefik and any user
+// manifest) the way a K3s server does (spec A of packaged-clustercidr.md):
+//
+//   - Stage writes k3snet's own embedded manifests (coredns.yaml, traefik.yaml) into
+//     <data-dir>/server/manifests at every start, with the template variables of spec A.3
+//     substituted and the skip rules of spec A.2 applied. traefik.yaml carries two
+//     helm.cattle.io/v1 HelmCharts whose charts (k3snet's own small Traefik and Traefik CRD
+//     charts) travel inline as chartContent, packed deterministically from the sources under
+//     charts/. TraefikV1Installed tells the caller to leave an existing Traefik v1 alone
+//     (spec A.11).
+//   - Controller is the deploy (Addon) controller of spec A.6: it applies every
+//     .yaml/.yml/.json file of the directory with server-side apply, one k3s.cattle.io/v1
+//     Addon per file, CRDs first, prunes objects that leave a file, uninstalls disabled files,
+//     and isolates failing files with Warning Events. It writes K3s's owner label and
+//     annotations, so objects move between K3s and k3snet without orphans. It also keeps
+//     NodeHosts in ConfigMap kube-system/coredns while CoreDNS is enabled (spec A.4), and
+//     installs the Addon, HelmChart and HelmChartConfig CRDs.
+//
+// Installing HelmCharts (the helm controller) and merging HelmChartConfig values are not
+// part of this package yet.
 package packaged

@@ -1,0 +1,24 @@
+package packaged
+
+import "embed"
+
+// The embedded sources are read-only (embed.FS has no writer), so these package variables
+// hold no mutable state.
+var (
+	// manifestsFS holds the packaged manifests Stage writes (spec A.4), at their relative
+	// paths under manifests/.
+	//
+	//go:embed manifests
+	manifestsFS embed.FS
+
+	// chartsFS holds the sources of k3snet's own charts; Stage packs each directory into a
+	// .tgz and inlines it as a HelmChart's chartContent.
+	//
+	//go:embed all:charts
+	chartsFS embed.FS
+
+	// crdsFS holds the CustomResourceDefinitions the deploy controller installs at Start.
+	//
+	//go:embed crds
+	crdsFS embed.FS
+)
