@@ -2,4 +2,33 @@
 // the kube-router network policy controller embedded in K3s does, with the same chain, ipset
 // and mark names (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*, KUBE-SRC-*/KUBE-DST-*) so the
 // documented K3s cleanup commands keep working.
+//
+// The package is a pipeline of three stages:
+//
+//   - Compile (pure) turns the node's view of the cluster (Input: every pod, namespace and
+//     policy, the node's pod CIDRs) into the desired State, one Ruleset of chains and ipsets
+//     per IP family;
+//   - render (pure, internal) turns a Ruleset and the little it must know of the kernel (which
+//     of our chains and sets exist, where our jumps sit) into ipset restore and
+//     iptables-restore --noflush text that declares only our chains, so kube-proxy's,
+//     flannel's and everyone else's rules survive every sync;
+//   - Dataplane.Apply runs that text, and Dataplane.Cleanup removes all of ours.
+//
+// Evaluate and Reachability are the reference semantics the dataplane is tested against with
+// real packets; they share no code with Compile.
+//
+// Where we differ from kube-router, on purpose (spec §1.6, §2): each policy direction has its
+// own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is
+// subtracted per peer, so peers of one rule stay OR-ed; /0 covers every address of both
+// families; a named egress port without "to" resolves against every namespace's pods; ping to
+// an isolated pod is refused; chain and set names derive from content, never a sync counter,
+// so an unchanged state renders byte-identical text; and the node's pod CIDRs are default-deny
+// until a local pod is programmed, covering every CIDR of the node.
+//
+// K3s documents `iptables-save | grep -v KUBE-ROUTER | iptables-restore` (and ip6tables) to
+// drop the rules after --disable-network-policy. On our rules it removes the three top-level
+// chains and the jumps to them from INPUT, FORWARD and OUTPUT, so no packet reaches our rules
+// any more; it leaves the KUBE-POD-FW-* and KUBE-NWPLCY-* chains (unreferenced) and every
+// KUBE-SRC-*/KUBE-DST-* set behind, as it does with kube-router's. Dataplane.Cleanup leaves
+// nothing.
 package netpol

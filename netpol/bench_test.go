@@ -1,0 +1,183 @@
+package netpol
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/k3snet/k3snet/internal/netns"
+)
+
+// workloadInput builds, in Go, the workload bench/netpol-workload.py emits for
+// `nodes namespaces pods local policies` (the workload of record is 50 100 5000 100 1000), as
+// the input of node-0. Generating it here rather than checking in the script's YAML (about
+// 1.5 MB) keeps the repository small and the tests free of python and a YAML decoder; it
+// follows the script line by line: the same names, labels, node placement, container ports
+// and the five policy kinds with their selectors, ipBlocks and ports. The script leaves pod
+// IPs to the cluster; here pod i of node n gets 10.42.n.(i+2), inside node n's pod CIDR.
+func workloadInput(nodes, namespaces, pods, local, policies int) Input {
+	in := Input{NodeName: "node-0", PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24")},
+		ServiceCIDRs: []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")}, NodePortFirst: 30000, NodePortLast: 32767}
+	for i := range namespaces {
+		in.Namespaces = append(in.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name:   fmt.Sprintf("ns-%d", i),
+			Labels: map[string]string{"team": fmt.Sprintf("t%d", i%7), "env": []string{"prod", "dev", "test"}[i%3]},
+		}})
+	}
+	perNode := make([]int, nodes)
+	for p := range pods {
+		node := 0
+		if p >= local {
+			node = 1 + p%(nodes-1) // remote[p % len(remote)] with remote = 1..nodes-1
+		}
+		ip := fmt.Sprintf("10.42.%d.%d", node, perNode[node]+2)
+		perNode[node]++
+		in.Pods = append(in.Pods, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", p), Namespace: fmt.Sprintf("ns-%d", p%namespaces),
+				Labels: map[string]string{"app": fmt.Sprintf("a%d", p%10), "tier": []string{"web", "api", "db", "cache"}[p%4]}},
+			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", node), Containers: []corev1.Container{{Name: "c", Ports: []corev1.ContainerPort{
+				{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
+			}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
+		})
+	}
+	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+	num := func(proto *corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
+		p := intstr.FromInt32(n)
+		return networkingv1.NetworkPolicyPort{Protocol: proto, Port: &p}
+	}
+	for q := range policies {
+		var rule networkingv1.NetworkPolicyIngressRule
+		switch q % 5 {
+		case 0:
+			rule = networkingv1.NetworkPolicyIngressRule{From: peers(podPeer(labelsSel("tier", "web"))), Ports: []networkingv1.NetworkPolicyPort{num(&tcp, 8080)}}
+		case 1:
+			named := intstr.FromString("http")
+			rule = networkingv1.NetworkPolicyIngressRule{
+				From:  peers(podNSPeer(labelsSel("app", fmt.Sprintf("a%d", q%10)), labelsSel("team", fmt.Sprintf("t%d", q%7)))),
+				Ports: []networkingv1.NetworkPolicyPort{{Port: &named, Protocol: &tcp}},
+			}
+		case 2:
+			p := num(&tcp, 9000)
+			end := int32(9100)
+			p.EndPort = &end
+			rule = networkingv1.NetworkPolicyIngressRule{From: peers(cidrPeer("10.0.0.0/8", fmt.Sprintf("10.42.%d.0/24", q%50))), Ports: []networkingv1.NetworkPolicyPort{p}}
+		case 3:
+			rule = networkingv1.NetworkPolicyIngressRule{From: peers(nsPeer(exprSel("env", metav1.LabelSelectorOpIn, "prod")))}
+		}
+		np := &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pol-%d", q), Namespace: fmt.Sprintf("ns-%d", q%namespaces)},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: *labelsSel("app", fmt.Sprintf("a%d", q%10)),
+				PolicyTypes: []networkingv1.PolicyType{typeIngress},
+				Ingress:     []networkingv1.NetworkPolicyIngressRule{rule},
+			},
+		}
+		if q%3 == 0 {
+			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, typeEgress)
+			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{
+				{To: peers(podPeer(labelsSel("tier", "db"))), Ports: []networkingv1.NetworkPolicyPort{num(&tcp, 5432)}},
+				{Ports: []networkingv1.NetworkPolicyPort{num(&udp, 53)}},
+			}
+		}
+		in.Policies = append(in.Policies, np)
+	}
+	return in
+}
+
+// renderAll renders a state as a first sync on an empty kernel would.
+func renderAll(st State) (ipsets string, tables []string) {
+	for _, rs := range st.Rulesets {
+		ipsets += renderIPSetCreate(rs.Sets, nil)
+		tables = append(tables, renderIPTables(rs, tableState{}, nil))
+	}
+	return ipsets, tables
+}
+
+// BenchmarkCompileRender compiles and renders the workload of record for node-0.
+func BenchmarkCompileRender(b *testing.B) {
+	in := workloadInput(50, 100, 5000, 100, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := Compile(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		renderAll(st)
+	}
+}
+
+// TestWorkloadShape pins what the workload of record compiles to, so the benchmark keeps
+// measuring the same thing.
+func TestWorkloadShape(t *testing.T) {
+	st, err := Compile(workloadInput(50, 100, 5000, 100, 1000))
+	require.NoError(t, err)
+	require.Len(t, st.Rulesets, 1)
+	rs := st.Rulesets[0]
+	var pods, policies, rules, entries int
+	for _, ch := range rs.Chains {
+		rules += len(ch.Rules)
+		switch {
+		case len(ch.Name) == 28 && ch.Name[:len(podChainPrefix)] == podChainPrefix:
+			pods++
+		case len(ch.Name) == 28:
+			policies++
+		}
+	}
+	for _, s := range rs.Sets {
+		entries += len(s.Entries)
+	}
+	t.Logf("workload of record: %d pod chains, %d policy chains, %d rules, %d sets, %d set entries", pods, policies, rules, len(rs.Sets), entries)
+	require.Equal(t, 100, pods)
+	require.Equal(t, 1334, policies, "1000 ingress chains and 334 egress chains")
+}
+
+// BenchmarkApplyWorkload times the kernel side of a full sync of the workload of record in
+// a fresh network namespace: the first sync on an empty node (ipset restore of every set and
+// the iptables-restore), then a resync with nothing changed. kube-router's first full sync
+// of this workload took 8.4-9.1 s (notes/netpol-baseline.md).
+func BenchmarkApplyWorkload(b *testing.B) {
+	netns.Require(b)
+	st, err := Compile(workloadInput(50, 100, 5000, 100, 1000))
+	require.NoError(b, err)
+	node := netns.NewT(b, "bench")
+	dp := NewDataplane(nsRunner(node))
+	ctx := b.Context()
+	b.Run("first sync", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			require.NoError(b, dp.Cleanup(ctx))
+			b.StartTimer()
+			require.NoError(b, dp.Apply(ctx, st))
+		}
+	})
+	b.Run("unchanged resync", func(b *testing.B) {
+		require.NoError(b, dp.Apply(ctx, st))
+		for b.Loop() {
+			require.NoError(b, dp.Apply(ctx, st))
+		}
+	})
+	b.Run("compile and apply after one local pod is added", func(b *testing.B) {
+		in := workloadInput(50, 100, 5000, 100, 1000)
+		base, err := Compile(in)
+		require.NoError(b, err)
+		extra := in.Pods[0].DeepCopy()
+		extra.Name, extra.Status.PodIP, extra.Status.PodIPs = "pod-new", "10.42.0.250", []corev1.PodIP{{IP: "10.42.0.250"}}
+		in.Pods = append(in.Pods, extra)
+		for b.Loop() {
+			b.StopTimer()
+			require.NoError(b, dp.Apply(ctx, base))
+			b.StartTimer()
+			st, err := Compile(in)
+			require.NoError(b, err)
+			require.NoError(b, dp.Apply(ctx, st))
+		}
+	})
+}

@@ -1,0 +1,435 @@
+package netpol
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Set types we create.
+const (
+	setTypeIP  = "hash:ip"
+	setTypeNet = "hash:net"
+)
+
+// familyCompiler builds one family's chains and collects the sets they reference.
+type familyCompiler struct {
+	*compiler
+	fam  corev1.IPFamily
+	sets setCollector
+	// peerSets memoizes the pod set of a rule's selector peers by the peers' identity, since
+	// many policies share selectors (the benchmark's 200 "env In [prod]" rules resolve once).
+	peerSets map[string]string
+	// namedPorts maps "name/PROTO" to the port numbers pods of this family serve under it,
+	// and each number to those pods' addresses (spec §2.5).
+	namedPorts map[string]map[int32][]netip.Addr
+	// namedSets memoizes the set name of a named port's pods per "name/PROTO/number".
+	namedSets map[string]string
+}
+
+// localPod is a local pod programmed in this family.
+type localPod struct {
+	info *podInfo
+	addr netip.Addr
+	// ingress and egress are the policy chains whose policies select the pod.
+	ingress, egress []string
+}
+
+// newFamilyCompiler indexes the named ports of the family's pods.
+func newFamilyCompiler(c *compiler, fam corev1.IPFamily) *familyCompiler {
+	fc := &familyCompiler{compiler: c, fam: fam, sets: setCollector{}, peerSets: map[string]string{},
+		namedPorts: map[string]map[int32][]netip.Addr{}, namedSets: map[string]string{}}
+	for i := range c.pods {
+		p := &c.pods[i]
+		a := p.addr(fam)
+		if !a.IsValid() {
+			continue
+		}
+		for _, np := range p.ports {
+			key := np.name + "/" + string(np.proto)
+			byNum := fc.namedPorts[key]
+			if byNum == nil {
+				byNum = map[int32][]netip.Addr{}
+				fc.namedPorts[key] = byNum
+			}
+			if addrs := byNum[np.number]; len(addrs) == 0 || addrs[len(addrs)-1] != a {
+				byNum[np.number] = append(addrs, a)
+			}
+		}
+	}
+	return fc
+}
+
+// setCollector gathers the sets of one family by name.
+type setCollector map[string]IPSet
+
+// add registers a set of typ holding entries (already sorted) and returns its name.
+func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entries []string) string {
+	name := setName(prefix, fam, typ, entries)
+	if _, ok := sc[name]; !ok {
+		sc[name] = IPSet{Name: name, Type: typ, Family: fam, Entries: entries}
+	}
+	return name
+}
+
+// sorted returns the sets sorted by name.
+func (sc setCollector) sorted() []IPSet {
+	out := make([]IPSet, 0, len(sc))
+	for _, s := range sc {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b IPSet) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
+// renders them as set entries.
+func addrEntries(addrs []netip.Addr) []string {
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// localPods lists the node's pods that have an address of this family, sorted by namespace
+// and name, with the policy chains that select each.
+func (fc *familyCompiler) localPods() []localPod {
+	var out []localPod
+	for i := range fc.pods {
+		p := &fc.pods[i]
+		a := p.addr(fc.fam)
+		if p.pod.Spec.NodeName != fc.in.NodeName || fc.in.NodeName == "" || !a.IsValid() {
+			continue
+		}
+		lp := localPod{info: p, addr: a}
+		set := labels.Set(p.pod.Labels)
+		for j := range fc.policies {
+			pol := &fc.policies[j]
+			if pol.namespace != p.pod.Namespace || !pol.selector.Matches(set) {
+				continue
+			}
+			if pol.isolatesIngress {
+				lp.ingress = append(lp.ingress, policyChainName(fc.fam, pol.namespace, pol.name, dirIngress))
+			}
+			if pol.isolatesEgress {
+				lp.egress = append(lp.egress, policyChainName(fc.fam, pol.namespace, pol.name, dirEgress))
+			}
+		}
+		out = append(out, lp)
+	}
+	slices.SortFunc(out, func(a, b localPod) int {
+		return cmp.Or(cmp.Compare(a.info.pod.Namespace, b.info.pod.Namespace), cmp.Compare(a.info.pod.Name, b.info.pod.Name))
+	})
+	return out
+}
+
+// policyChains returns one chain per direction the policy isolates. Policy chains exist for
+// every policy, selecting a local pod or not, so a pod that arrives only changes jumps.
+func (fc *familyCompiler) policyChains(p *policyInfo) []Chain {
+	var out []Chain
+	if p.isolatesIngress {
+		out = append(out, Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirIngress), Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)})
+	}
+	if p.isolatesEgress {
+		out = append(out, Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirEgress), Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
+	}
+	return out
+}
+
+// directionRules compiles the rules of one direction. The pod chain enters this chain only
+// for packets of that direction of a pod the policy selects (-d pod for ingress, -s pod for
+// egress), so the rules only need to match the remote end (side) and the port. A rule that
+// matches sets the "matched" mark; nothing matching leaves it unset and the pod chain rejects
+// (an isolated direction with no rule denies everything, spec §2.2).
+func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, prefix string) []string {
+	var out []string
+	for i := range rules {
+		r := &rules[i]
+		// API (rule): "The traffic must match both ports and from/to."
+		peers := fc.peerMatches(p, r, side, prefix)
+		ports := fc.portMatches(r)
+		for _, pm := range peers {
+			for _, po := range ports {
+				out = append(out, joinMatches(pm, po, "-j MARK --set-xmark "+markMatched))
+			}
+		}
+	}
+	return out
+}
+
+// joinMatches joins the non-empty parts of a rule with spaces.
+func joinMatches(parts ...string) string {
+	var b strings.Builder
+	for _, s := range parts {
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// peerMatches returns the alternative matches of a rule's remote end: one empty match for
+// "any peer", else one set match for its selector peers and one for its ipBlocks. Peers are
+// OR-ed (spec §2.3), which is the alternatives being separate rules.
+func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, side, prefix string) []string {
+	if r.anyPeer {
+		return []string{""}
+	}
+	var out []string
+	if len(r.selectorPeers) > 0 {
+		out = append(out, "-m set --match-set "+fc.selectorSet(p, r, prefix)+" "+side)
+	}
+	if len(r.blocks) > 0 {
+		prefixes := blockPrefixes(r.blocks, fc.fam == corev1.IPv6Protocol)
+		if len(prefixes) > 0 {
+			entries := make([]string, len(prefixes))
+			for i, pr := range prefixes {
+				entries[i] = pr.String()
+			}
+			out = append(out, "-m set --match-set "+fc.sets.add(prefix, fc.fam, setTypeNet, entries)+" "+side)
+		}
+	}
+	return out
+}
+
+// selectorSet returns the hash:ip set of the pods a rule's selector peers select.
+//
+// Spec §2.3 / API (NetworkPolicyPeer): podSelector alone selects pods of the policy's
+// namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
+// matching podSelector in the selected namespaces.
+func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string) string {
+	var key strings.Builder
+	key.WriteString(prefix)
+	for _, sp := range r.selectorPeers {
+		key.WriteString("\x00")
+		if sp.namespaces == nil {
+			key.WriteString("ns=" + p.namespace)
+		} else {
+			key.WriteString("nssel=" + sp.namespaces.String())
+		}
+		if sp.pods != nil {
+			key.WriteString("\x01pods=" + sp.pods.String())
+		}
+	}
+	if name, ok := fc.peerSets[key.String()]; ok {
+		return name
+	}
+	var addrs []netip.Addr
+	for _, sp := range r.selectorPeers {
+		var namespaces []string
+		if sp.namespaces == nil {
+			namespaces = []string{p.namespace}
+		} else {
+			for ns, l := range fc.nsLabels {
+				if sp.namespaces.Matches(labels.Set(l)) {
+					namespaces = append(namespaces, ns)
+				}
+			}
+			// A namespace with pods but no Namespace object (not yet in the cache) carries only
+			// its name label.
+			for ns := range fc.byNamespace {
+				if _, known := fc.nsLabels[ns]; !known && sp.namespaces.Matches(labels.Set{corev1.LabelMetadataName: ns}) {
+					namespaces = append(namespaces, ns)
+				}
+			}
+		}
+		for _, ns := range namespaces {
+			for _, i := range fc.byNamespace[ns] {
+				pod := &fc.pods[i]
+				a := pod.addr(fc.fam)
+				if !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(pod.pod.Labels))) {
+					continue
+				}
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	name := fc.sets.add(prefix, fc.fam, setTypeIP, addrEntries(addrs))
+	fc.peerSets[key.String()] = name
+	return name
+}
+
+// portMatches returns the alternative port matches of a rule: one empty match for "every
+// port", else one per numeric entry and one per number a named entry resolves to.
+func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
+	if r.anyPort {
+		return []string{""}
+	}
+	var out []string
+	for _, p := range r.ports {
+		proto := strings.ToLower(string(p.proto))
+		switch {
+		case p.named != "":
+			out = append(out, fc.namedPortMatches(proto, p)...)
+		case p.first == 0:
+			// Spec §2.7: protocol without port is every port of that protocol.
+			out = append(out, "-p "+proto)
+		case p.first == p.last:
+			out = append(out, "-p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(p.first)))
+		default:
+			out = append(out, "-p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(p.first))+":"+strconv.Itoa(int(p.last)))
+		}
+	}
+	return out
+}
+
+// namedPortMatches resolves a named port on the destination of the connection (spec §2.5):
+// one match per number the name has, each requiring the destination to be a pod that serves
+// the name under that number with that protocol. The destination is the selected pod for
+// ingress and the peer for egress; either way "-m set ... dst" over every pod serving it is
+// exact, and an egress rule without "to" thus reaches such pods in every namespace (kube-router
+// resolves only the policy's namespace and opens the port to any address, spec §1.6).
+func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
+	byNum := fc.namedPorts[p.named+"/"+string(p.proto)]
+	nums := make([]int32, 0, len(byNum))
+	for n := range byNum {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	out := make([]string, 0, len(nums))
+	for _, n := range nums {
+		key := p.named + "/" + string(p.proto) + "/" + strconv.Itoa(int(n))
+		name, ok := fc.namedSets[key]
+		if !ok {
+			name = fc.sets.add(dstSetPrefix, fc.fam, setTypeIP, addrEntries(slices.Clone(byNum[n])))
+			fc.namedSets[key] = name
+		}
+		out = append(out, "-m set --match-set "+name+" dst -p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(n)))
+	}
+	return out
+}
+
+// podChain builds a local pod's chain (spec §1.3, rule order kept): shared conntrack rules,
+// node traffic, then for each direction either the default mark (not isolated) or the jumps
+// to the selecting policies' chains, reject when nothing marked, and the "passed" mark.
+func (fc *familyCompiler) podChain(lp localPod) Chain {
+	ip := lp.addr.String()
+	rules := []string{
+		"-j " + ChainCommon,
+		// API (spec.ingress) and spec §1.7/§2.9: traffic from the pod's own node (kubelet
+		// probes) is always allowed.
+		"-d " + ip + " -m addrtype --src-type LOCAL -j ACCEPT",
+	}
+	if len(lp.ingress) == 0 {
+		rules = append(rules, "-d "+ip+" -j "+ChainDefault)
+	}
+	if len(lp.egress) == 0 {
+		rules = append(rules, "-s "+ip+" -j "+ChainDefault)
+	}
+	for _, ch := range lp.ingress {
+		rules = append(rules, "-d "+ip+" -j "+ch)
+	}
+	for _, ch := range lp.egress {
+		rules = append(rules, "-s "+ip+" -j "+ch)
+	}
+	rules = append(rules,
+		"-m mark ! --mark "+markMatched+" -j REJECT",
+		"-j MARK --set-xmark 0x0/0x10000",
+		"-j MARK --set-xmark "+markAccepted,
+	)
+	return Chain{Name: podChainName(lp.info.pod.Namespace, lp.info.pod.Name), Rules: rules}
+}
+
+// topLevelChains builds KUBE-ROUTER-INPUT/FORWARD/OUTPUT (spec §1.3): each sends traffic of
+// a local pod through its chain, ingress (-d) and egress (-s), then ends in the tail chain.
+// FORWARD sees routed traffic and, with br_netfilter, bridged traffic too, so the physdev
+// copies of kube-router's jumps are not needed.
+func (fc *familyCompiler) topLevelChains(local []localPod) []Chain {
+	var input []string
+	for _, cidr := range fc.in.ServiceCIDRs {
+		if cidr.Addr().Is6() == (fc.fam == corev1.IPv6Protocol) {
+			input = append(input, "-d "+cidr.Masked().String()+" -m comment --comment \"allow traffic to cluster IP range\" -j RETURN")
+		}
+	}
+	if fc.in.NodePortFirst != 0 && fc.in.NodePortLast >= fc.in.NodePortFirst {
+		ports := strconv.Itoa(int(fc.in.NodePortFirst)) + ":" + strconv.Itoa(int(fc.in.NodePortLast))
+		for _, proto := range []string{"tcp", "udp", "sctp"} {
+			input = append(input, "-p "+proto+" -m addrtype --dst-type LOCAL -m multiport --dports "+ports+
+				" -m comment --comment \"allow LOCAL "+strings.ToUpper(proto)+" traffic to node ports\" -j RETURN")
+		}
+	}
+	var forward, output []string
+	for _, lp := range local {
+		ip, chain := lp.addr.String(), podChainName(lp.info.pod.Namespace, lp.info.pod.Name)
+		name := lp.info.pod.Namespace + "/" + lp.info.pod.Name
+		in := "-d " + ip + " -m comment --comment \"" + name + " in\" -j " + chain
+		out := "-s " + ip + " -m comment --comment \"" + name + " out\" -j " + chain
+		input = append(input, out)
+		forward = append(forward, in, out)
+		output = append(output, in, out)
+	}
+	tail := "-j " + ChainTail
+	return []Chain{
+		{Name: ChainInput, Rules: append(input, tail)},
+		{Name: ChainForward, Rules: append(forward, tail)},
+		{Name: ChainOutput, Rules: append(output, tail)},
+	}
+}
+
+// commonChain holds what every pod chain accepts first (spec §1.3 KUBE-NWPLCY-COMMON):
+// replies of allowed connections (spec §2.8) and the ICMP errors that belong to no
+// connection. Unlike kube-router it does not accept echo requests: an isolated pod should not
+// be pingable (spec §2.14). IPv6 keeps neighbour discovery, which the link needs.
+func (fc *familyCompiler) commonChain() Chain {
+	rules := []string{
+		"-m conntrack --ctstate INVALID -j DROP",
+		"-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+	}
+	if fc.fam == corev1.IPv6Protocol {
+		for _, t := range []string{"destination-unreachable", "time-exceeded", "neighbour-solicitation", "neighbour-advertisement"} {
+			rules = append(rules, "-p ipv6-icmp -m icmp6 --icmpv6-type "+t+" -j ACCEPT")
+		}
+	} else {
+		for _, t := range []string{"destination-unreachable", "time-exceeded"} {
+			rules = append(rules, "-p icmp -m icmp --icmp-type "+t+" -j ACCEPT")
+		}
+	}
+	return Chain{Name: ChainCommon, Rules: rules}
+}
+
+// tailChain ends every top-level chain (spec §1.3 KUBE-NWPLCY-TAIL with default deny): an
+// address of the node's pod CIDRs that is not a local pod programmed in this state is
+// rejected, so a pod that starts before its chain exists is isolated instead of open
+// (k3s-io/k3s#13432); then traffic every pod chain passed is accepted, which also works when
+// FORWARD's policy is DROP (kube-router#984).
+//
+// The node's own addresses inside a pod CIDR (the cni0 gateway) are not pods and are exempt
+// (addrtype LOCAL), or pod-to-node traffic there would be rejected. kube-router's fixed-name
+// kube-router-local-pods set is replaced by a set named by content like every other, so the
+// set never changes under a live rule.
+func (fc *familyCompiler) tailChain(local []localPod) Chain {
+	var rules []string
+	var cidrs []string
+	for _, c := range fc.in.PodCIDRs {
+		if c.Addr().Is6() == (fc.fam == corev1.IPv6Protocol) {
+			cidrs = append(cidrs, c.Masked().String())
+		}
+	}
+	if len(cidrs) > 0 {
+		addrs := make([]netip.Addr, len(local))
+		for i, lp := range local {
+			addrs[i] = lp.addr
+		}
+		set := fc.sets.add(dstSetPrefix, fc.fam, setTypeIP, addrEntries(addrs))
+		for _, c := range cidrs {
+			rules = append(rules,
+				"-s "+c+" -m addrtype ! --src-type LOCAL -m set ! --match-set "+set+" src -m comment --comment \"reject unprogrammed local pod\" -j REJECT",
+				"-d "+c+" -m addrtype ! --dst-type LOCAL -m set ! --match-set "+set+" dst -m comment --comment \"reject unprogrammed local pod\" -j REJECT",
+			)
+		}
+	}
+	rules = append(rules, "-m mark --mark "+markAccepted+" -m comment --comment \"accept netpol-ok\" -j ACCEPT")
+	return Chain{Name: ChainTail, Rules: rules}
+}

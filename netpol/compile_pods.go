@@ -1,0 +1,104 @@
+package netpol
+
+import (
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// podInfo is a pod policies can select, with what the compiler reads from it.
+type podInfo struct {
+	pod *corev1.Pod
+	// v4 and v6 are the pod's first address of each family; invalid when it has none.
+	v4, v6 netip.Addr
+	// ports are the named container ports the pod serves.
+	ports []namedContainerPort
+}
+
+// namedContainerPort is one named container port of a pod.
+type namedContainerPort struct {
+	name   string
+	proto  corev1.Protocol
+	number int32
+}
+
+// newPodInfo keeps the pods a policy can select as target or peer (spec §1.2, §2.9, §2.13):
+// not hostNetwork (its address is the node's), not finished (its address may already belong
+// to a new pod, kube-router#1056), and with at least one address.
+func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
+	if pod.Spec.HostNetwork || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return podInfo{}, false
+	}
+	info := podInfo{pod: pod}
+	addrs := make([]string, 0, len(pod.Status.PodIPs)+1)
+	for _, ip := range pod.Status.PodIPs {
+		addrs = append(addrs, ip.IP)
+	}
+	addrs = append(addrs, pod.Status.PodIP)
+	// Spec §1.8: a pod's address of a family is the first of that family in status.podIPs.
+	for _, s := range addrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			continue
+		}
+		a = a.Unmap()
+		switch {
+		case a.Is4() && !info.v4.IsValid():
+			info.v4 = a
+		case a.Is6() && !info.v6.IsValid():
+			info.v6 = a
+		}
+	}
+	if !info.v4.IsValid() && !info.v6.IsValid() {
+		return podInfo{}, false
+	}
+	// Spec §2.5: named ports are the containers' ports, sidecars (restartable init
+	// containers) included since they serve for the pod's lifetime.
+	containers := make([]*corev1.Container, 0, len(pod.Spec.Containers))
+	for i := range pod.Spec.InitContainers {
+		ic := &pod.Spec.InitContainers[i]
+		if ic.RestartPolicy != nil && *ic.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			containers = append(containers, ic)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		containers = append(containers, &pod.Spec.Containers[i])
+	}
+	for _, ctr := range containers {
+		for _, cp := range ctr.Ports {
+			if cp.Name == "" {
+				continue
+			}
+			proto := cp.Protocol
+			if proto == "" {
+				proto = corev1.ProtocolTCP
+			}
+			info.ports = append(info.ports, namedContainerPort{name: cp.Name, proto: proto, number: cp.ContainerPort})
+		}
+	}
+	return info, true
+}
+
+// addr returns the pod's address of fam, invalid when it has none.
+func (p *podInfo) addr(fam corev1.IPFamily) netip.Addr {
+	if fam == corev1.IPv6Protocol {
+		return p.v6
+	}
+	return p.v4
+}
+
+// indexNamespaceLabels maps each namespace to the labels namespaceSelectors match. The API
+// server sets kubernetes.io/metadata.name on every namespace (spec §2.3); objects that
+// skipped it get the label here, on a copy.
+func indexNamespaceLabels(namespaces []*corev1.Namespace) map[string]map[string]string {
+	idx := make(map[string]map[string]string, len(namespaces))
+	for _, ns := range namespaces {
+		l := make(map[string]string, len(ns.Labels)+1)
+		for k, v := range ns.Labels {
+			l[k] = v
+		}
+		l[corev1.LabelMetadataName] = ns.Name
+		idx[ns.Name] = l
+	}
+	return idx
+}

@@ -1,0 +1,201 @@
+package netpol
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Directions as they appear in chain-name hashes and comments.
+const (
+	dirIngress = "ingress"
+	dirEgress  = "egress"
+)
+
+// policyInfo is a NetworkPolicy parsed for the compiler.
+type policyInfo struct {
+	namespace, name string
+	// selector picks the targets among the pods of namespace.
+	selector labels.Selector
+	// isolatesIngress and isolatesEgress are the effective policyTypes.
+	isolatesIngress, isolatesEgress bool
+	ingress, egress                 []ruleInfo
+}
+
+// ruleInfo is one ingress or egress rule.
+type ruleInfo struct {
+	// anyPeer: from/to is empty, so every peer matches (spec §2.2).
+	anyPeer bool
+	// selectorPeers and blocks are the valid peers; a rule with peers of which none is valid
+	// matches nothing (fail closed).
+	selectorPeers []selectorPeer
+	blocks        []blockPeer
+	// anyPort: ports is empty, so every port and protocol matches (spec §2.2).
+	anyPort bool
+	ports   []portInfo
+}
+
+// selectorPeer is a peer with a podSelector, a namespaceSelector or both; a nil selector is
+// an unset field, which is not the same as an empty one (spec §2.3).
+type selectorPeer struct {
+	pods, namespaces labels.Selector
+}
+
+// blockPeer is an ipBlock peer.
+type blockPeer struct {
+	cidr   netip.Prefix
+	except []netip.Prefix
+}
+
+// portInfo is one valid NetworkPolicyPort with the API defaults applied.
+type portInfo struct {
+	proto corev1.Protocol
+	// named is the port name, or "" for a numeric or absent port.
+	named string
+	// first and last bound a numeric port range; 0 when the entry has no port (every port of
+	// proto, spec §2.7).
+	first, last int32
+}
+
+// parsePolicyInfo parses np, returning nil when its podSelector is unparsable (it then
+// selects nothing) and one error per part left out.
+func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w %s/%s: %s", ErrInvalidPolicy, np.Namespace, np.Name, fmt.Sprintf(format, args...)))
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		bad("spec.podSelector: %v", err)
+		return nil, errs
+	}
+	p := &policyInfo{namespace: np.Namespace, name: np.Name, selector: sel}
+	// Spec §2.1: only an empty policyTypes is defaulted, to Ingress plus Egress iff spec.egress
+	// is non-empty; read the field, never infer from the rule lists.
+	if len(np.Spec.PolicyTypes) == 0 {
+		p.isolatesIngress, p.isolatesEgress = true, len(np.Spec.Egress) > 0
+	} else {
+		p.isolatesIngress = slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+		p.isolatesEgress = slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+	}
+	for i, r := range np.Spec.Ingress {
+		p.ingress = append(p.ingress, parseRuleInfo(fmt.Sprintf("spec.ingress[%d]", i), r.From, r.Ports, bad))
+	}
+	for i, r := range np.Spec.Egress {
+		p.egress = append(p.egress, parseRuleInfo(fmt.Sprintf("spec.egress[%d]", i), r.To, r.Ports, bad))
+	}
+	return p, errs
+}
+
+// parseRuleInfo parses one rule's peers and ports, reporting invalid entries through bad.
+func parseRuleInfo(path string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, bad func(string, ...any)) ruleInfo {
+	r := ruleInfo{anyPeer: len(peers) == 0, anyPort: len(ports) == 0}
+	for j := range peers {
+		peer := &peers[j]
+		at := fmt.Sprintf("%s.peers[%d]", path, j)
+		hasSel := peer.PodSelector != nil || peer.NamespaceSelector != nil
+		switch {
+		case peer.IPBlock != nil && hasSel:
+			bad("%s: ipBlock may not be combined with a selector", at)
+		case peer.IPBlock != nil:
+			b, err := parseBlockPeer(peer.IPBlock)
+			if err != nil {
+				bad("%s.ipBlock: %v", at, err)
+				continue
+			}
+			r.blocks = append(r.blocks, b)
+		case !hasSel:
+			bad("%s: a peer must set podSelector, namespaceSelector or ipBlock", at)
+		default:
+			sp, err := parseSelectorPeer(peer)
+			if err != nil {
+				bad("%s: %v", at, err)
+				continue
+			}
+			r.selectorPeers = append(r.selectorPeers, sp)
+		}
+	}
+	for j := range ports {
+		pi, err := parsePortInfo(&ports[j])
+		if err != nil {
+			bad("%s.ports[%d]: %v", path, j, err)
+			continue
+		}
+		r.ports = append(r.ports, pi)
+	}
+	return r
+}
+
+// parseSelectorPeer parses the selectors of a peer; an unset one stays nil.
+func parseSelectorPeer(peer *networkingv1.NetworkPolicyPeer) (selectorPeer, error) {
+	var sp selectorPeer
+	var err error
+	if peer.PodSelector != nil {
+		if sp.pods, err = metav1.LabelSelectorAsSelector(peer.PodSelector); err != nil {
+			return sp, fmt.Errorf("podSelector: %w", err)
+		}
+	}
+	if peer.NamespaceSelector != nil {
+		if sp.namespaces, err = metav1.LabelSelectorAsSelector(peer.NamespaceSelector); err != nil {
+			return sp, fmt.Errorf("namespaceSelector: %w", err)
+		}
+	}
+	return sp, nil
+}
+
+// parseBlockPeer parses an ipBlock, masking host bits as the kernel would.
+func parseBlockPeer(b *networkingv1.IPBlock) (blockPeer, error) {
+	cidr, err := netip.ParsePrefix(b.CIDR)
+	if err != nil {
+		return blockPeer{}, fmt.Errorf("cidr: %w", err)
+	}
+	out := blockPeer{cidr: cidr.Masked()}
+	for i, e := range b.Except {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			return blockPeer{}, fmt.Errorf("except[%d]: %w", i, err)
+		}
+		out.except = append(out.except, p.Masked())
+	}
+	return out, nil
+}
+
+// parsePortInfo applies the API defaults to one port entry and validates it (spec §2.6,
+// §2.7): protocol defaults to TCP; endPort needs a numeric port at or below it.
+func parsePortInfo(p *networkingv1.NetworkPolicyPort) (portInfo, error) {
+	pi := portInfo{proto: corev1.ProtocolTCP}
+	if p.Protocol != nil && *p.Protocol != "" {
+		pi.proto = *p.Protocol
+	}
+	switch pi.proto {
+	case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
+	default:
+		return pi, fmt.Errorf("unknown protocol %q", pi.proto)
+	}
+	switch {
+	case p.Port == nil:
+		if p.EndPort != nil {
+			return pi, fmt.Errorf("endPort requires port")
+		}
+	case p.Port.Type == intstr.String:
+		if p.EndPort != nil {
+			return pi, fmt.Errorf("endPort may not be used with named port %q", p.Port.StrVal)
+		}
+		pi.named = p.Port.StrVal
+	default:
+		pi.first, pi.last = p.Port.IntVal, p.Port.IntVal
+		if p.EndPort != nil {
+			pi.last = *p.EndPort
+		}
+		if pi.first < 1 || pi.last > 65535 || pi.last < pi.first {
+			return pi, fmt.Errorf("port range %d-%d is invalid", pi.first, pi.last)
+		}
+	}
+	return pi, nil
+}

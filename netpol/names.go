@@ -1,0 +1,106 @@
+package netpol
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Chain, ipset and mark names shared with kube-router (spec §1.3-§1.5), so K3s's documented
+// cleanup commands and kube-router's own stale-object sweep recognise what we program.
+const (
+	// ChainInput, ChainForward and ChainOutput are the top-level chains jumped to from
+	// position 1 of the filter table's INPUT, FORWARD and OUTPUT chains (spec §1.3).
+	ChainInput   = "KUBE-ROUTER-INPUT"
+	ChainForward = "KUBE-ROUTER-FORWARD"
+	ChainOutput  = "KUBE-ROUTER-OUTPUT"
+	// ChainDefault marks traffic of a direction no policy isolates (spec §1.3).
+	ChainDefault = "KUBE-NWPLCY-DEFAULT"
+	// ChainCommon holds the rules every pod chain starts with: conntrack and ICMP (spec §1.3).
+	ChainCommon = "KUBE-NWPLCY-COMMON"
+	// ChainTail ends every top-level chain: default deny of unprogrammed pods, then
+	// ACCEPT of traffic every pod chain passed (spec §1.3).
+	ChainTail = "KUBE-NWPLCY-TAIL"
+
+	// podChainPrefix and policyChainPrefix start the per-pod and per-policy chains.
+	podChainPrefix    = "KUBE-POD-FW-"
+	policyChainPrefix = "KUBE-NWPLCY-"
+	// srcSetPrefix and dstSetPrefix start every ipset we own; ipv6SetPrefix is prepended for
+	// IPv6 sets (spec §1.5).
+	srcSetPrefix  = "KUBE-SRC-"
+	dstSetPrefix  = "KUBE-DST-"
+	ipv6SetPrefix = "inet6:"
+	// kubeRouterLocalPods is kube-router's fixed-name set of programmed local pods. We name
+	// that set by content like every other (see compileTail), but Cleanup still destroys a
+	// leftover from kube-router.
+	kubeRouterLocalPods = "kube-router-local-pods"
+
+	// markMatched is set by any allow rule of the pod chain being traversed and cleared at its
+	// end; markAccepted means every pod chain on the way passed the packet (spec §1.4).
+	markMatched  = "0x10000/0x10000"
+	markAccepted = "0x20000/0x20000"
+)
+
+// builtinChains pairs each built-in filter chain with the top-level chain it jumps to.
+func builtinChains() [3][2]string {
+	return [3][2]string{{"INPUT", ChainInput}, {"FORWARD", ChainForward}, {"OUTPUT", ChainOutput}}
+}
+
+// nameHash returns the first 16 characters of base32(sha256(parts joined by NUL)), the
+// suffix kube-router uses for its names (spec §1.3). The NUL separator keeps ("ab","c") and
+// ("a","bc") apart. Names are derived from content only, never from a sync counter, so an
+// unchanged state renders byte-identical text.
+func nameHash(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return base32.StdEncoding.EncodeToString(h[:])[:16]
+}
+
+// podChainName names the chain of a local pod; like kube-router's it is the same in both
+// families (spec §1.8).
+func podChainName(namespace, name string) string {
+	return podChainPrefix + nameHash("pod", namespace, name)
+}
+
+// policyChainName names the chain holding one direction's rules of a policy in one family.
+// kube-router keeps both directions in one chain, which lets ingress rules satisfy egress
+// (spec §1.6 "direction conflation"); one chain per direction rules that out.
+func policyChainName(family corev1.IPFamily, namespace, name, direction string) string {
+	return policyChainPrefix + nameHash("policy", string(family), namespace, name, direction)
+}
+
+// setName names a set by its type, family and sorted entries: a set's content never changes
+// under its name, so updating a set is creating a new one and repointing rules in the same
+// iptables-restore, which is atomic without ipset swap (spec §1.5), and policies whose peers
+// resolve to the same addresses share one set.
+func setName(prefix string, family corev1.IPFamily, typ string, entries []string) string {
+	parts := make([]string, 0, len(entries)+2)
+	parts = append(parts, string(family), typ)
+	parts = append(parts, entries...)
+	name := prefix + nameHash(parts...)
+	if family == corev1.IPv6Protocol {
+		name = ipv6SetPrefix + name
+	}
+	return name
+}
+
+// isOwnChain reports whether a filter-table chain is one we (or kube-router) create.
+func isOwnChain(name string) bool {
+	return strings.HasPrefix(name, "KUBE-ROUTER-") || strings.HasPrefix(name, podChainPrefix) ||
+		strings.HasPrefix(name, policyChainPrefix)
+}
+
+// isOwnSet reports whether an ipset is one we (or kube-router) create.
+func isOwnSet(name string) bool {
+	name = strings.TrimPrefix(name, ipv6SetPrefix)
+	return strings.HasPrefix(name, srcSetPrefix) || strings.HasPrefix(name, dstSetPrefix) || name == kubeRouterLocalPods
+}
+
+// setFamily returns the family of one of our sets, from its name.
+func setFamily(name string) corev1.IPFamily {
+	if strings.HasPrefix(name, ipv6SetPrefix) {
+		return corev1.IPv6Protocol
+	}
+	return corev1.IPv4Protocol
+}

@@ -1,0 +1,198 @@
+package netpol
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// smallRuleset is a hand-made ruleset for the render tables.
+func smallRuleset() Ruleset {
+	return Ruleset{
+		Family: corev1.IPv4Protocol,
+		Chains: []Chain{
+			{Name: ChainInput, Rules: []string{"-j " + ChainTail}},
+			{Name: ChainForward, Rules: []string{"-d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA", "-j " + ChainTail}},
+			{Name: ChainOutput, Rules: []string{"-j " + ChainTail}},
+			{Name: ChainTail, Rules: []string{"-m mark --mark 0x20000/0x20000 -j ACCEPT"}},
+			{Name: "KUBE-POD-FW-AAAAAAAAAAAAAAAA", Rules: []string{"-j MARK --set-xmark 0x20000/0x20000"}},
+		},
+	}
+}
+
+func TestRenderIPTables(t *testing.T) {
+	const header = "*filter\n" +
+		":KUBE-ROUTER-INPUT - [0:0]\n:KUBE-ROUTER-FORWARD - [0:0]\n:KUBE-ROUTER-OUTPUT - [0:0]\n" +
+		":KUBE-NWPLCY-TAIL - [0:0]\n:KUBE-POD-FW-AAAAAAAAAAAAAAAA - [0:0]\n"
+	const rules = "-A KUBE-ROUTER-INPUT -j KUBE-NWPLCY-TAIL\n" +
+		"-A KUBE-ROUTER-FORWARD -d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA\n" +
+		"-A KUBE-ROUTER-FORWARD -j KUBE-NWPLCY-TAIL\n" +
+		"-A KUBE-ROUTER-OUTPUT -j KUBE-NWPLCY-TAIL\n" +
+		"-A KUBE-NWPLCY-TAIL -m mark --mark 0x20000/0x20000 -j ACCEPT\n" +
+		"-A KUBE-POD-FW-AAAAAAAAAAAAAAAA -j MARK --set-xmark 0x20000/0x20000\n"
+	const jumps = "-I INPUT 1 -m comment --comment \"kube-router netpol - 7ESZPZBSH3HENM5S\" -j KUBE-ROUTER-INPUT\n" +
+		"-I FORWARD 1 -m comment --comment \"kube-router netpol - 7EFVXDXH42B6K7VQ\" -j KUBE-ROUTER-FORWARD\n" +
+		"-I OUTPUT 1 -m comment --comment \"kube-router netpol - B45FFHAZGAWKKD2I\" -j KUBE-ROUTER-OUTPUT\n"
+	movedJumps := ourJumps()
+	movedJumps["FORWARD"] = []builtinRule{{pos: 2, rule: jumpRule("FORWARD", ChainForward)}}
+	tests := []struct {
+		name string
+		cur  tableState
+		prev map[string]string
+		want string
+	}{
+		{
+			name: "an empty table gets our chains and the three jumps at position 1",
+			cur:  tableState{},
+			want: header + jumps + rules + "COMMIT\n",
+		},
+		{
+			name: "jumps already first are left alone, so an unchanged state renders no jump lines",
+			cur:  tableState{ownChains: []string{ChainForward, ChainInput, ChainOutput, ChainTail}, jumps: ourJumps()},
+			want: header + rules + "COMMIT\n",
+		},
+		{
+			name: "chains known to hold their rules already are left out",
+			cur:  tableState{ownChains: []string{ChainForward, ChainInput, ChainOutput, ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA"}, jumps: ourJumps()},
+			prev: map[string]string{
+				ChainInput: "-j " + ChainTail, ChainOutput: "-j " + ChainTail, ChainTail: "-m mark --mark 0x20000/0x20000 -j ACCEPT",
+				ChainForward: "-j " + ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA": "-j MARK --set-xmark 0x20000/0x20000",
+			},
+			want: "*filter\n:KUBE-ROUTER-FORWARD - [0:0]\n" +
+				"-A KUBE-ROUTER-FORWARD -d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA\n-A KUBE-ROUTER-FORWARD -j KUBE-NWPLCY-TAIL\nCOMMIT\n",
+		},
+		{
+			name: "an unchanged state renders an empty restore",
+			cur:  tableState{ownChains: []string{ChainForward, ChainInput, ChainOutput, ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA"}, jumps: ourJumps()},
+			prev: map[string]string{
+				ChainInput: "-j " + ChainTail, ChainOutput: "-j " + ChainTail, ChainTail: "-m mark --mark 0x20000/0x20000 -j ACCEPT",
+				ChainForward: "-d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA\n-j " + ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA": "-j MARK --set-xmark 0x20000/0x20000",
+			},
+			want: emptyRestore,
+		},
+		{
+			name: "a jump pushed down by another rule is deleted and inserted again at 1",
+			cur:  tableState{jumps: movedJumps},
+			want: header +
+				"-D FORWARD -m comment --comment \"kube-router netpol - 7EFVXDXH42B6K7VQ\" -j KUBE-ROUTER-FORWARD\n" +
+				"-I FORWARD 1 -m comment --comment \"kube-router netpol - 7EFVXDXH42B6K7VQ\" -j KUBE-ROUTER-FORWARD\n" +
+				rules + "COMMIT\n",
+		},
+		{
+			name: "kube-router's jumps and stale chains are replaced and deleted in the same transaction",
+			cur: tableState{
+				ownChains: []string{"KUBE-NWPLCY-OLDOLDOLDOLDOLDO", ChainInput, "KUBE-POD-FW-OLDOLDOLDOLDOLDO"},
+				jumps: map[string][]builtinRule{
+					"INPUT": {{pos: 1, rule: "-m comment --comment \"kube-router netpol - XYZ\" -j KUBE-ROUTER-INPUT"}, {pos: 3, rule: "-j KUBE-ROUTER-INPUT"}},
+				},
+			},
+			want: header + ":KUBE-NWPLCY-OLDOLDOLDOLDOLDO - [0:0]\n:KUBE-POD-FW-OLDOLDOLDOLDOLDO - [0:0]\n" +
+				"-D INPUT -m comment --comment \"kube-router netpol - XYZ\" -j KUBE-ROUTER-INPUT\n-D INPUT -j KUBE-ROUTER-INPUT\n" +
+				jumps + rules +
+				"-X KUBE-NWPLCY-OLDOLDOLDOLDOLDO\n-X KUBE-POD-FW-OLDOLDOLDOLDOLDO\nCOMMIT\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, renderIPTables(smallRuleset(), tt.cur, tt.prev))
+		})
+	}
+}
+
+func TestRenderIPTablesCleanup(t *testing.T) {
+	tests := []struct {
+		name string
+		cur  tableState
+		want string
+	}{
+		{name: "a table without our objects needs no restore", cur: tableState{jumps: map[string][]builtinRule{}}, want: ""},
+		{
+			name: "jumps are deleted, then every chain of ours flushed and deleted",
+			cur: tableState{ownChains: []string{"KUBE-POD-FW-AAAAAAAAAAAAAAAA", ChainInput},
+				jumps: map[string][]builtinRule{"INPUT": {{pos: 1, rule: "-j KUBE-ROUTER-INPUT"}}}},
+			want: "*filter\n:KUBE-POD-FW-AAAAAAAAAAAAAAAA - [0:0]\n:KUBE-ROUTER-INPUT - [0:0]\n" +
+				"-D INPUT -j KUBE-ROUTER-INPUT\n-X KUBE-POD-FW-AAAAAAAAAAAAAAAA\n-X KUBE-ROUTER-INPUT\nCOMMIT\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, renderIPTablesCleanup(tt.cur))
+		})
+	}
+}
+
+func TestParseIPTablesSave(t *testing.T) {
+	dump := `# Generated by iptables-save v1.8.9 (nf_tables)
+*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -j KUBE-ROUTER-INPUT
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-ROUTER-INPUT - [0:0]
+:KUBE-POD-FW-AAAAAAAAAAAAAAAA - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A INPUT -m comment --comment "kube-router netpol - X" -j KUBE-ROUTER-INPUT
+-A FORWARD -j KUBE-FORWARD
+-A KUBE-ROUTER-INPUT -j KUBE-POD-FW-AAAAAAAAAAAAAAAA
+COMMIT
+`
+	got := parseIPTablesSave(dump)
+	assert.Equal(t, tableState{
+		ownChains: []string{"KUBE-POD-FW-AAAAAAAAAAAAAAAA", ChainInput},
+		jumps:     map[string][]builtinRule{"INPUT": {{pos: 2, rule: `-m comment --comment "kube-router netpol - X" -j KUBE-ROUTER-INPUT`}}},
+	}, got, "only the filter table counts, and kube-proxy's KUBE-FORWARD is not ours")
+}
+
+func TestRenderIPSets(t *testing.T) {
+	v4 := IPSet{Name: "KUBE-SRC-AAAAAAAAAAAAAAAA", Type: setTypeIP, Family: corev1.IPv4Protocol, Entries: []string{"10.42.0.2", "10.42.0.10"}}
+	v6 := IPSet{Name: "inet6:KUBE-DST-BBBBBBBBBBBBBBBB", Type: setTypeNet, Family: corev1.IPv6Protocol, Entries: []string{"::/1", "8000::/1"}}
+	tmp4, tmp6 := tempSetName(v4.Name), tempSetName(v6.Name)
+	tests := []struct {
+		name     string
+		existing []string
+		want     string
+	}{
+		{
+			name: "new sets are filled under a temporary name and renamed",
+			want: "create " + tmp4 + " hash:ip family inet hashsize 1024 maxelem 65536\n" +
+				"add " + tmp4 + " 10.42.0.2\nadd " + tmp4 + " 10.42.0.10\nrename " + tmp4 + " " + v4.Name + "\n" +
+				"create " + tmp6 + " hash:net family inet6 hashsize 1024 maxelem 65536\n" +
+				"add " + tmp6 + " ::/1\nadd " + tmp6 + " 8000::/1\nrename " + tmp6 + " " + v6.Name + "\n",
+		},
+		{
+			name:     "a set that exists already holds its entries, since its name is its content",
+			existing: []string{v4.Name, v6.Name, "foreign"},
+			want:     "",
+		},
+		{
+			name:     "a temporary set left by a failed restore is flushed and reused",
+			existing: []string{tmp4, v6.Name},
+			want:     "flush " + tmp4 + "\nadd " + tmp4 + " 10.42.0.2\nadd " + tmp4 + " 10.42.0.10\nrename " + tmp4 + " " + v4.Name + "\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, renderIPSetCreate([]IPSet{v4, v6}, parseSetNames(joinLines(tt.existing))))
+		})
+	}
+	t.Run("stale sets are ours and unwanted, kube-router's included", func(t *testing.T) {
+		existing := parseSetNames(joinLines([]string{v4.Name, "KUBE-DST-OLD", "inet6:KUBE-SRC-OLD", kubeRouterLocalPods, "foreign", "KUBE-CLUSTER-IP"}))
+		stale := staleSets([]IPSet{v4}, existing)
+		assert.Equal(t, []string{"KUBE-DST-OLD", "inet6:KUBE-SRC-OLD", kubeRouterLocalPods}, stale)
+		assert.Equal(t, "destroy KUBE-DST-OLD\ndestroy inet6:KUBE-SRC-OLD\ndestroy kube-router-local-pods\n", renderIPSetDestroy(stale))
+	})
+}
+
+// joinLines renders names as `ipset list -n` prints them.
+func joinLines(names []string) string {
+	s := ""
+	for _, n := range names {
+		s += n + "\n"
+	}
+	return s
+}
