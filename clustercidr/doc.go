@@ -1,4 +1,28 @@
 // Package clustercidr allocates pod CIDRs to Nodes from the cluster CIDR and, as K3s's
 // --multi-cluster-cidr does, from ClusterCIDR objects that select nodes by label, each
 // handing out blocks of perNodeHostBits per IP family.
+//
+// The rules live in the pure Allocator (spec B.4 order, OR-ed selector terms, global overlap
+// check, service CIDRs reserved). The Controller feeds it from the API:
+//
+//   - Without Options.MultiClusterCIDR it allocates from Options.ClusterCIDRs alone, as
+//     kube-controller-manager's range allocator does in K3s. It neither installs the CRD nor
+//     reads or writes ClusterCIDR objects, so it also runs with RBAC that has no rule for them.
+//   - With it, Start installs the ClusterCIDR CRD (networking.x-k8s.io/v1, crd.yaml) by
+//     server-side apply and waits until it is Established, creates default-cluster-cidr from
+//     the flags once (never touched again: spec B.5), and watches ClusterCIDRs through a
+//     dynamic informer of its own. Every ClusterCIDR gets Finalizer; a deleted one stays until
+//     no Node holds a block from it, with a ClusterCIDRInUse Warning Event naming the Nodes.
+//
+// Start-up follows spec B.4: every ClusterCIDR (terminating ones too), then every Node's
+// existing pod CIDRs from a live list, then the terminating marks; only then are blocks handed
+// out. A Node gets its block with one JSON merge patch of spec.podCIDR and spec.podCIDRs,
+// conditional on the Node's resourceVersion; after a conflict the Node is re-read and what the
+// API says wins. A Node that has pod CIDRs keeps them. CIDRNotAvailable Nodes wait and are
+// queued again when a ClusterCIDR appears or a Node is released.
+//
+// Several instances (HA servers) must share a Lease (Options.LeaseName) or run under the
+// embedding process's own leader election: a resourceVersion precondition on one Node cannot
+// stop two allocators from giving one block to two different Nodes. A new leader rebuilds its
+// state from the API before allocating.
 package clustercidr
