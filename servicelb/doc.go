@@ -3,4 +3,18 @@
 // ports from every eligible node, with the Service's status.loadBalancer.ingress taken from the
 // addresses of the nodes that run a ready LB pod. Node allow-lists and pools follow K3s's
 // svccontroller.k3s.cattle.io labels; servicelb/forwarder is the LB pod's own dataplane.
+//
+// The package is in two layers. The rules are pure functions over API objects: which Services
+// are served (serves.go), the DaemonSet (daemonset.go, sourceranges.go, tolerations.go), where
+// its pods can run and why not (placement.go), and the published status (status.go). The
+// Controller (controller.go) feeds them from informers and writes the difference: the
+// DaemonSet by server-side apply (apply.go), the status through the status subresource, the
+// service.kubernetes.io/load-balancer-cleanup finalizer, and Events with K3s's reasons.
+// Cleanup (cleanup.go) is --disable=servicelb, and ClusterRole (rbac.go) is all the
+// controller needs.
+//
+// Where K3s has known bugs the controller does better (spec 4): Service label changes (lbpool)
+// are applied, the last enablelb label removed ends allow-list mode (K3s #14625), node address
+// changes reach the status (K3s #7036), classed Services are never touched (spec 1.9), ipMode
+// is set and compared by value, and a Service no node can host gets a Warning naming why.
 package servicelb
