@@ -36,6 +36,7 @@ type config struct {
 	systemDefaultRegistry  string
 	httpsListenPort        int
 	binDir                 string
+	metricsBindAddress     string
 }
 
 // disabled reports whether item was named in --disable.
@@ -91,6 +92,7 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	fs.Var(&nodeExternalIP, "node-external-ip", "IPv4/IPv6 external addresses to advertise for the node; repeatable, comma lists")
 	fs.StringVar(&cfg.systemDefaultRegistry, "system-default-registry", "", "private registry to prefix all system images with")
 	fs.IntVar(&cfg.httpsListenPort, "https-listen-port", 6443, "port of the embedded kube-apiserver on 127.0.0.1")
+	fs.StringVar(&cfg.metricsBindAddress, "metrics-bind-address", "127.0.0.1:10258", "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.binDir, "bin-dir", "", "directory of the control-plane binaries (default $K3SNET_BIN_DIR, else the build cache of hack/build-tools.sh)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

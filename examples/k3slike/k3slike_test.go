@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,9 +33,9 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 	require.NoError(t, err, "building k3slike: %s", out)
 
 	dataDir := t.TempDir()
-	port := freePort(t)
-	args := []string{"--data-dir=" + dataDir, "--https-listen-port=" + strconv.Itoa(port),
-		"--node-name=k3slike-test", "--node-ip=192.0.2.50", "--bin-dir=" + binDir}
+	port, healthAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	args := []string{"--data-dir=" + dataDir, "--https-listen-port=" + strconv.Itoa(port), "--metrics-bind-address=" + healthAddr,
+		"--node-name=k3slike-test", "--node-ip=192.0.2.50", "--multi-cluster-cidr", "--bin-dir=" + binDir}
 	kubeconfig := filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")
 	kubectl := func(args ...string) string {
 		cmd := exec.Command(filepath.Join(binDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
@@ -44,9 +45,33 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 	}
 
 	srv := startServer(t, exe, args)
+	assert.Eventually(t, func() bool {
+		return !strings.Contains(kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.taints}"), "uninitialized")
+	}, time.Minute, 200*time.Millisecond, "the cloud-controller stub removes the uninitialized taint once the addresses are set")
 	nodes := kubectl("get", "nodes", "-o", "wide")
 	t.Logf("kubectl get nodes -o wide:\n%s", nodes)
 	assert.Regexp(t, `(?m)^k3slike-test\s+Ready\s+control-plane\s+\S+\s+\S+\s+192\.0\.2\.50\s`, nodes)
+	assert.Equal(t, "k3s://k3slike-test", kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.providerID}"))
+	assert.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + healthAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "[+]cloud-controller ok") && strings.Contains(string(body), "[+]deploy ok") &&
+			strings.Contains(string(body), "[+]clustercidr ok")
+	}, time.Minute, 200*time.Millisecond, "/readyz should report the cloud controller ready")
+	assert.Eventually(t, func() bool {
+		out := kubectl("get", "-n", "kube-system", "service/kube-dns", "deployment/coredns", "helmchart/traefik", "--ignore-not-found", "-o", "name")
+		return strings.Count(out, "\n") == 3
+	}, time.Minute, 500*time.Millisecond, "CoreDNS and the Traefik HelmChart are deployed from the staged manifests")
+	assert.Eventually(t, func() bool {
+		return kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.podCIDR}") == "10.42.0.0/24"
+	}, time.Minute, 200*time.Millisecond, "the node gets its pod CIDR from default-cluster-cidr")
+	t.Logf("kubectl get clustercidr:\n%s", kubectl("get", "clustercidr"))
+	assert.Equal(t, "10.42.0.0/16", kubectl("get", "clustercidr", "default-cluster-cidr", "-o", "jsonpath={.spec.ipv4}"))
+	assert.Equal(t, "10.43.0.10", kubectl("get", "-n", "kube-system", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
 	created := kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}")
 	srv.stop(t)
 	assertPortClosed(t, port)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/k3snet/k3snet/ccmstub"
 	"github.com/k3snet/k3snet/internal/controlplane"
 )
 
@@ -65,7 +66,22 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		if err := registerNode(ctx, client, cfg); err != nil {
 			return err
 		}
+		if err := annotateOwnNode(ctx, client, cfg); err != nil {
+			return err
+		}
 	}
+	controllers, err := buildControllers(ctx, cfg, restConfig, client)
+	if err != nil {
+		return err
+	}
+	status := newReadiness()
+	for _, c := range controllers {
+		status.set(c.name, errors.New("not started"))
+	}
+	if err := serveHealth(ctx, cfg.metricsBindAddress, status); err != nil {
+		return err
+	}
+	runControllers(ctx, client, controllers, status)
 	logger.Info("k3slike is ready", "node", cfg.nodeName, "kubernetes", version.GitVersion,
 		"kubectl", fmt.Sprintf("export KUBECONFIG=%s; kubectl get nodes", kubeconfig))
 	<-ctx.Done()
@@ -74,7 +90,9 @@ func serve(ctx context.Context, cfg *config) (err error) {
 }
 
 // registerNode creates (or, after a restart, keeps) the server's own Node as a kwok-managed
-// node and publishes its addresses, as the K3s agent would for its kubelet.
+// node, as the kubelet of a K3s agent does: with the cloud controller on, the kubelet runs with
+// --cloud-provider=external, so the Node starts with the uninitialized taint and the stub fills
+// its addresses from the annotations; with it off, the kubelet reports its addresses itself.
 func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config) error {
 	nodes := client.CoreV1().Nodes()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
@@ -87,6 +105,9 @@ func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config)
 		},
 		Annotations: map[string]string{controlplane.KwokNodeAnnotation: controlplane.KwokNodeAnnotationValue},
 	}}
+	if !cfg.disableCloudController {
+		node.Spec.Taints = []corev1.Taint{{Key: ccmstub.UninitializedTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	}
 	if _, err := nodes.Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("registering node %s: %w", cfg.nodeName, err)
 	}
@@ -105,6 +126,9 @@ func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config)
 	if err != nil {
 		return fmt.Errorf("waiting for node %s to be Ready: %w", cfg.nodeName, err)
 	}
+	if !cfg.disableCloudController {
+		return nil
+	}
 	patch, err := json.Marshal(map[string]any{"status": map[string]any{"addresses": nodeAddresses(cfg)}})
 	if err != nil {
 		return err
@@ -117,18 +141,22 @@ func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config)
 
 // nodeAddresses lists the node's addresses in K3s's order: internal, external, hostname.
 func nodeAddresses(cfg *config) []corev1.NodeAddress {
-	internal := cfg.nodeIPs
-	if len(internal) == 0 {
-		internal = []netip.Addr{defaultNodeIP()}
-	}
 	var out []corev1.NodeAddress
-	for _, ip := range internal {
+	for _, ip := range nodeInternalIPs(cfg) {
 		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 	}
 	for _, ip := range cfg.nodeExternalIPs {
 		out = append(out, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: ip.String()})
 	}
 	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: cfg.nodeName})
+}
+
+// nodeInternalIPs is --node-ip, else the host's address.
+func nodeInternalIPs(cfg *config) []netip.Addr {
+	if len(cfg.nodeIPs) > 0 {
+		return cfg.nodeIPs
+	}
+	return []netip.Addr{defaultNodeIP()}
 }
 
 // defaultNodeIP picks the first global unicast IPv4 address of the host, as K3s picks the
