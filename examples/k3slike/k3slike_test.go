@@ -72,6 +72,11 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 	t.Logf("kubectl get clustercidr:\n%s", kubectl("get", "clustercidr"))
 	assert.Equal(t, "10.42.0.0/16", kubectl("get", "clustercidr", "default-cluster-cidr", "-o", "jsonpath={.spec.ipv4}"))
 	assert.Equal(t, "10.43.0.10", kubectl("get", "-n", "kube-system", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
+	kubectl("create", "service", "loadbalancer", "web", "--tcp=8080:80")
+	assert.Eventually(t, func() bool {
+		return kubectl("get", "service", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}") == "192.0.2.50"
+	}, time.Minute, 500*time.Millisecond, "ServiceLB publishes the node's IP for a LoadBalancer Service")
+	t.Logf("kubectl get svc -A:\n%s", kubectl("get", "svc", "-A"))
 	created := kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}")
 	srv.stop(t)
 	assertPortClosed(t, port)
