@@ -23,69 +23,55 @@ import (
 )
 
 // TestServerWithEmbeddedControlPlane runs the real binary as a user would: it becomes ready,
-// kubectl sees its node Ready, SIGTERM stops it and everything it started, and a restart on
-// the same data dir finds the same cluster.
+// kubectl sees its node Ready with its addresses, pod CIDR and no uninitialized taint, CoreDNS
+// and the Traefik HelmChart are deployed, a LoadBalancer Service gets the node IP, SIGTERM
+// stops it and everything it started, and a restart on the same data dir finds the same cluster.
 func TestServerWithEmbeddedControlPlane(t *testing.T) {
-	binDir := requireBinaries(t)
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	build := exec.Command("go", "build", "-o", exe, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
-
-	dataDir := t.TempDir()
-	port, healthAddr := freePort(t), "127.0.0.1:"+strconv.Itoa(freePort(t))
-	args := []string{"--data-dir=" + dataDir, "--https-listen-port=" + strconv.Itoa(port), "--metrics-bind-address=" + healthAddr,
-		"--node-name=k3slike-test", "--node-ip=192.0.2.50", "--multi-cluster-cidr", "--bin-dir=" + binDir}
-	kubeconfig := filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")
-	kubectl := func(args ...string) string {
-		cmd := exec.Command(filepath.Join(binDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "kubectl %v: %s", args, out)
-		return string(out)
-	}
-
-	srv := startServer(t, exe, args)
-	assert.Eventually(t, func() bool {
-		return !strings.Contains(kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.taints}"), "uninitialized")
-	}, time.Minute, 200*time.Millisecond, "the cloud-controller stub removes the uninitialized taint once the addresses are set")
-	nodes := kubectl("get", "nodes", "-o", "wide")
+	c := newCluster(t, "k3slike-test", "192.0.2.50")
+	healthAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	srv := c.start("--multi-cluster-cidr", "--metrics-bind-address="+healthAddr)
+	c.eventually("the cloud-controller stub removes the uninitialized taint once the addresses are set", func() bool {
+		return !strings.Contains(c.value("{.spec.taints}", "node", "k3slike-test"), "uninitialized")
+	})
+	nodes := c.kubectl("get", "nodes", "-o", "wide")
 	t.Logf("kubectl get nodes -o wide:\n%s", nodes)
 	assert.Regexp(t, `(?m)^k3slike-test\s+Ready\s+control-plane\s+\S+\s+\S+\s+192\.0\.2\.50\s`, nodes)
-	assert.Equal(t, "k3s://k3slike-test", kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.providerID}"))
-	assert.Eventually(t, func() bool {
+	assert.Equal(t, "k3s://k3slike-test", c.value("{.spec.providerID}", "node", "k3slike-test"))
+	c.eventually("/readyz reports every controller ready", func() bool {
 		resp, err := http.Get("http://" + healthAddr + "/readyz")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "[+]cloud-controller ok") && strings.Contains(string(body), "[+]deploy ok") &&
-			strings.Contains(string(body), "[+]clustercidr ok")
-	}, time.Minute, 200*time.Millisecond, "/readyz should report the cloud controller ready")
-	assert.Eventually(t, func() bool {
-		out := kubectl("get", "-n", "kube-system", "service/kube-dns", "deployment/coredns", "helmchart/traefik", "--ignore-not-found", "-o", "name")
-		return strings.Count(out, "\n") == 3
-	}, time.Minute, 500*time.Millisecond, "CoreDNS and the Traefik HelmChart are deployed from the staged manifests")
-	assert.Eventually(t, func() bool {
-		return kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.spec.podCIDR}") == "10.42.0.0/24"
-	}, time.Minute, 200*time.Millisecond, "the node gets its pod CIDR from default-cluster-cidr")
-	t.Logf("kubectl get clustercidr:\n%s", kubectl("get", "clustercidr"))
-	assert.Equal(t, "10.42.0.0/16", kubectl("get", "clustercidr", "default-cluster-cidr", "-o", "jsonpath={.spec.ipv4}"))
-	assert.Equal(t, "10.43.0.10", kubectl("get", "-n", "kube-system", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
-	kubectl("create", "service", "loadbalancer", "web", "--tcp=8080:80")
-	assert.Eventually(t, func() bool {
-		return kubectl("get", "service", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}") == "192.0.2.50"
-	}, time.Minute, 500*time.Millisecond, "ServiceLB publishes the node's IP for a LoadBalancer Service")
-	t.Logf("kubectl get svc -A:\n%s", kubectl("get", "svc", "-A"))
-	created := kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}")
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "[+]cloud-controller ok") &&
+			strings.Contains(string(body), "[+]deploy ok") && strings.Contains(string(body), "[+]clustercidr ok")
+	})
+	c.eventually("CoreDNS and the Traefik HelmChart are deployed from the staged manifests", func() bool {
+		return len(c.names("-n", "kube-system", "service/kube-dns", "deployment/coredns", "helmchart/traefik")) == 3
+	})
+	c.eventually("the node gets its pod CIDR from default-cluster-cidr", func() bool {
+		return c.value("{.spec.podCIDR}", "node", "k3slike-test") == "10.42.0.0/24"
+	})
+	t.Logf("kubectl get clustercidr:\n%s", c.kubectl("get", "clustercidr"))
+	assert.Equal(t, "10.42.0.0/16", c.value("{.spec.ipv4}", "clustercidr", "default-cluster-cidr"))
+	assert.Equal(t, "10.43.0.10", c.value("{.spec.clusterIP}", "-n", "kube-system", "service", "kube-dns"))
+	c.kubectl("create", "service", "loadbalancer", "web", "--tcp=8080:80")
+	c.eventually("ServiceLB publishes the node's IP for a LoadBalancer Service", func() bool {
+		return c.value("{.status.loadBalancer.ingress[0].ip}", "service", "web") == "192.0.2.50"
+	})
+	t.Logf("kubectl get svc -A:\n%s", c.kubectl("get", "svc", "-A"))
+	created := c.value("{.metadata.creationTimestamp}", "node", "k3slike-test")
 	srv.stop(t)
-	assertPortClosed(t, port)
+	assertPortClosed(t, c.port)
+	_, err := http.Get("http://" + healthAddr + "/healthz")
+	assert.Error(t, err, "the health server stops with the server")
 
-	srv = startServer(t, exe, args)
-	assert.Equal(t, created, kubectl("get", "node", "k3slike-test", "-o", "jsonpath={.metadata.creationTimestamp}"),
+	srv = c.start()
+	assert.Equal(t, created, c.value("{.metadata.creationTimestamp}", "node", "k3slike-test"),
 		"a restart on the same data dir keeps the cluster")
 	srv.stop(t)
-	assertPortClosed(t, port)
+	assertPortClosed(t, c.port)
 }
 
 func TestServerRejectsBadFlagsWithOneLine(t *testing.T) {
