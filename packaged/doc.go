@@ -8,6 +8,7 @@
 //     charts) travel inline as chartContent, packed deterministically from the sources under
 //     charts/. TraefikV1Installed tells the caller to leave an existing Traefik v1 alone
 //     (spec A.11).
+//
 //   - Controller is the deploy (Addon) controller of spec A.6: it applies every
 //     .yaml/.yml/.json file of the directory with server-side apply, one k3s.cattle.io/v1
 //     Addon per file, CRDs first, prunes objects that leave a file, uninstalls disabled files,
@@ -16,6 +17,13 @@
 //     NodeHosts in ConfigMap kube-system/coredns while CoreDNS is enabled (spec A.4), and
 //     installs the Addon, HelmChart and HelmChartConfig CRDs.
 //
-// Installing HelmCharts (the helm controller) and merging HelmChartConfig values are not
-// part of this package yet.
+//   - HelmController is the helm controller of spec A.8–A.10, run in-process with the Helm
+//     SDK instead of K3s's per-chart Jobs: it claims HelmCharts as K3s does (managed-by and
+//     unmanaged annotations), merges HelmChart and HelmChartConfig values with K3s's exact
+//     precedence, installs or upgrades the release when the chart or the merged values
+//     change (a hash on the release, as K3s's configHash label), applies the failure policy
+//     to failed releases, and uninstalls behind K3s's finalizer when the HelmChart goes.
+//     Release records are Helm's own (Secrets by default), so `helm list` shows them. Only
+//     inline charts (chartContent) are installed; charts from a repository or URL get a
+//     Warning Event. Start it after Controller.Start, which installs its CRDs.
 package packaged

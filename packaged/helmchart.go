@@ -1,0 +1,186 @@
+package packaged
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Keys of the helm.cattle.io API shared with K3s's helm-controller (spec A.8, A.9), so a
+// HelmChart moves between K3s and k3snet without orphans.
+const (
+	// annotationUnmanaged makes every helm controller ignore a HelmChart.
+	annotationUnmanaged = "helmcharts.helm.cattle.io/unmanaged"
+	// annotationManagedBy names the helm controller that claimed a HelmChart (note the
+	// domain: helmcharts.cattle.io, not helmcharts.helm.cattle.io, as in K3s).
+	annotationManagedBy = "helmcharts.cattle.io/managed-by"
+	// finalizerHelmChart guards the uninstall of a managed HelmChart's release.
+	finalizerHelmChart = "wrangler.cattle.io/on-helm-chart-remove"
+	// labelConfigHash on a release records the configHash it was installed from.
+	labelConfigHash = "helmcharts.helm.cattle.io/configHash"
+	// defaultManagedBy is K3s's helm controller name.
+	defaultManagedBy = "helm-controller"
+	// conditionFailed is the HelmChart condition K3s's Failed column reads.
+	conditionFailed = "Failed"
+
+	failurePolicyAbort     = "abort"
+	failurePolicyReinstall = "reinstall"
+	failurePolicyRetry     = "retry"
+)
+
+// helmChart is the part of a helm.cattle.io/v1 HelmChart the controller reads (spec A.8).
+type helmChart struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              helmChartSpec `json:"spec"`
+}
+
+// helmChartSpec holds the HelmChart fields an in-process install uses. Job fields (jobImage,
+// backOffLimit, security contexts, bootstrap) have no meaning without a job; repository
+// fields are read only to say that such charts are not installed.
+type helmChartSpec struct {
+	TargetNamespace string                        `json:"targetNamespace,omitempty"`
+	CreateNamespace bool                          `json:"createNamespace,omitempty"`
+	Chart           string                        `json:"chart,omitempty"`
+	Repo            string                        `json:"repo,omitempty"`
+	Set             map[string]intstr.IntOrString `json:"set,omitempty"`
+	Values          map[string]any                `json:"values,omitempty"`
+	ValuesContent   string                        `json:"valuesContent,omitempty"`
+	ValuesSecrets   []valuesSecret                `json:"valuesSecrets,omitempty"`
+	HelmVersion     string                        `json:"helmVersion,omitempty"`
+	TakeOwnership   bool                          `json:"takeOwnership,omitempty"`
+	ChartContent    string                        `json:"chartContent,omitempty"`
+	Timeout         *metav1.Duration              `json:"timeout,omitempty"`
+	FailurePolicy   string                        `json:"failurePolicy,omitempty"`
+	Driver          string                        `json:"driver,omitempty"`
+}
+
+// helmChartConfig is the part of a helm.cattle.io/v1 HelmChartConfig the controller reads.
+type helmChartConfig struct {
+	Spec struct {
+		Values        map[string]any `json:"values,omitempty"`
+		ValuesContent string         `json:"valuesContent,omitempty"`
+		ValuesSecrets []valuesSecret `json:"valuesSecrets,omitempty"`
+		FailurePolicy string         `json:"failurePolicy,omitempty"`
+	} `json:"spec"`
+}
+
+// valuesSecret references keys of a Secret whose contents are values documents (spec A.10).
+type valuesSecret struct {
+	Name          string   `json:"name"`
+	Keys          []string `json:"keys,omitempty"`
+	IgnoreUpdates bool     `json:"ignoreUpdates,omitempty"`
+}
+
+// decodeObject converts an unstructured object into one of the structs above through JSON,
+// so IntOrString and Duration use their own decoders.
+func decodeObject(u *unstructured.Unstructured, into any) error {
+	data, err := u.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encoding %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	if err := json.Unmarshal(data, into); err != nil {
+		return fmt.Errorf("decoding %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	return nil
+}
+
+// targetNamespace is where the release goes: spec.targetNamespace, or the HelmChart's own
+// namespace (spec A.8: the code, not the docs' "default").
+func (hc *helmChart) targetNamespace() string {
+	if hc.Spec.TargetNamespace != "" {
+		return hc.Spec.TargetNamespace
+	}
+	return hc.Namespace
+}
+
+// claim is what the controller does with a HelmChart before anything else (spec A.8).
+type claim int
+
+const (
+	// claimIgnore: not ours (no chart, unmanaged, or managed by another controller).
+	claimIgnore claim = iota
+	// claimTake: nobody claimed it yet; write the managed-by annotation first.
+	claimTake
+	// claimOwned: ours to reconcile.
+	claimOwned
+)
+
+// claimFor decides whether the controller named managedBy manages hc (spec A.8
+// shouldManage): charts with neither chart nor chartContent and charts annotated unmanaged
+// are ignored; a managed-by annotation is honoured; without one the chart is claimed.
+func claimFor(hc *helmChart, managedBy string) claim {
+	if hc.Spec.Chart == "" && hc.Spec.ChartContent == "" {
+		return claimIgnore
+	}
+	if _, ok := hc.Annotations[annotationUnmanaged]; ok {
+		return claimIgnore
+	}
+	owner, ok := hc.Annotations[annotationManagedBy]
+	switch {
+	case !ok:
+		return claimTake
+	case owner == managedBy:
+		return claimOwned
+	default:
+		return claimIgnore
+	}
+}
+
+// hasFinalizer reports whether hc carries the uninstall finalizer.
+func (hc *helmChart) hasFinalizer() bool { return slices.Contains(hc.Finalizers, finalizerHelmChart) }
+
+// releaseAction is what to do with a chart's Helm release.
+type releaseAction int
+
+const (
+	// actionNone: the release is deployed from the same chart and values.
+	actionNone releaseAction = iota
+	// actionInstall: there is no release.
+	actionInstall
+	// actionUpgrade: the release is deployed from something else, or failed with policy retry.
+	actionUpgrade
+	// actionReinstall: the release failed and the policy is reinstall (uninstall, install).
+	actionReinstall
+	// actionAbort: the release failed and the policy is abort: wait for an operator.
+	actionAbort
+)
+
+// String names the action for logs.
+func (a releaseAction) String() string {
+	return [...]string{"none", "install", "upgrade", "reinstall", "abort"}[a]
+}
+
+// decideRelease chooses the Helm operation from the newest release (nil when there is
+// none), the wanted configHash and the failure policy, following the state machine of K3s's
+// job (spec A.9, klipper-helm entry): deployed → upgrade unless the hash matches;
+// pending-upgrade/pending-rollback/superseded → upgrade (the caller first marks the release
+// failed, as Helm refuses to upgrade a pending one); anything else (failed, pending-install,
+// uninstalling, unknown) → the failure policy, reinstall by default.
+func decideRelease(last *release.Release, hash, policy string) releaseAction {
+	if last == nil || last.Info == nil {
+		return actionInstall
+	}
+	switch last.Info.Status {
+	case release.StatusDeployed:
+		if last.Labels[labelConfigHash] == hash {
+			return actionNone
+		}
+		return actionUpgrade
+	case release.StatusPendingUpgrade, release.StatusPendingRollback, release.StatusSuperseded:
+		return actionUpgrade
+	}
+	switch policy {
+	case failurePolicyAbort:
+		return actionAbort
+	case failurePolicyRetry:
+		return actionUpgrade
+	default:
+		return actionReinstall
+	}
+}

@@ -1,0 +1,532 @@
+package packaged
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// Event reasons on HelmCharts. K3s's reasons name its job (ApplyJob, RemoveJob, JobFailed);
+// k3snet runs Helm in-process, so its reasons name the Helm operation instead. Where K3s has
+// a reason for the same decision (UnsupportedVersion) it is reused (spec A.9).
+const (
+	// ReasonChartInstalled is emitted after a release was installed.
+	ReasonChartInstalled = "ChartInstalled"
+	// ReasonChartUpgraded is emitted after a release was upgraded (chart or values changed,
+	// or a failed release retried).
+	ReasonChartUpgraded = "ChartUpgraded"
+	// ReasonChartReinstalled is emitted after a failed release was uninstalled and installed
+	// again (failure policy reinstall).
+	ReasonChartReinstalled = "ChartReinstalled"
+	// ReasonChartUninstalled is emitted after a deleted HelmChart's release was uninstalled.
+	ReasonChartUninstalled = "ChartUninstalled"
+	// ReasonChartFailed is emitted when a Helm operation fails or the failure policy is abort.
+	ReasonChartFailed = "ChartFailed"
+	// ReasonUnsupportedVersion is K3s's reason for a helmVersion other than "" or v3.
+	ReasonUnsupportedVersion = "UnsupportedVersion"
+	// ReasonUnsupportedChartSource is emitted for a HelmChart without chartContent: k3snet
+	// installs only inline charts (it targets air-gapped servers; no repository client).
+	ReasonUnsupportedChartSource = "UnsupportedChartSource"
+
+	// helmEventComponent is the Events' source, K3s's controller name.
+	helmEventComponent = "helm-controller"
+	// helmQueueName names the work queue in metrics and logs.
+	helmQueueName = "helmchart"
+)
+
+// helmChartResource is the HelmChart API (spec A.8).
+func helmChartResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmcharts"}
+}
+
+// helmChartConfigResource is the HelmChartConfig API (spec A.8).
+func helmChartConfigResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmchartconfigs"}
+}
+
+// HelmOptions configures the HelmController. The zero value of each field means K3s's default.
+type HelmOptions struct {
+	// Config is the client configuration the Helm SDK talks to the API server with. Required.
+	Config *rest.Config
+	// ManagedBy is the controller name written to and matched against the
+	// helmcharts.cattle.io/managed-by annotation (spec A.8). Default "helm-controller", K3s's
+	// name, so charts a K3s server claimed are managed after a move to k3snet. Pick another
+	// name to run beside a K3s helm-controller; each then manages only its own charts.
+	ManagedBy string
+	// Namespace limits the controller to HelmCharts of one namespace. Default: all (K3s).
+	Namespace string
+	// Workers is the number of charts installed in parallel. Default 1.
+	Workers int
+}
+
+// Validate reports every invalid field at once.
+func (o HelmOptions) Validate() error {
+	var errs []error
+	if o.Config == nil {
+		errs = append(errs, errors.New("a rest.Config (Config) is required"))
+	}
+	if o.Workers < 0 {
+		errs = append(errs, fmt.Errorf("the number of Workers must not be negative, got %d", o.Workers))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns o with every unset field set to its default.
+func (o HelmOptions) withDefaults() HelmOptions {
+	if o.ManagedBy == "" {
+		o.ManagedBy = defaultManagedBy
+	}
+	if o.Workers == 0 {
+		o.Workers = 1
+	}
+	return o
+}
+
+// HelmController installs helm.cattle.io/v1 HelmCharts in-process with the Helm SDK (spec
+// A.8–A.10): install, upgrade when the merged values or the chart change, uninstall behind
+// the finalizer when the HelmChart is deleted. It is separate from Controller because it
+// needs a rest.Config for Helm and can be disabled on its own (K3s's
+// --disable-helm-controller). Build it with NewHelmController and run it with Start after
+// Controller.Start has installed the HelmChart and HelmChartConfig CRDs.
+type HelmController struct {
+	// client sends Events and reads values Secrets.
+	client kubernetes.Interface
+	// dyn writes HelmChart metadata and status.
+	dyn dynamic.Interface
+	// opts are the validated options.
+	opts HelmOptions
+	// getter hands the Helm SDK the controller's config and shared discovery.
+	getter *restGetter
+	// charts and configs list HelmCharts and HelmChartConfigs; Start sets them.
+	charts, configs             cache.GenericLister
+	chartsSynced, configsSynced cache.InformerSynced
+	// queue holds the keys of HelmCharts to reconcile.
+	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// recorder sends Events on HelmCharts; Start replaces the no-op one with a broadcaster's.
+	recorder record.EventRecorder
+}
+
+// NewHelmController returns a HelmController that reads and writes through client and a
+// dynamic client built from opts.Config.
+func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmController, error) {
+	if client == nil {
+		return nil, errors.New("packaged: nil client")
+	}
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("packaged: invalid helm options: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("packaged: building a dynamic client: %w", err)
+	}
+	getter, err := newRESTGetter(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("packaged: %w", err)
+	}
+	return &HelmController{
+		client:   client,
+		dyn:      dyn,
+		opts:     opts,
+		getter:   getter,
+		recorder: &record.FakeRecorder{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: helmQueueName}),
+	}, nil
+}
+
+// Start watches HelmCharts and HelmChartConfigs through a dynamic informer factory of its
+// own (client-go has no typed informer for them; factory is accepted for the controller
+// contract and started, but nothing is registered on it), waits for their caches, launches
+// the workers and returns. Everything stops when ctx ends.
+func (c *HelmController) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	logger := klog.FromContext(ctx).WithName("helm")
+	ctx = klog.NewContext(ctx, logger)
+	if err := c.startInformers(ctx, factory); err != nil {
+		c.queue.ShutDown()
+		return err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(2)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: helmEventComponent})
+	logger.Info("Starting helm controller", "managedBy", c.opts.ManagedBy, "workers", c.opts.Workers)
+	go func() {
+		defer utilruntime.HandleCrashWithContext(ctx)
+		defer broadcaster.Shutdown()
+		defer c.queue.ShutDown()
+		for range c.opts.Workers {
+			go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+		}
+		<-ctx.Done()
+	}()
+	return nil
+}
+
+// startInformers registers the handlers, starts the informers and waits for their caches.
+func (c *HelmController) startInformers(ctx context.Context, factory informers.SharedInformerFactory) error {
+	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dyn, 0, c.opts.Namespace, nil)
+	chartInf := dynFactory.ForResource(helmChartResource())
+	configInf := dynFactory.ForResource(helmChartConfigResource())
+	if _, err := chartInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: c.handleUpdate,
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return fmt.Errorf("packaged: watching HelmCharts: %w", err)
+	}
+	// A HelmChartConfig applies to the HelmChart of the same namespace and name (spec
+	// A.8), so its key is the chart's key; removing it redeploys the defaults (k3s#5534).
+	if _, err := configInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: c.handleUpdate,
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return fmt.Errorf("packaged: watching HelmChartConfigs: %w", err)
+	}
+	c.charts, c.chartsSynced = chartInf.Lister(), chartInf.Informer().HasSynced
+	c.configs, c.configsSynced = configInf.Lister(), configInf.Informer().HasSynced
+	if factory != nil {
+		factory.Start(ctx.Done())
+	}
+	dynFactory.Start(ctx.Done())
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.chartsSynced, c.configsSynced) {
+		return errors.New("packaged: HelmChart caches did not sync")
+	}
+	return nil
+}
+
+// enqueue queues the key of a HelmChart or HelmChartConfig.
+func (c *HelmController) enqueue(obj any) {
+	key, err := cache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// handleUpdate drops resyncs, which change nothing.
+func (c *HelmController) handleUpdate(oldObj, newObj any) {
+	o, ok1 := oldObj.(metav1.Object)
+	n, ok2 := newObj.(metav1.Object)
+	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
+		return
+	}
+	c.enqueue(newObj)
+}
+
+// runWorker processes keys until the queue shuts down.
+func (c *HelmController) runWorker(ctx context.Context) {
+	for c.processNextItem(ctx) {
+	}
+}
+
+// processNextItem syncs one key, retrying with backoff on error.
+func (c *HelmController) processNextItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.syncHelmChart(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing HelmChart", "helmChart", key.String())
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// syncHelmChart reconciles the HelmChart key with its release.
+func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName) error {
+	logger := klog.FromContext(ctx).WithValues("helmChart", key.String())
+	ctx = klog.NewContext(ctx, logger)
+	obj, err := c.charts.ByNamespace(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		// Gone: the finalizer already saw the release uninstalled, or it was never ours.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("getting HelmChart %s: %w", key, err)
+	}
+	u := obj.(*unstructured.Unstructured)
+	hc := &helmChart{}
+	if err := decodeObject(u, hc); err != nil {
+		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, err.Error())
+		return nil // a bad spec is permanent; the next change requeues it
+	}
+	switch claimFor(hc, c.opts.ManagedBy) {
+	case claimIgnore:
+		logger.V(4).Info("Not managing HelmChart")
+		return nil
+	case claimTake:
+		// Claim first and act on the update that follows, so two controllers that race
+		// for the chart see one winner (the patch carries the resourceVersion).
+		return c.patchMetadata(ctx, hc, map[string]string{annotationManagedBy: c.opts.ManagedBy}, hc.Finalizers)
+	}
+	if hc.DeletionTimestamp != nil {
+		return c.remove(ctx, u, hc)
+	}
+	if !hc.hasFinalizer() {
+		return c.patchMetadata(ctx, hc, nil, append(slices.Clone(hc.Finalizers), finalizerHelmChart))
+	}
+	if v := hc.Spec.HelmVersion; v != "" && v != "v3" {
+		return c.fail(ctx, u, ReasonUnsupportedVersion, fmt.Sprintf("Unsupported version %q", v), nil)
+	}
+	if hc.Spec.ChartContent == "" {
+		// K3s's job downloads from spec.chart/repo; k3snet installs inline charts only.
+		return c.fail(ctx, u, ReasonUnsupportedChartSource,
+			fmt.Sprintf("chart %q from a repository or URL is not supported, only chartContent", hc.Spec.Chart), nil)
+	}
+	ch, err := loadChart(hc.Spec.ChartContent)
+	if err != nil {
+		return c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
+	}
+	cfg, err := c.config(key)
+	if err != nil {
+		return err
+	}
+	layers, err := c.layers(ctx, hc, cfg)
+	if err != nil {
+		return c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
+	}
+	vals, err := mergeValues(layers)
+	if err != nil {
+		return c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
+	}
+	hash, err := configHash(hc.Spec.ChartContent, vals, hc.targetNamespace())
+	if err != nil {
+		return err
+	}
+	rel, err := newHelmRelease(ctx, c.getter, hc)
+	if err != nil {
+		return err
+	}
+	last, err := rel.last()
+	if err != nil {
+		return err
+	}
+	policy := hc.Spec.FailurePolicy
+	if cfg != nil && cfg.Spec.FailurePolicy != "" {
+		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (spec A.8)
+	}
+	act := decideRelease(last, hash, policy)
+	logger.V(2).Info("Reconciling release", "action", act.String(), "hash", hash)
+	if act == actionUpgrade && last.Info.Status.IsPending() {
+		if err := rel.markFailed(last); err != nil {
+			return err
+		}
+	}
+	var reason, message string
+	switch act {
+	case actionNone:
+		_, err := c.setFailed(ctx, u, false, "Deployed", "")
+		return err
+	case actionAbort:
+		msg := fmt.Sprintf("release %s/%s is %s and the failure policy is abort: waiting for an operator", rel.ns, rel.name, last.Info.Status)
+		return c.fail(ctx, u, ReasonChartFailed, msg, nil)
+	case actionInstall:
+		err = rel.install(ctx, hc, ch, vals, hash)
+		reason, message = ReasonChartInstalled, "Installed release %s/%s"
+	case actionUpgrade:
+		err = rel.upgrade(ctx, hc, ch, vals, hash)
+		reason, message = ReasonChartUpgraded, "Upgraded release %s/%s"
+	case actionReinstall:
+		err = rel.uninstall()
+		if err == nil {
+			err = rel.install(ctx, hc, ch, vals, hash)
+		}
+		reason, message = ReasonChartReinstalled, "Reinstalled release %s/%s"
+	}
+	if err != nil {
+		return c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
+	}
+	logger.Info("Reconciled release", "action", act.String(), "namespace", rel.ns, "release", rel.name)
+	if _, err := c.setFailed(ctx, u, false, "Deployed", ""); err != nil {
+		return err
+	}
+	c.recorder.Eventf(u, corev1.EventTypeNormal, reason, message, rel.ns, rel.name)
+	return nil
+}
+
+// remove uninstalls a deleted HelmChart's release and releases the finalizer (spec A.9).
+func (c *HelmController) remove(ctx context.Context, u *unstructured.Unstructured, hc *helmChart) error {
+	if !hc.hasFinalizer() {
+		return nil
+	}
+	rel, err := newHelmRelease(ctx, c.getter, hc)
+	if err != nil {
+		return err
+	}
+	if err := rel.uninstall(); err != nil {
+		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, err.Error())
+		return err
+	}
+	klog.FromContext(ctx).Info("Uninstalled release", "namespace", rel.ns, "release", rel.name)
+	c.recorder.Eventf(u, corev1.EventTypeNormal, ReasonChartUninstalled, "Uninstalled release %s/%s", rel.ns, rel.name)
+	rest := slices.DeleteFunc(slices.Clone(hc.Finalizers), func(f string) bool { return f == finalizerHelmChart })
+	return c.patchMetadata(ctx, hc, nil, rest)
+}
+
+// config returns the HelmChartConfig of the same namespace and name, or nil.
+func (c *HelmController) config(key cache.ObjectName) (*helmChartConfig, error) {
+	obj, err := c.configs.ByNamespace(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting HelmChartConfig %s: %w", key, err)
+	}
+	cfg := &helmChartConfig{}
+	if err := decodeObject(obj.(*unstructured.Unstructured), cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// layers gathers the values layers of hc and its config, reading values Secrets from the
+// HelmChart's namespace. A change to such a Secret is picked up at the next change of the
+// chart or config (k3snet does not watch Secrets).
+func (c *HelmController) layers(ctx context.Context, hc *helmChart, cfg *helmChartConfig) (valuesLayers, error) {
+	l := valuesLayers{chartValuesContent: hc.Spec.ValuesContent, chartValues: hc.Spec.Values, set: hc.Spec.Set}
+	var err error
+	if l.chartSecrets, err = c.secretDocs(ctx, hc, hc.Spec.ValuesSecrets); err != nil {
+		return l, err
+	}
+	if cfg != nil {
+		l.configValuesContent, l.configValues = cfg.Spec.ValuesContent, cfg.Spec.Values
+		if l.configSecrets, err = c.secretDocs(ctx, hc, cfg.Spec.ValuesSecrets); err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+// secretDocs reads the values documents of refs, Secrets and keys in list order. A Secret
+// named chart-values-<chart> or listing no keys is ignored (spec A.10); a missing Secret
+// whose reference has ignoreUpdates is skipped, as K3s mounts it optional.
+func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []valuesSecret) ([]string, error) {
+	var docs []string
+	for _, ref := range refs {
+		if ref.Name == "chart-values-"+hc.Name || len(ref.Keys) == 0 {
+			continue
+		}
+		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && ref.IgnoreUpdates {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading values Secret %s/%s: %w", hc.Namespace, ref.Name, err)
+		}
+		for _, k := range ref.Keys {
+			if v, ok := s.Data[k]; ok {
+				docs = append(docs, string(v))
+			}
+		}
+	}
+	return docs, nil
+}
+
+// fail records a failure: condition Failed True, a log line, and a Warning Event with the
+// same reason when the condition changed (emit on change: a retry that fails the same way
+// stays quiet). It returns retryErr, nil for a permanent failure that waits for a change.
+func (c *HelmController) fail(ctx context.Context, u *unstructured.Unstructured, reason, message string, retryErr error) error {
+	klog.FromContext(ctx).Info("HelmChart failed", "reason", reason, "message", message)
+	changed, err := c.setFailed(ctx, u, true, reason, message)
+	if err != nil {
+		return errors.Join(retryErr, err)
+	}
+	if changed {
+		c.recorder.Event(u, corev1.EventTypeWarning, reason, message)
+	}
+	return retryErr
+}
+
+// setFailed writes condition Failed through the status subresource when it differs, and
+// reports whether it wrote. K3s also writes JobCreated and jobName, which have no meaning
+// without a job.
+func (c *HelmController) setFailed(ctx context.Context, u *unstructured.Unstructured, failed bool, reason, message string) (bool, error) {
+	status := metav1.ConditionFalse
+	if failed {
+		status = metav1.ConditionTrue
+	}
+	want := map[string]any{"type": conditionFailed, "status": string(status), "reason": reason, "message": message}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	out := make([]any, 0, len(conds)+1)
+	for _, cond := range conds {
+		if m, ok := cond.(map[string]any); ok && m["type"] == conditionFailed {
+			if equalCondition(m, want) {
+				return false, nil
+			}
+			continue
+		}
+		out = append(out, cond)
+	}
+	out = append(out, want)
+	cp := u.DeepCopy()
+	if err := unstructured.SetNestedSlice(cp.Object, out, "status", "conditions"); err != nil {
+		return false, fmt.Errorf("setting HelmChart %s/%s conditions: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	if _, err := c.dyn.Resource(helmChartResource()).Namespace(u.GetNamespace()).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+		return false, fmt.Errorf("updating HelmChart %s/%s status: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return true, nil
+}
+
+// equalCondition compares the fields setFailed writes.
+func equalCondition(a, b map[string]any) bool {
+	for _, k := range []string{"type", "status", "reason", "message"} {
+		av, _ := a[k].(string)
+		bv, _ := b[k].(string)
+		if av != bv {
+			return false
+		}
+	}
+	return true
+}
+
+// patchMetadata merges annotations into hc's and sets its finalizers, guarded by its
+// resourceVersion so a concurrent change wins and the informer requeues the chart.
+func (c *HelmController) patchMetadata(ctx context.Context, hc *helmChart, annotations map[string]string, finalizers []string) error {
+	meta := map[string]any{"resourceVersion": hc.ResourceVersion, "finalizers": finalizers}
+	if annotations != nil {
+		meta["annotations"] = annotations
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
+	if err != nil {
+		return fmt.Errorf("encoding HelmChart %s/%s patch: %w", hc.Namespace, hc.Name, err)
+	}
+	_, err = c.dyn.Resource(helmChartResource()).Namespace(hc.Namespace).Patch(ctx, hc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil // the informer delivers the newer object (or the deletion)
+	}
+	if err != nil {
+		return fmt.Errorf("patching HelmChart %s/%s metadata: %w", hc.Namespace, hc.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package packaged
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/strvals"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// valuesLayers are the user-supplied values of one HelmChart, lowest precedence first
+// (spec A.10). The chart's own defaults sit below all of them; Helm coalesces those itself
+// when it renders, exactly as when K3s's job passes the layers as --values files.
+type valuesLayers struct {
+	// chartValuesContent is HelmChart spec.valuesContent (values-0-000).
+	chartValuesContent string
+	// chartValues is HelmChart spec.values (values-0-001).
+	chartValues map[string]any
+	// chartSecrets are the documents of HelmChart spec.valuesSecrets, secrets and keys in
+	// list order (values-0-002 upward).
+	chartSecrets []string
+	// configValuesContent is HelmChartConfig spec.valuesContent (values-1-000).
+	configValuesContent string
+	// configValues is HelmChartConfig spec.values (values-1-001).
+	configValues map[string]any
+	// configSecrets are the documents of HelmChartConfig spec.valuesSecrets (values-1-002 up).
+	configSecrets []string
+	// set is HelmChart spec.set; it wins over every values file (--set / --set-string).
+	set map[string]intstr.IntOrString
+}
+
+// mergeValues merges the layers with K3s's precedence (spec A.10): each layer is deep-merged
+// over the previous one as Helm merges --values files left to right (maps merged key by key,
+// any other value, lists included, replaced wholesale), then spec.set is applied on top in
+// sorted key order. Inputs are not modified.
+func mergeValues(l valuesLayers) (map[string]any, error) {
+	out := map[string]any{}
+	type doc struct {
+		name string
+		text string
+		m    map[string]any
+	}
+	docs := []doc{{name: "HelmChart valuesContent", text: l.chartValuesContent}, {name: "HelmChart values", m: l.chartValues}}
+	for i, s := range l.chartSecrets {
+		docs = append(docs, doc{name: fmt.Sprintf("HelmChart values secret %d", i), text: s})
+	}
+	docs = append(docs, doc{name: "HelmChartConfig valuesContent", text: l.configValuesContent}, doc{name: "HelmChartConfig values", m: l.configValues})
+	for i, s := range l.configSecrets {
+		docs = append(docs, doc{name: fmt.Sprintf("HelmChartConfig values secret %d", i), text: s})
+	}
+	for _, d := range docs {
+		m := d.m
+		if d.text != "" {
+			if err := yaml.Unmarshal([]byte(d.text), &m); err != nil {
+				return nil, fmt.Errorf("parsing %s: %w", d.name, err)
+			}
+		}
+		out = mergeMaps(out, m)
+	}
+	keys := make([]string, 0, len(l.set))
+	for k := range l.set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := applySet(out, k, l.set[k]); err != nil {
+			return nil, fmt.Errorf("applying set %q: %w", k, err)
+		}
+	}
+	return out, nil
+}
+
+// mergeMaps returns a new map with over deep-merged onto base: where both hold a map the
+// maps are merged, otherwise over's value (a list, a scalar or null) replaces base's.
+// Neither input is modified.
+func mergeMaps(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if vm, ok := v.(map[string]any); ok {
+			if bm, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(bm, vm)
+				continue
+			}
+			out[k] = mergeMaps(nil, vm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// applySet applies one spec.set entry to dest the way K3s's job passes it to helm
+// (spec A.9): an integer, or true, false or null (case-insensitive), with --set (typed);
+// anything else with --set-string, unescaped commas escaped so that a value is never
+// split into several keys.
+func applySet(dest map[string]any, key string, v intstr.IntOrString) error {
+	if v.Type == intstr.Int {
+		return strvals.ParseInto(fmt.Sprintf("%s=%d", key, v.IntVal), dest)
+	}
+	switch strings.ToLower(v.StrVal) {
+	case "true", "false", "null":
+		return strvals.ParseInto(key+"="+strings.ToLower(v.StrVal), dest)
+	}
+	return strvals.ParseIntoString(key+"="+escapeCommas(v.StrVal), dest)
+}
+
+// escapeCommas puts a backslash before every comma that has none.
+func escapeCommas(s string) string {
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range s {
+		if r == ',' && prev != '\\' {
+			b.WriteRune('\\')
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
+// configHash identifies what a release was installed from: the chart archive, the merged
+// values and the target namespace. It is stored on the release as K3s's job stores its
+// hash (label helmcharts.helm.cattle.io/configHash, spec A.9), so a restart with nothing
+// changed finds the release up to date and makes no Helm upgrade. Label values are at
+// most 63 characters, hence the cut.
+func configHash(chartContent string, values map[string]any, targetNamespace string) (string, error) {
+	v, err := json.Marshal(values) // map keys are sorted: the hash is deterministic
+	if err != nil {
+		return "", fmt.Errorf("hashing values: %w", err)
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(chartContent), v, []byte(targetNamespace)} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:63], nil
+}
