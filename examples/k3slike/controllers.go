@@ -108,7 +108,16 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 		if err != nil {
 			return err
 		}
-		return d.Start(ctx, f)
+		// The deploy controller installs the HelmChart CRDs, so the helm controller, which
+		// installs what the HelmCharts name (Traefik), starts after it in the same term.
+		if err := d.Start(ctx, f); err != nil {
+			return err
+		}
+		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig})
+		if err != nil {
+			return err
+		}
+		return helm.Start(ctx, f)
 	}})
 	return out, nil
 }

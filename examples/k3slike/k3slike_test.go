@@ -60,6 +60,9 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 	c.eventually("ServiceLB publishes the node's IP for a LoadBalancer Service", func() bool {
 		return c.value("{.status.loadBalancer.ingress[0].ip}", "service", "web") == "192.0.2.50"
 	})
+	c.eventually("Traefik is installed from its HelmChart and its LoadBalancer Service gets the node IP", func() bool {
+		return c.value("{.status.loadBalancer.ingress[0].ip}", "-n", "kube-system", "service", "traefik") == "192.0.2.50"
+	})
 	t.Logf("kubectl get svc -A:\n%s", c.kubectl("get", "svc", "-A"))
 	created := c.value("{.metadata.creationTimestamp}", "node", "k3slike-test")
 	srv.stop(t)
