@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 )
 
@@ -47,6 +48,12 @@ const (
 	// DaemonSet's pods become ready one by one, and each would otherwise be a status write
 	// and an Event; the queue merges the events of one window into one sync.
 	podBatchDelay = 500 * time.Millisecond
+	// statusSettleWindow is how long after an LB pod's creation a growing status waits for
+	// it to become ready. A new DaemonSet's pods turn ready over seconds, not within one
+	// podBatchDelay, and each step would be a status write and an Event; holding a growing
+	// status while young pods are on their way publishes their nodes together. Removals are
+	// never held, and a pod that never gets ready (its port is taken) delays nothing once older.
+	statusSettleWindow = 5 * time.Second
 )
 
 // Options configures the ServiceLB controller. The zero value of each field means K3s's default.
@@ -76,6 +83,10 @@ type Options struct {
 	// Workers is the number of Services synced at once; 0 means 1, as K3s's
 	// --concurrent-service-syncs default (spec 1.13).
 	Workers int
+	// MetricsRegistry, if set, gets the controller's metrics: servicelb_syncs_total,
+	// servicelb_status_updates_total and servicelb_served_services. Each Controller registers
+	// its own, so give two instances two registries.
+	MetricsRegistry metrics.KubeRegistry
 }
 
 // withDefaults returns o with every unset field set to K3s's default.
@@ -150,7 +161,11 @@ type Controller struct {
 	pods       corelisters.PodLister
 	daemonSets appslisters.DaemonSetLister
 
-	// mu guards warned.
+	// metrics are the controller's metrics, registered on opts.MetricsRegistry if set.
+	metrics *controllerMetrics
+
+	// mu guards warned, and services against the metrics collector, which may scrape
+	// before Start sets it.
 	mu sync.Mutex
 	// warned holds, per Service, the last Warning message emitted for it, so a Warning is
 	// emitted when it changes rather than on every sync (STYLE 5). A Service in it waits for
@@ -167,7 +182,7 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("servicelb: invalid options: %w", err)
 	}
 	opts = opts.withDefaults()
-	return &Controller{
+	c := &Controller{
 		client:   client,
 		opts:     opts,
 		keys:     NewKeys(opts.Program),
@@ -177,7 +192,19 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ComponentName},
 		),
 		warned: map[cache.ObjectName]string{},
-	}, nil
+	}
+	var err error
+	if c.metrics, err = newControllerMetrics(c, opts.MetricsRegistry); err != nil {
+		return nil, fmt.Errorf("servicelb: %w", err)
+	}
+	return c, nil
+}
+
+// serviceLister returns the Service lister once Start has set it, else nil.
+func (c *Controller) serviceLister() corelisters.ServiceLister {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.services
 }
 
 // Start ensures the LB namespace and its ServiceAccount, registers the informers the
@@ -202,7 +229,9 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	podInformer := lbFactory.Core().V1().Pods()
 	dsInformer := lbFactory.Apps().V1().DaemonSets()
 
+	c.mu.Lock()
 	c.services = svcInformer.Lister()
+	c.mu.Unlock()
 	c.nodes = nodeInformer.Lister()
 	c.slices = sliceInformer.Lister()
 	c.pods = podInformer.Lister()
@@ -487,6 +516,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	if err := c.sync(ctx, key); err != nil {
+		c.metrics.syncs.WithLabelValues("error").Inc()
 		// A conflict only means the cache was behind; the retry reads the newer object. A
 		// sync cut short by shutdown is not worth an error either.
 		if apierrors.IsConflict(err) || ctx.Err() != nil {
@@ -497,6 +527,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 		c.queue.AddRateLimited(key)
 		return true
 	}
+	c.metrics.syncs.WithLabelValues("success").Inc()
 	c.queue.Forget(key)
 	return true
 }
@@ -565,9 +596,17 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		return err
 	}
 
-	ingress, err := c.ingress(svc)
+	ingress, lbPods, err := c.ingress(svc)
 	if err != nil {
 		return err
+	}
+	old := svc.Status.LoadBalancer.Ingress
+	if !ingressEqual(old, ingress) && ingressGrows(old, ingress) {
+		if wait := podsSettling(lbPods, time.Now(), statusSettleWindow); wait > 0 {
+			logger.V(4).Info("Waiting for more LB pods before updating the status", "wait", wait)
+			c.queue.AddAfter(key, wait)
+			return nil
+		}
 	}
 	// Say why no node can host the LB only while the status is empty: with an address
 	// published the LB works, whatever the placement of pods still to come (spec 1.12).
@@ -584,7 +623,6 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		logger.V(2).Info("No ready LB pod yet", "placement", p.String())
 	}
 
-	old := svc.Status.LoadBalancer.Ingress
 	_, written, err := c.writeIngress(ctx, svc, ingress)
 	if err != nil {
 		return err
@@ -610,13 +648,14 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	return nil
 }
 
-// ingress computes the status of svc from the caches (spec 1.7).
-func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress, error) {
+// ingress computes the status of svc from the caches (spec 1.7), and returns the Service's LB
+// pods it was computed from.
+func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress, []*corev1.Pod, error) {
 	pods, err := c.pods.Pods(c.opts.Namespace).List(labels.SelectorFromSet(labels.Set{
 		c.keys.SvcName: svc.Name, c.keys.SvcNamespace: svc.Namespace,
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("listing LB pods from the cache: %w", err)
+		return nil, nil, fmt.Errorf("listing LB pods from the cache: %w", err)
 	}
 	nodes := make(map[string]*corev1.Node, len(pods))
 	for _, pod := range pods {
@@ -627,7 +666,7 @@ func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress,
 		if err == nil {
 			nodes[node.Name] = node
 		} else if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("getting Node %s from the cache: %w", pod.Spec.NodeName, err)
+			return nil, nil, fmt.Errorf("getting Node %s from the cache: %w", pod.Spec.NodeName, err)
 		}
 	}
 	var slices []*discoveryv1.EndpointSlice
@@ -636,10 +675,10 @@ func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress,
 			discoveryv1.LabelServiceName: svc.Name,
 		}))
 		if err != nil {
-			return nil, fmt.Errorf("listing EndpointSlices from the cache: %w", err)
+			return nil, nil, fmt.Errorf("listing EndpointSlices from the cache: %w", err)
 		}
 	}
-	return loadBalancerIngress(svc, pods, nodes, slices, c.opts.IPMode, c.keys), nil
+	return loadBalancerIngress(svc, pods, nodes, slices, c.opts.IPMode, c.keys), pods, nil
 }
 
 // cleanup undoes what serving svc did once it is deleted or no longer ours (type changed):
@@ -825,6 +864,7 @@ func (c *Controller) writeIngress(ctx context.Context, svc *corev1.Service, ingr
 	if err != nil {
 		return nil, false, fmt.Errorf("patching status of Service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
+	c.metrics.statusUpdates.Inc()
 	klog.FromContext(ctx).V(2).Info("Updated LoadBalancer status", "ingress", ingressAddresses(ingress))
 	return out, true, nil
 }

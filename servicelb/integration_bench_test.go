@@ -3,6 +3,12 @@ package servicelb
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/metrics"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,14 +21,16 @@ import (
 
 // BenchmarkEndToEnd creates LoadBalancer Services on distinct ports over kwok nodes and
 // measures the time until every Service publishes every node's address, and the controller's
-// writes per Service on the way (finalizer, DaemonSet, status patches, Events). Each status
-// change as LB pods become ready one by one is a write, as in K3s. One op is the whole run.
+// writes per Service on the way by kind (finalizer, DaemonSet, status patches, Events), and
+// the CPU time and peak heap of this process, which runs the controller but not the control
+// plane. A status grows in as few writes as the pods' pace allows (see statusSettleWindow);
+// K3s writes one per pod that becomes ready. One op is the whole run.
 //
 // The 200 x 20 case is the workload of record; on a busy 2-core machine its 4,000 pods can
 // starve kwok's node heartbeats, the nodes turn NotReady and the addresses come and go, so the
-// smaller case is there to measure the controller rather than the machine.
+// smaller cases are there to measure the controller rather than the machine.
 func BenchmarkEndToEnd(b *testing.B) {
-	for _, size := range []struct{ services, nodes int }{{50, 10}, {200, 20}} {
+	for _, size := range []struct{ services, nodes int }{{50, 10}, {100, 10}, {200, 20}} {
 		b.Run(fmt.Sprintf("services=%d/nodes=%d", size.services, size.nodes), func(b *testing.B) {
 			benchmarkEndToEnd(b, size.services, size.nodes)
 		})
@@ -40,9 +48,24 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		ns = append(ns, testcluster.Node(fmt.Sprintf("%s-%02d", prefix, i), testcluster.InternalIP(want[i])))
 	}
 	h.c.AddNodes(b, ns...)
+	// A Ready node keeps the not-ready NoSchedule taint until the node-lifecycle controller
+	// next looks; LB pods cannot go there before, so the run would measure that controller's
+	// period and the controller would rightly warn that no node can host the Services.
+	err := pollLong(b, func(ctx context.Context) (bool, error) {
+		for _, n := range ns {
+			node, err := h.admin.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil || len(node.Spec.Taints) > 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	require.NoError(b, err, "the nodes should lose their taints")
 
 	for i := range b.N {
 		before := h.writes.count()
+		stopHeap := sampleHeap()
+		cpuBefore := processCPU(b)
 		start := time.Now()
 		names := make([]string, services)
 		for s := range services {
@@ -65,7 +88,45 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		require.NoError(b, err, "every Service should publish %d addresses", nodes)
 		elapsed := time.Since(start)
 		b.ReportMetric(elapsed.Seconds(), "s/all-statuses")
-		b.ReportMetric(float64(h.writes.count()-before)/float64(services), "writes/svc")
+		writes := h.writes.since(before)
+		b.ReportMetric(float64(len(writes))/float64(services), "writes/svc")
+		b.ReportMetric((processCPU(b) - cpuBefore).Seconds(), "cpu-s")
+		b.ReportMetric(float64(stopHeap())/(1<<20), "peak-heap-MiB")
+		for _, c := range classifyWrites(writes) {
+			b.ReportMetric(float64(c.n)/float64(services), c.what+"/svc")
+		}
+		// When each kind of write last happened tells whether the controller's queue or the
+		// pods' lifecycle sets the pace.
+		last := map[string]time.Duration{}
+		for j, at := range h.writes.timesSince(before)[:len(writes)] {
+			last[classifyWrites(writes[j : j+1])[0].what] = at.Sub(start)
+		}
+		b.Logf("last write of each kind after: %v", last)
+		// The pods' own timeline: if the last LB pod is created long after the last apply, the
+		// DaemonSet controller's pace (its client's QPS), not ours, sets the time to all statuses.
+		if pods, err := h.admin.CoreV1().Pods(h.lbNS).List(b.Context(), metav1.ListOptions{}); err == nil {
+			var lastCreated, lastReady time.Time
+			for _, p := range pods.Items {
+				lastCreated = later(lastCreated, p.CreationTimestamp.Time)
+				for _, c := range p.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						lastReady = later(lastReady, c.LastTransitionTime.Time)
+					}
+				}
+			}
+			b.Logf("%d LB pods, last created after %v, last ready after %v (1 s resolution)",
+				len(pods.Items), lastCreated.Sub(start).Round(time.Second), lastReady.Sub(start).Round(time.Second))
+		}
+		if evs, err := h.admin.CoreV1().Events(h.ns).List(b.Context(), metav1.ListOptions{}); err == nil {
+			reasons := map[string]int32{}
+			for _, ev := range evs.Items {
+				reasons[ev.Reason] += ev.Count
+			}
+			b.Logf("events by reason: %v", reasons)
+		}
+		if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+			b.Logf("load average: %s", strings.TrimSpace(string(load)))
+		}
 
 		b.StopTimer()
 		for _, name := range names {
@@ -77,6 +138,92 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		})
 		require.NoError(b, err, "every DaemonSet should be deleted")
 		b.StartTimer()
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// writeClass is one kind of write and how many were seen.
+type writeClass struct {
+	what string
+	n    int
+}
+
+// classifyWrites counts writes by what they do, from the verb, the path and the content type
+// the write counter records: the controller's goal is one apply and one status patch per
+// Service, and this tells which other writes there are.
+func classifyWrites(writes []string) []writeClass {
+	counts := map[string]int{}
+	for _, w := range writes {
+		method, rest, _ := strings.Cut(w, " ")
+		path, ctype, _ := strings.Cut(rest, " ")
+		var what string
+		switch {
+		case strings.Contains(path, "/events"):
+			what = "event-" + strings.ToLower(method)
+		case strings.HasSuffix(path, "/status") && strings.Contains(path, "/services/"):
+			what = "svc-status-patch"
+		case strings.Contains(path, "/services/"):
+			what = "svc-finalizer-" + strings.ToLower(method)
+		case strings.Contains(path, "/daemonsets/") && ctype == "application/apply-patch+yaml":
+			what = "ds-apply"
+		case strings.Contains(path, "/daemonsets/") && method == "PATCH":
+			what = "ds-merge-patch"
+		case strings.Contains(path, "/daemonsets/"):
+			what = "ds-" + strings.ToLower(method)
+		default:
+			what = "other-" + strings.ToLower(method)
+		}
+		counts[what]++
+	}
+	out := make([]writeClass, 0, len(counts))
+	for what, n := range counts {
+		out = append(out, writeClass{what, n})
+	}
+	slices.SortFunc(out, func(a, b writeClass) int { return strings.Compare(a.what, b.what) })
+	return out
+}
+
+// processCPU is the user plus system CPU time of this process so far: the controller and its
+// informers run in it, the control plane does not.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// sampleHeap samples the live heap every 50ms until the returned function is called, which
+// returns the peak seen.
+func sampleHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-stopped
+		return peak.Load()
 	}
 }
 

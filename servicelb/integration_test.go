@@ -49,13 +49,17 @@ const testUser = "k3snet:servicelb-test"
 type writeCounter struct {
 	mu     sync.Mutex
 	writes []string
+	// at is when each write was sent, for the benchmark's timeline.
+	at []time.Time
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.mu.Lock()
-			w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+			// A patch's content type tells server-side apply from a merge patch.
+			w.writes = append(w.writes, req.Method+" "+req.URL.Path+" "+req.Header.Get("Content-Type"))
+			w.at = append(w.at, time.Now())
 			w.mu.Unlock()
 		}
 		return rt.RoundTrip(req)
@@ -67,6 +71,13 @@ func (w *writeCounter) since(n int) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.writes[n:])
+}
+
+// timesSince returns when the writes after the first n were sent.
+func (w *writeCounter) timesSince(n int) []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.at[n:])
 }
 
 func (w *writeCounter) count() int {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -190,6 +191,39 @@ func portStatusEqual(x, y corev1.PortStatus) bool {
 		return false
 	}
 	return x.Error == nil || *x.Error == *y.Error
+}
+
+// ingressGrows reports whether updated keeps every address of old and adds some: only such a
+// change may wait for more LB pods, since a removed address should stop drawing traffic now.
+func ingressGrows(old, updated []corev1.LoadBalancerIngress) bool {
+	if len(updated) <= len(old) {
+		return false
+	}
+	have := make(map[string]bool, len(updated))
+	for _, a := range ingressAddresses(updated) {
+		have[a] = true
+	}
+	for _, a := range ingressAddresses(old) {
+		if !have[a] {
+			return false
+		}
+	}
+	return true
+}
+
+// podsSettling returns how long until every LB pod still on its way to Ready is window old,
+// or 0 when none is younger. A pod on its way is not ready, not being deleted and not finished;
+// one older than window is taken to be stuck (no node can run it) and waited for no longer.
+func podsSettling(pods []*corev1.Pod, now time.Time, window time.Duration) time.Duration {
+	var wait time.Duration
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil || podReady(pod) ||
+			pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		wait = max(wait, pod.CreationTimestamp.Add(window).Sub(now))
+	}
+	return wait
 }
 
 // ingressEvent is the Event K3s emits after writing a new ingress list (spec 1.11): Warning

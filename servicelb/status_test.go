@@ -2,10 +2,12 @@ package servicelb
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // vip and proxy are ingress entries with an explicit ipMode.
@@ -309,6 +311,53 @@ func TestIngressEvent(t *testing.T) {
 			assert.Equal(t, tt.wantType, typ)
 			assert.Equal(t, tt.wantReason, reason)
 			assert.Equal(t, tt.wantMsg, msg)
+		})
+	}
+}
+
+func TestIngressGrows(t *testing.T) {
+	tests := []struct {
+		name         string
+		old, updated []corev1.LoadBalancerIngress
+		want         bool
+	}{
+		{name: "a first address is growth", old: nil, updated: vip("10.0.0.1"), want: true},
+		{name: "an added address is growth", old: vip("10.0.0.1"), updated: vip("10.0.0.1", "10.0.0.2"), want: true},
+		{name: "a removed address is not", old: vip("10.0.0.1", "10.0.0.2"), updated: vip("10.0.0.1"), want: false},
+		{name: "a replaced address is not, even with one more", old: vip("10.0.0.1"), updated: vip("10.0.0.2", "10.0.0.3"), want: false},
+		{name: "the same addresses are not", old: vip("10.0.0.1"), updated: proxy("10.0.0.1"), want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, ingressGrows(tt.old, tt.updated))
+		})
+	}
+}
+
+func TestPodsSettling(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	const window = 5 * time.Second
+	created := func(ago time.Duration) podTweak {
+		return func(p *corev1.Pod) { p.CreationTimestamp = metav1.NewTime(now.Add(-ago)) }
+	}
+	deleting := func(p *corev1.Pod) { p.DeletionTimestamp = new(metav1.NewTime(now)) }
+	pod := func(tweaks ...podTweak) *corev1.Pod { return makePod("kube-system", "svclb", "a", tweaks...) }
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want time.Duration
+	}{
+		{name: "no pods wait for nothing", want: 0},
+		{name: "ready pods wait for nothing", pods: []*corev1.Pod{pod(created(time.Second), ready("10.42.0.1", corev1.ConditionTrue))}, want: 0},
+		{name: "a young unready pod is waited for until it is window old",
+			pods: []*corev1.Pod{pod(created(time.Second)), pod(created(3 * time.Second))}, want: 4 * time.Second},
+		{name: "an old unready pod is taken to be stuck", pods: []*corev1.Pod{pod(created(window))}, want: 0},
+		{name: "a deleting pod is not waited for", pods: []*corev1.Pod{pod(created(time.Second), deleting)}, want: 0},
+		{name: "a failed pod is not waited for", pods: []*corev1.Pod{pod(created(time.Second), phase(corev1.PodFailed))}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, podsSettling(tt.pods, now, window))
 		})
 	}
 }
