@@ -63,12 +63,30 @@ type portInfo struct {
 	first, last int32
 }
 
+// PolicyError is one part of a NetworkPolicy that Compile left out because the API server
+// would have rejected it. It names the policy, so the controller can put a Warning Event on
+// it, and errors.Is(err, ErrInvalidPolicy) holds for it.
+type PolicyError struct {
+	// Namespace and Name identify the NetworkPolicy.
+	Namespace, Name string
+	// Problem says which field is wrong and why.
+	Problem string
+}
+
+// Error renders the problem as "invalid NetworkPolicy ns/name: field: reason".
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("%v %s/%s: %s", ErrInvalidPolicy, e.Namespace, e.Name, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidPolicy) true.
+func (e *PolicyError) Unwrap() error { return ErrInvalidPolicy }
+
 // parsePolicyInfo parses np, returning nil when its podSelector is unparsable (it then
 // selects nothing) and one error per part left out.
 func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
 	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w %s/%s: %s", ErrInvalidPolicy, np.Namespace, np.Name, fmt.Sprintf(format, args...)))
+		errs = append(errs, &PolicyError{Namespace: np.Namespace, Name: np.Name, Problem: fmt.Sprintf(format, args...)})
 	}
 	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 	if err != nil {

@@ -4,41 +4,98 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 )
 
-// Options configures the NetworkPolicy controller. The zero value of each field means K3s's default.
-type Options struct {
-	// NodeName is the node whose local pods this controller protects.
-	NodeName string
+// ComponentName is the source of the controller's Events and the name in its logs.
+const ComponentName = "netpol-controller"
+
+// Event reasons and message formats, on the NetworkPolicy a user looks at (STYLE §5).
+const (
+	// ReasonInvalidPolicy: part of a NetworkPolicy would be rejected by the API server (for
+	// example a policy stored before validation existed, or written to the datastore directly)
+	// and is left out; the rest of the policy is still enforced and still isolates its
+	// targets, so the node fails closed.
+	ReasonInvalidPolicy = "InvalidNetworkPolicy"
+	// MessageInvalidPolicy takes the problems, joined with "; ".
+	MessageInvalidPolicy = "Part of this NetworkPolicy is invalid and not enforced on node %s (the rest is): %s"
+)
+
+// dataplane is what the controller needs of the kernel side; Dataplane is it, tests replace
+// it (STYLE §4: the one place that talks to the kernel).
+type dataplane interface {
+	Apply(ctx context.Context, st State) error
 }
 
-// withDefaults returns o with every unset field set to K3s's default.
-func (o Options) withDefaults() Options {
+var _ dataplane = (*Dataplane)(nil)
 
-	return o
-}
-
-// Validate reports every invalid field at once.
-func (o Options) Validate() error {
-	var errs []error
-	if o.NodeName == "" {
-		errs = append(errs, errors.New("NodeName is required"))
-	}
-	return errors.Join(errs...)
-}
-
-// Controller is the NetworkPolicy controller. Build it with New and run it with Start.
+// Controller enforces NetworkPolicies on one node: every pod, namespace and policy event, and
+// every change of its Node's pod CIDRs, asks for one whole-state sync, Compile from the
+// listers then Dataplane.Apply, run by a single coalescing runner. Build it with New and run
+// it with Start.
+//
+// Shutdown decision: when Start's ctx ends, the runner stops and the rules stay as last
+// applied, as kube-router's do. The node keeps enforcing the last state it knew (fails
+// closed) through a restart or upgrade of the controller, and the next Start replaces the
+// rules in place, without a window in which they are gone. Removing them is a separate,
+// explicit act: Cleanup, what --disable-network-policy should do (spec §1.1).
 type Controller struct {
+	// client writes Events (through the default recorder).
 	client kubernetes.Interface
-	opts   Options
+	// opts are the validated Options with defaults applied.
+	opts Options
+	// dataplane programs the kernel.
+	dataplane dataplane
+	// recorder records Events on NetworkPolicies; set by Start unless Options gave one.
+	recorder record.EventRecorder
+	// metrics are the controller's metrics, registered on opts.MetricsRegistry if set.
+	metrics *controllerMetrics
+	// runner runs sync; handlers signal it.
+	runner *syncRunner
+
+	// The listers Compile reads; Start sets them and waits for their caches.
+	podLister    corelisters.PodLister
+	nsLister     corelisters.NamespaceLister
+	policyLister networkinglisters.NetworkPolicyLister
+	nodeLister   corelisters.NodeLister
+
+	// The fields below belong to the runner's goroutine: sync is never run concurrently.
+
+	// applied is the state the last successful Apply programmed; nil before the first one
+	// and after a failed one, so the next sync applies whatever it computes.
+	applied *State
+	// reported maps each NetworkPolicy with problems to what its last Event said, so a
+	// problem is reported once per change of the policy, not every sync.
+	reported map[cache.ObjectName]string
+	// lastApply is when applied was programmed. Once MaxSyncInterval has passed, even an
+	// unchanged state is applied again, which repairs what someone else changed.
+	lastApply time.Time
 }
 
-// New returns a Controller that talks to the API server through client.
+// New returns a Controller that talks to the API server through client and programs the
+// host's iptables and ipsets.
 func New(client kubernetes.Interface, opts Options) (*Controller, error) {
+	return newController(client, opts, NewDataplane(nil))
+}
+
+// newController is New with the dataplane injected, for tests that run it in a network
+// namespace or against a fake.
+func newController(client kubernetes.Interface, opts Options, dp dataplane) (*Controller, error) {
 	if client == nil {
 		return nil, errors.New("netpol: nil client")
 	}
@@ -46,21 +103,160 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("netpol: invalid options: %w", err)
 	}
-	return &Controller{client: client, opts: opts}, nil
+	m, err := newControllerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("netpol: %w", err)
+	}
+	c := &Controller{
+		client:    client,
+		opts:      opts,
+		dataplane: dp,
+		recorder:  opts.EventRecorder,
+		metrics:   m,
+		reported:  map[cache.ObjectName]string{},
+	}
+	c.runner = newSyncRunner(c.runSync, opts.MinSyncInterval, opts.MaxSyncInterval)
+	return c, nil
 }
 
-// Start registers the informers the controller needs on factory, starts the factory (which
-// is idempotent, so controllers can share one), waits for those caches and returns. Workers
-// stop when ctx ends.
+// Start registers the informers the controller needs on factory (pods, namespaces and
+// NetworkPolicies of the whole cluster, since peers may run anywhere, and Nodes for its own
+// spec.podCIDRs), starts the factory (which is idempotent, so controllers can share one),
+// waits for those caches and for its handlers to have seen every object, then launches the
+// sync runner and returns. Nothing is programmed before then: a sync on a partial cache
+// would apply a partial state, an allow window (STYLE §4). The runner stops when ctx ends,
+// leaving the rules in place (see Controller).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
-	synced := []cache.InformerSynced{
-		factory.Core().V1().Pods().Informer().HasSynced,
-		factory.Core().V1().Namespaces().Informer().HasSynced,
-		factory.Networking().V1().NetworkPolicies().Informer().HasSynced,
+	logger := klog.FromContext(ctx).WithValues("controller", ComponentName, "node", c.opts.NodeName)
+	ctx = klog.NewContext(ctx, logger)
+
+	pods := factory.Core().V1().Pods()
+	namespaces := factory.Core().V1().Namespaces()
+	policies := factory.Networking().V1().NetworkPolicies()
+	nodes := factory.Core().V1().Nodes()
+	c.podLister, c.nsLister = pods.Lister(), namespaces.Lister()
+	c.policyLister, c.nodeLister = policies.Lister(), nodes.Lister()
+
+	var errs []error
+	var synced []cache.InformerSynced
+	add := func(kind string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
+		reg, err := inf.AddEventHandler(h)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("adding the %s event handler: %w", kind, err))
+			return
+		}
+		synced = append(synced, inf.HasSynced, reg.HasSynced)
 	}
+	add("Pod", pods.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handlePodAdd, UpdateFunc: c.handlePodUpdate, DeleteFunc: c.handleAny,
+	})
+	add("Namespace", namespaces.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handleAny, UpdateFunc: c.handleNamespaceUpdate, DeleteFunc: c.handleAny,
+	})
+	add("NetworkPolicy", policies.Informer(), cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handleAny, UpdateFunc: c.handlePolicyUpdate, DeleteFunc: c.handleAny,
+	})
+	add("Node", nodes.Informer(), cache.FilteringResourceEventHandler{
+		FilterFunc: c.isOwnNode,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc: c.handleAny, UpdateFunc: c.handleNodeUpdate, DeleteFunc: c.handleAny,
+		},
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("netpol: %w", err)
+	}
+
+	if c.recorder == nil {
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartStructuredLogging(3)
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+		c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ComponentName, Host: c.opts.NodeName})
+		context.AfterFunc(ctx, broadcaster.Shutdown)
+	}
+
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("netpol: caches did not sync: %w", context.Cause(ctx))
 	}
+
+	logger.Info("Starting NetworkPolicy sync", "minInterval", c.opts.MinSyncInterval, "maxInterval", c.opts.MaxSyncInterval)
+	go func() {
+		defer utilruntime.HandleCrashWithContext(ctx)
+		c.runner.Run(ctx)
+		logger.Info("Stopped NetworkPolicy sync; the rules stay in place until Cleanup")
+	}()
 	return nil
+}
+
+// handleAny asks for a sync. Adds and deletes always matter: the state is recomputed whole,
+// and Compile (not a handler) decides what a pod or namespace means for the rules. A
+// DeletedFinalStateUnknown needs no unwrapping, as nothing is read from it.
+func (c *Controller) handleAny(any) { c.runner.Signal() }
+
+// handlePodAdd asks for a sync for a pod that has an address. A pod is created without one
+// and gets it in a status update later; a sync for the create would change nothing and only
+// push the sync that matters a MinSyncInterval later (kube-router drops such adds too,
+// spec §1.2).
+func (c *Controller) handlePodAdd(obj any) {
+	if pod, ok := obj.(*corev1.Pod); ok && pod.Status.PodIP == "" && len(pod.Status.PodIPs) == 0 {
+		return
+	}
+	c.runner.Signal()
+}
+
+// handlePodUpdate asks for a sync when a field Compile reads changed: phase (finished pods
+// drop out), addresses, node, host network, labels. kube-router filters the same way
+// (spec §1.2); container ports are immutable. Resyncs change none of them and are dropped.
+func (c *Controller) handlePodUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(*corev1.Pod)
+	pod, ok2 := newObj.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		c.runner.Signal()
+		return
+	}
+	if old.Status.Phase != pod.Status.Phase || old.Status.PodIP != pod.Status.PodIP ||
+		!equality.Semantic.DeepEqual(old.Status.PodIPs, pod.Status.PodIPs) ||
+		old.Status.HostIP != pod.Status.HostIP || old.Spec.NodeName != pod.Spec.NodeName ||
+		old.Spec.HostNetwork != pod.Spec.HostNetwork || !maps.Equal(old.Labels, pod.Labels) {
+		c.runner.Signal()
+	}
+}
+
+// handleNamespaceUpdate asks for a sync when a namespace's labels changed: namespaceSelectors
+// read nothing else.
+func (c *Controller) handleNamespaceUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(*corev1.Namespace)
+	ns, ok2 := newObj.(*corev1.Namespace)
+	if !ok1 || !ok2 || !maps.Equal(old.Labels, ns.Labels) {
+		c.runner.Signal()
+	}
+}
+
+// handlePolicyUpdate asks for a sync when a NetworkPolicy's spec changed; resyncs and
+// metadata-only updates are dropped.
+func (c *Controller) handlePolicyUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(*networkingv1.NetworkPolicy)
+	np, ok2 := newObj.(*networkingv1.NetworkPolicy)
+	if !ok1 || !ok2 || !equality.Semantic.DeepEqual(old.Spec, np.Spec) {
+		c.runner.Signal()
+	}
+}
+
+// isOwnNode keeps the Node events of this controller's node.
+func (c *Controller) isOwnNode(obj any) bool {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	node, ok := obj.(*corev1.Node)
+	return ok && node.Name == c.opts.NodeName
+}
+
+// handleNodeUpdate asks for a sync when the node's pod CIDRs changed: the default deny covers
+// every one of them (issue 4, "Do better" 5).
+func (c *Controller) handleNodeUpdate(oldObj, newObj any) {
+	old, ok1 := oldObj.(*corev1.Node)
+	node, ok2 := newObj.(*corev1.Node)
+	if !ok1 || !ok2 || old.Spec.PodCIDR != node.Spec.PodCIDR || !equality.Semantic.DeepEqual(old.Spec.PodCIDRs, node.Spec.PodCIDRs) {
+		c.runner.Signal()
+	}
 }

@@ -14,6 +14,15 @@
 //     flannel's and everyone else's rules survive every sync;
 //   - Dataplane.Apply runs that text, and Dataplane.Cleanup removes all of ours.
 //
+// Controller runs the pipeline on one node (New, Start): informer handlers for pods,
+// namespaces, NetworkPolicies and the node's own Node (all of its spec.podCIDRs) only signal
+// one coalescing runner, which, once every cache has synced, compiles the whole state from
+// the listers and applies it; bursts of events merge into one sync (Options.MinSyncInterval),
+// failed syncs are retried with backoff, and a sync runs at least every
+// Options.MaxSyncInterval to repair drift. A state equal to the one applied last runs no
+// command. When Start's context ends the rules stay (fail closed, as kube-router); Cleanup
+// removes them. ClusterRole is the least-privilege role the controller needs.
+//
 // Evaluate and Reachability are the reference semantics the dataplane is tested against with
 // real packets; they share no code with Compile.
 //

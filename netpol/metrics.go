@@ -1,0 +1,89 @@
+package netpol
+
+import (
+	"fmt"
+
+	"k8s.io/component-base/metrics"
+)
+
+// metricsSubsystem prefixes every metric name: netpol_*. kube-router's are kube_router_*
+// (spec §1.9); ours are built per Controller, never globally, so two embedded instances on
+// two registries do not collide.
+const metricsSubsystem = "netpol"
+
+// Values of the result label of netpol_syncs_total.
+const (
+	// syncApplied: the state changed (or drift repair was due) and was applied.
+	syncApplied = "applied"
+	// syncUnchanged: the state equalled the one applied last, so no command ran.
+	syncUnchanged = "unchanged"
+	// syncFailed: reading the caches or applying failed; the runner retries.
+	syncFailed = "error"
+)
+
+// controllerMetrics are the controller's Prometheus metrics.
+type controllerMetrics struct {
+	// syncDuration is the time of a whole sync: compile and apply.
+	syncDuration *metrics.Histogram
+	// syncs counts syncs by result.
+	syncs *metrics.CounterVec
+	// lastSyncFailed is 1 while the last sync failed, for alerts and health checks.
+	lastSyncFailed *metrics.Gauge
+	// chains, rules and ipsets count what the last applied state holds, by IP family
+	// (kube-router's controller_policy_chains and controller_policy_ipsets, spec §1.9).
+	chains, rules, ipsets *metrics.GaugeVec
+}
+
+// newControllerMetrics builds the metrics and registers them on reg. A nil reg registers
+// nothing; unregistered metrics cost nothing to update.
+func newControllerMetrics(reg metrics.KubeRegistry) (*controllerMetrics, error) {
+	gauge := func(name, help string) *metrics.GaugeVec {
+		return metrics.NewGaugeVec(&metrics.GaugeOpts{
+			Subsystem: metricsSubsystem, Name: name, Help: help, StabilityLevel: metrics.ALPHA,
+		}, []string{"family"})
+	}
+	m := &controllerMetrics{
+		syncDuration: metrics.NewHistogram(&metrics.HistogramOpts{
+			Subsystem: metricsSubsystem, Name: "sync_duration_seconds",
+			Help:           "Time of one NetworkPolicy sync of the node: compiling the state and applying it.",
+			Buckets:        metrics.ExponentialBuckets(0.001, 2, 16),
+			StabilityLevel: metrics.ALPHA,
+		}),
+		syncs: metrics.NewCounterVec(&metrics.CounterOpts{
+			Subsystem: metricsSubsystem, Name: "syncs_total",
+			Help:           "NetworkPolicy syncs of the node, by result: applied, unchanged (nothing to do) or error.",
+			StabilityLevel: metrics.ALPHA,
+		}, []string{"result"}),
+		lastSyncFailed: metrics.NewGauge(&metrics.GaugeOpts{
+			Subsystem: metricsSubsystem, Name: "last_sync_failed",
+			Help:           "1 when the last NetworkPolicy sync of the node failed, else 0.",
+			StabilityLevel: metrics.ALPHA,
+		}),
+		chains: gauge("chains", "Filter-table chains of ours in the last applied state, by IP family."),
+		rules:  gauge("rules", "Rules in our chains in the last applied state, by IP family."),
+		ipsets: gauge("ipsets", "ipsets of ours in the last applied state, by IP family."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, r := range []metrics.Registerable{m.syncDuration, m.syncs, m.lastSyncFailed, m.chains, m.rules, m.ipsets} {
+		if err := reg.Register(r); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observeState records the sizes of an applied state.
+func (m *controllerMetrics) observeState(st State) {
+	for _, rs := range st.Rulesets {
+		rules := 0
+		for _, ch := range rs.Chains {
+			rules += len(ch.Rules)
+		}
+		fam := string(rs.Family)
+		m.chains.WithLabelValues(fam).Set(float64(len(rs.Chains)))
+		m.rules.WithLabelValues(fam).Set(float64(rules))
+		m.ipsets.WithLabelValues(fam).Set(float64(len(rs.Sets)))
+	}
+}
