@@ -19,6 +19,7 @@ import (
 
 	"github.com/k3snet/k3snet/ccmstub"
 	"github.com/k3snet/k3snet/clustercidr"
+	"github.com/k3snet/k3snet/netpol"
 	"github.com/k3snet/k3snet/packaged"
 	"github.com/k3snet/k3snet/servicelb"
 )
@@ -97,6 +98,22 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 		}
 		return ipam.Start(ctx, f)
 	}})
+
+	// NetworkPolicy enforcement is node-local: every server programs its own node.
+	if cfg.disableNetworkPolicy {
+		if err := netpol.Cleanup(ctx); err != nil {
+			// Leftover rules keep enforcing the last policies; the server still serves.
+			logger.Error(err, "--disable-network-policy: removing the network policy rules failed")
+		}
+	} else {
+		out = append(out, controller{name: "netpol", start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+			np, err := netpol.New(client, netpol.Options{NodeName: cfg.nodeName, ServiceCIDRs: cfg.serviceCIDRs})
+			if err != nil {
+				return err
+			}
+			return np.Start(ctx, f)
+		}})
+	}
 
 	deploy, err := stagePackaged(ctx, cfg, dyn)
 	if err != nil {

@@ -37,7 +37,10 @@ func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
 func (c *cluster) start(extra ...string) *server {
 	args := append([]string{"--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(c.t)),
-		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir}, extra...)
+		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir,
+		// These servers run in the test machine's own network namespace: leave its
+		// firewall alone (netpol has its own dataplane tests in namespaces).
+		"--disable-network-policy"}, extra...)
 	return startServer(c.t, c.exe, args)
 }
 
