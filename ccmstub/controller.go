@@ -19,13 +19,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // Event reasons and messages. Synced is the reason the upstream cloud-node controller that K3s
@@ -158,25 +158,11 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 		return fmt.Errorf("ccmstub: node cache did not sync: %w", context.Cause(ctx))
 	}
 	if c.recorder == nil {
-		c.recorder = c.newRecorder(ctx)
+		c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: eventComponent}, 4)
 	}
 	go c.run(ctx)
 	logger.Info("Started node handling", "program", c.opts.Program, "workers", c.opts.Workers)
 	return nil
-}
-
-// newRecorder builds the Event recorder from a broadcaster with structured logging and an API
-// sink, shut down when ctx ends. The broadcaster logs each Event at V(4): the decisions behind
-// them are logged at their own levels by syncNode.
-func (c *Controller) newRecorder(ctx context.Context) record.EventRecorder {
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(4)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	go func() {
-		<-ctx.Done()
-		broadcaster.Shutdown()
-	}()
-	return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})
 }
 
 // enqueueNode queues the node's name; it is the add and delete handler.

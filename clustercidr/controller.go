@@ -25,8 +25,6 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
@@ -34,6 +32,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // Event reasons. The first two are kube-controller-manager's (spec B.4), so users and alerts
@@ -209,7 +209,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 		c.ccQueue.ShutDown()
 		return fmt.Errorf("clustercidr: caches did not sync: %w", context.Cause(ctx))
 	}
-	c.recorder = c.newRecorder(ctx)
+	c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: eventComponent}, 4)
 
 	if c.opts.LeaseName == "" {
 		go c.lead(ctx)
@@ -241,18 +241,6 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	}
 	go elector.Run(ctx)
 	return nil
-}
-
-// newRecorder builds the Event recorder, shut down when ctx ends.
-func (c *Controller) newRecorder(ctx context.Context) record.EventRecorder {
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(4)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	go func() {
-		<-ctx.Done()
-		broadcaster.Shutdown()
-	}()
-	return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})
 }
 
 // lead rebuilds the allocator from the caches, following the start-up order of spec B.4 (every

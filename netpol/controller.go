@@ -13,13 +13,13 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // ComponentName is the source of the controller's Events and the name in its logs.
@@ -167,11 +167,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	}
 
 	if c.recorder == nil {
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartStructuredLogging(3)
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-		c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ComponentName, Host: c.opts.NodeName})
-		context.AfterFunc(ctx, broadcaster.Shutdown)
+		c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: ComponentName, Host: c.opts.NodeName}, 3)
 	}
 
 	factory.Start(ctx.Done())

@@ -20,13 +20,13 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // Event reasons on HelmCharts. K3s's reasons name its job (ApplyJob, RemoveJob, JobFailed);
@@ -170,14 +170,10 @@ func (c *HelmController) Start(ctx context.Context, factory informers.SharedInfo
 		c.queue.ShutDown()
 		return err
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(2)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: helmEventComponent})
+	c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: helmEventComponent}, 2)
 	logger.Info("Starting helm controller", "managedBy", c.opts.ManagedBy, "workers", c.opts.Workers)
 	go func() {
 		defer utilruntime.HandleCrashWithContext(ctx)
-		defer broadcaster.Shutdown()
 		defer c.queue.ShutDown()
 		for range c.opts.Workers {
 			go wait.UntilWithContext(ctx, c.runWorker, time.Second)

@@ -1,0 +1,25 @@
+// Package events builds the Event recorder every k3snet controller uses: a broadcaster that
+// writes Events to the API server and logs them, shut down when the controller's context ends.
+package events
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// NewRecorder returns a recorder whose Events carry source, go to the API server through
+// client and are logged at logLevel (a controller logs its decisions itself, so its Events
+// usually sit a level or two below). The broadcaster stops when ctx ends.
+func NewRecorder(ctx context.Context, client kubernetes.Interface, source corev1.EventSource, logLevel klog.Level) record.EventRecorder {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(logLevel)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	context.AfterFunc(ctx, broadcaster.Shutdown)
+	return broadcaster.NewRecorder(scheme.Scheme, source)
+}
