@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -171,16 +172,22 @@ func stagePackaged(ctx context.Context, cfg *config, dyn dynamic.Interface) (pac
 	return packaged.Options{ManifestsDir: dir, Dynamic: dyn, Disables: disables}, nil
 }
 
-// runControllers starts every controller and returns; they stop when ctx ends.
-func runControllers(ctx context.Context, client kubernetes.Interface, controllers []controller, status *readiness) {
+// runControllers starts every controller and returns a function that waits, once ctx has
+// ended, until they have stopped and released their Leases: a server that exits before the
+// release leaves its peers waiting out the lease duration.
+func runControllers(ctx context.Context, client kubernetes.Interface, controllers []controller, status *readiness) func() {
 	factory := serverScopedFactory{SharedInformerFactory: informers.NewSharedInformerFactory(client, 0), stop: ctx.Done()}
+	var running sync.WaitGroup
 	for _, c := range controllers {
 		if c.clusterWide {
-			go runAsLeader(ctx, client, c.name, status, func(ctx context.Context) error { return c.start(ctx, factory) })
+			running.Go(func() {
+				runAsLeader(ctx, client, c.name, status, func(ctx context.Context) error { return c.start(ctx, factory) })
+			})
 			continue
 		}
 		go func() { status.set(c.name, c.start(ctx, factory)) }()
 	}
+	return running.Wait
 }
 
 // annotateOwnNode publishes the node's addresses for the stub, retrying until the Node exists

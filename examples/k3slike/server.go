@@ -25,6 +25,10 @@ import (
 	"github.com/k3snet/k3snet/internal/controlplane"
 )
 
+// shutdownTimeout bounds the wait for the controllers to release their Leases at shutdown, so
+// an unreachable API server cannot hold the process.
+const shutdownTimeout = 10 * time.Second
+
 // serve runs until ctx ends: the embedded control plane (or the cluster of --kubeconfig), the
 // server's own node, and the controllers.
 func serve(ctx context.Context, cfg *config) (err error) {
@@ -69,6 +73,8 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		if err := annotateOwnNode(ctx, client, cfg); err != nil {
 			return err
 		}
+	} else if err := annotateExistingNode(ctx, client, cfg); err != nil {
+		return err
 	}
 	controllers, err := buildControllers(ctx, cfg, restConfig, client)
 	if err != nil {
@@ -81,12 +87,34 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	if err := serveHealth(ctx, cfg.metricsBindAddress, status); err != nil {
 		return err
 	}
-	runControllers(ctx, client, controllers, status)
+	waitControllers := runControllers(ctx, client, controllers, status)
 	logger.Info("k3slike is ready", "node", cfg.nodeName, "kubernetes", version.GitVersion,
 		"kubectl", fmt.Sprintf("export KUBECONFIG=%s; kubectl get nodes", kubeconfig))
 	<-ctx.Done()
 	logger.Info("Shutting down", "reason", context.Cause(ctx))
+	released := make(chan struct{})
+	go func() { waitControllers(); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(shutdownTimeout):
+		logger.Info("Controllers did not stop in time; their Leases expire on their own", "timeout", shutdownTimeout)
+	}
 	return nil
+}
+
+// annotateExistingNode publishes the addresses of --node-name when that Node is already in the
+// --kubeconfig cluster, as the agent beside a joining K3s server does. In someone else's
+// cluster the Node's kubelet registers it, so a missing Node is not an error.
+func annotateExistingNode(ctx context.Context, client kubernetes.Interface, cfg *config) error {
+	_, err := client.CoreV1().Nodes().Get(ctx, cfg.nodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		klog.FromContext(ctx).Info("Node is not registered in this cluster; its address annotations are left to its agent", "node", cfg.nodeName)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading node %s: %w", cfg.nodeName, err)
+	}
+	return annotateOwnNode(ctx, client, cfg)
 }
 
 // registerNode creates (or, after a restart, keeps) the server's own Node as a kwok-managed

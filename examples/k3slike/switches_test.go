@@ -22,6 +22,8 @@ type cluster struct {
 	port     int
 	nodeName string
 	nodeIP   string
+	// kubeconfig is the admin kubeconfig the tests' kubectl uses.
+	kubeconfig string
 }
 
 func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
@@ -29,7 +31,9 @@ func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
 	exe := filepath.Join(t.TempDir(), "k3slike")
 	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
 	require.NoError(t, err, "building k3slike: %s", out)
-	return &cluster{t: t, exe: exe, binDir: binDir, dataDir: t.TempDir(), port: freePort(t), nodeName: nodeName, nodeIP: nodeIP}
+	dataDir := t.TempDir()
+	return &cluster{t: t, exe: exe, binDir: binDir, dataDir: dataDir, port: freePort(t), nodeName: nodeName, nodeIP: nodeIP,
+		kubeconfig: filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")}
 }
 
 // start runs a k3slike server on the cluster's data dir with extra flags; a later
@@ -55,8 +59,7 @@ func (c *cluster) kubectl(args ...string) string {
 // try runs kubectl and returns its error instead of failing the test, for conditions that
 // assert.Eventually polls from another goroutine.
 func (c *cluster) try(args ...string) (string, error) {
-	kubeconfig := filepath.Join(c.dataDir, "server", "cred", "admin.kubeconfig")
-	out, err := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...).CombinedOutput()
+	out, err := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, out)
 	}
@@ -66,8 +69,7 @@ func (c *cluster) try(args ...string) (string, error) {
 // kubectlIn runs kubectl with stdin.
 func (c *cluster) kubectlIn(stdin string, args ...string) string {
 	c.t.Helper()
-	kubeconfig := filepath.Join(c.dataDir, "server", "cred", "admin.kubeconfig")
-	cmd := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	cmd := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	require.NoError(c.t, err, "kubectl %v: %s", args, out)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/k3snet/k3snet/internal/testcluster"
+)
+
+// clusterWideLeases are the Leases runAsLeader takes, one per cluster-wide controller.
+var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-deploy"}
+
+// TestTwoServersShareOneCluster runs two k3slike servers against one API server, as the
+// servers of an HA K3s cluster do: every cluster-wide controller has one leader, a
+// LoadBalancer Service gets one DaemonSet, every node one pod CIDR of its own, and when a
+// leader stops the other server takes its controllers over and keeps serving.
+func TestTwoServersShareOneCluster(t *testing.T) {
+	binDir := requireBinaries(t)
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+	tc, err := testcluster.Start(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tc.Stop()) })
+	c := &cluster{t: t, exe: exe, binDir: binDir, kubeconfig: tc.Kubeconfig}
+
+	// The agents' kubelets register the nodes, with the taint an external cloud provider lifts.
+	uninitialized := corev1.Taint{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: corev1.TaintEffectNoSchedule}
+	tc.AddNodes(t, testcluster.Node("ha-a", testcluster.Taints(uninitialized)), testcluster.Node("ha-b", testcluster.Taints(uninitialized)))
+	start := func(node, ip string) *server {
+		return startServer(t, exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + t.TempDir(),
+			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + binDir,
+			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)), "--disable-network-policy"})
+	}
+	servers := map[string]*server{"a": start("ha-a", "192.0.2.80"), "b": start("ha-b", "192.0.2.81")}
+	identityOf := map[string]string{}
+	for name, s := range servers {
+		identityOf[name] = "_" + strconv.Itoa(s.cmd.Process.Pid)
+	}
+	// holders maps each Lease to the server holding it, "" while it is free.
+	holders := func() map[string]string {
+		out := map[string]string{}
+		for _, lease := range clusterWideLeases {
+			holder := c.value("{.spec.holderIdentity}", "-n", "kube-system", "lease", lease)
+			for name, suffix := range identityOf {
+				if holder != "" && strings.HasSuffix(holder, suffix) {
+					out[lease] = name
+				}
+			}
+		}
+		return out
+	}
+	c.eventually("every cluster-wide controller has a leader", func() bool { return len(holders()) == len(clusterWideLeases) })
+
+	for _, node := range []string{"ha-a", "ha-b"} {
+		c.eventually(node+" gets its addresses, loses the taint and gets a pod CIDR", func() bool {
+			return c.value("{.spec.providerID}", "node", node) == "k3s://"+node &&
+				!strings.Contains(c.value("{.spec.taints}", "node", node), "uninitialized") &&
+				c.value("{.spec.podCIDR}", "node", node) != ""
+		})
+	}
+	assert.NotEqual(t, c.value("{.spec.podCIDR}", "node", "ha-a"), c.value("{.spec.podCIDR}", "node", "ha-b"),
+		"the two servers' allocators do not hand out one CIDR twice")
+	c.kubectl("create", "service", "loadbalancer", "web", "--tcp=8080:80")
+	c.eventually("the Service gets both nodes' IPs", func() bool {
+		return c.value("{.status.loadBalancer.ingress[*].ip}", "service", "web") == "192.0.2.80 192.0.2.81"
+	})
+	assert.Len(t, c.names("-n", "kube-system", "daemonsets", "-l", "svccontroller.k3s.cattle.io/svcname=web"), 1)
+	c.eventually("CoreDNS is deployed once", func() bool { return len(c.names("-n", "kube-system", "deployment/coredns")) == 1 })
+
+	// The server leading ServiceLB stops; it releases its Leases, so the other takes over at
+	// once rather than after the lease duration.
+	leader := holders()["k3snet-cloud-controller"]
+	other := map[string]string{"a": "b", "b": "a"}[leader]
+	servers[leader].stop(t)
+	assert.NotContains(t, slices.Collect(maps.Values(holders())), leader, "a server releases its Leases before it exits")
+	c.eventually("the remaining server leads every cluster-wide controller", func() bool {
+		h := holders()
+		return len(h) == len(clusterWideLeases) && !slices.ContainsFunc(clusterWideLeases, func(l string) bool { return h[l] != other })
+	})
+	c.kubectl("create", "service", "loadbalancer", "web2", "--tcp=8081:80")
+	c.eventually("the new leader serves a new Service", func() bool {
+		return c.value("{.status.loadBalancer.ingress[*].ip}", "service", "web2") == "192.0.2.80 192.0.2.81"
+	})
+	for _, svc := range []string{"web", "web2"} {
+		assert.Len(t, c.names("-n", "kube-system", "daemonsets", "-l", "svccontroller.k3s.cattle.io/svcname="+svc), 1,
+			"one DaemonSet for %s after the takeover", svc)
+	}
+	servers[other].stop(t)
+}
