@@ -24,6 +24,17 @@ type cluster struct {
 	nodeIP   string
 	// kubeconfig is the admin kubeconfig the tests' kubectl uses.
 	kubeconfig string
+	// netns, when set, is the network namespace the servers and kubectl run in; only there
+	// may netpol program the firewall.
+	netns string
+}
+
+// command builds a command that runs in the cluster's network namespace, if it has one.
+func (c *cluster) command(name string, args ...string) *exec.Cmd {
+	if c.netns == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", c.netns, name}, args...)...)
 }
 
 func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
@@ -41,11 +52,13 @@ func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
 func (c *cluster) start(extra ...string) *server {
 	args := append([]string{"--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(c.t)),
-		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir,
-		// These servers run in the test machine's own network namespace: leave its
-		// firewall alone (netpol has its own dataplane tests in namespaces).
-		"--disable-network-policy"}, extra...)
-	return startServer(c.t, c.exe, args)
+		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir}, extra...)
+	if c.netns == "" {
+		// A server in the test machine's own network namespace leaves its firewall alone.
+		args = append(args, "--disable-network-policy")
+	}
+	cmd := c.command(c.exe, args...)
+	return startServer(c.t, cmd.Path, cmd.Args[1:])
 }
 
 // kubectl runs kubectl as the cluster's admin and returns its output; a failure fails the test.
@@ -59,7 +72,7 @@ func (c *cluster) kubectl(args ...string) string {
 // try runs kubectl and returns its error instead of failing the test, for conditions that
 // assert.Eventually polls from another goroutine.
 func (c *cluster) try(args ...string) (string, error) {
-	out, err := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...).CombinedOutput()
+	out, err := c.command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, out)
 	}
@@ -69,7 +82,7 @@ func (c *cluster) try(args ...string) (string, error) {
 // kubectlIn runs kubectl with stdin.
 func (c *cluster) kubectlIn(stdin string, args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
+	cmd := c.command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	require.NoError(c.t, err, "kubectl %v: %s", args, out)

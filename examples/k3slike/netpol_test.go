@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/k3snet/k3snet/internal/netns"
+)
+
+// TestNetworkPolicyInTheServersNetworkNamespace runs k3slike in a network namespace of its
+// own, which plays the node: a pod kwok runs on that node gets a network namespace routed
+// from it, a client outside the cluster sends it real connections, and the NetworkPolicies
+// applied with kubectl decide what passes. A restart with --disable-network-policy removes
+// every rule and set again.
+func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
+	netns.Require(t)
+	ctx := t.Context()
+	node := netns.NewT(t, "k3snode")
+	require.NoError(t, node.EnableForwarding())
+	c := newCluster(t, "netpol-e2e", "192.0.2.90")
+	c.netns = node.Name()
+	srv := c.start()
+
+	c.kubectl("run", "server", "--image=registry.k8s.io/pause:3.10", "--labels=app=server")
+	c.eventually("kwok runs the pod with an IP from the node's pod CIDR", func() bool {
+		return strings.HasPrefix(c.value("{.status.podIP}", "pod", "server"), "10.42.0.")
+	})
+	podIP := netip.MustParseAddr(c.value("{.status.podIP}", "pod", "server"))
+	gateway := netip.MustParseAddr("10.42.0.254")
+	require.NotEqual(t, gateway, podIP, "the node side of the pod's link takes .254")
+
+	// The pod: its IP in the pod CIDR behind a veth whose node end is the gateway.
+	pod := netns.NewT(t, "pod")
+	podEnd, nodeEnd, err := pod.AddVeth(ctx, "eth0", node, "vpod")
+	require.NoError(t, err)
+	require.NoError(t, nodeEnd.AddAddr(ctx, netip.PrefixFrom(gateway, 24)))
+	require.NoError(t, podEnd.AddAddr(ctx, netip.PrefixFrom(podIP, 24)))
+	require.NoError(t, pod.AddDefaultRoute(ctx, gateway))
+	echo, err := pod.Serve(ctx, netns.TCP, netip.AddrPortFrom(netip.IPv4Unspecified(), 80))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, echo.Close()) })
+
+	// The client: outside every pod CIDR, routed through the node.
+	client := netns.NewT(t, "client")
+	clientEnd, nodeEnd2, err := client.AddVeth(ctx, "eth0", node, "vclient")
+	require.NoError(t, err)
+	require.NoError(t, nodeEnd2.AddAddr(ctx, netip.MustParsePrefix("192.168.50.1/30")))
+	require.NoError(t, clientEnd.AddAddr(ctx, netip.MustParsePrefix("192.168.50.2/30")))
+	require.NoError(t, client.AddDefaultRoute(ctx, netip.MustParseAddr("192.168.50.1")))
+
+	target := netip.AddrPortFrom(podIP, 80)
+	reachable := func() bool { return client.Probe(netns.TCP, target, time.Second) == nil }
+	blocked := func() bool { return netns.IsBlocked(client.Probe(netns.TCP, target, time.Second)) }
+	c.eventually("with no policy the pod is reachable once netpol has programmed it", reachable)
+
+	c.kubectlIn(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress]
+`, "apply", "-f", "-")
+	c.eventually("a default-deny policy isolates the pod", blocked)
+
+	c.kubectlIn(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-client}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from: [{ipBlock: {cidr: 192.168.50.0/24}}]
+    ports: [{port: 80, protocol: TCP}]
+`, "apply", "-f", "-")
+	c.eventually("an ipBlock rule lets the client in again", reachable)
+	rules := iptablesSave(t, node)
+	assert.Regexp(t, `(?m)^-A FORWARD .*-j KUBE-ROUTER-FORWARD$`, rules)
+	assert.Contains(t, rules, ":KUBE-NWPLCY-", "the policies have their chains")
+	srv.stop(t)
+
+	srv = c.start("--disable-network-policy")
+	assert.NotContains(t, iptablesSave(t, node), "KUBE-", "--disable-network-policy removes every rule and chain")
+	sets, err := node.Exec(ctx, "ipset", "list", "-n")
+	require.NoError(t, err)
+	assert.NotContains(t, sets, "KUBE-", "and every ipset")
+	assert.True(t, reachable(), "the pod is reachable without enforcement")
+	srv.stop(t)
+}
+
+func iptablesSave(t *testing.T, ns *netns.Namespace) string {
+	t.Helper()
+	out, err := ns.Exec(context.Background(), "iptables-save")
+	require.NoError(t, err)
+	return out
+}
