@@ -97,7 +97,7 @@ type server struct {
 }
 
 // startServer runs k3slike and waits for its ready line.
-func startServer(t *testing.T, exe string, args []string) *server {
+func startServer(t testing.TB, exe string, args []string) *server {
 	t.Helper()
 	cmd := exec.Command(exe, args...)
 	stderr, err := cmd.StderrPipe()
@@ -135,7 +135,7 @@ func startServer(t *testing.T, exe string, args []string) *server {
 }
 
 // stop sends SIGTERM and expects a clean exit.
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	t.Helper()
 	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -155,7 +155,7 @@ func assertPortClosed(t *testing.T, port int) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -165,7 +165,7 @@ func freePort(t *testing.T) int {
 
 // requireBinaries finds the control-plane binaries; without them the test is skipped, except
 // under CI, which builds them.
-func requireBinaries(t *testing.T) string {
+func requireBinaries(t testing.TB) string {
 	t.Helper()
 	dir, err := controlplane.FindBinDir()
 	if err == nil {

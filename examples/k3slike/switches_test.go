@@ -15,7 +15,7 @@ import (
 
 // cluster is one data dir and API port that k3slike servers start on in turn.
 type cluster struct {
-	t        *testing.T
+	t        testing.TB
 	exe      string
 	binDir   string
 	dataDir  string
@@ -37,7 +37,7 @@ func (c *cluster) command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", c.netns, name}, args...)...)
 }
 
-func newCluster(t *testing.T, nodeName, nodeIP string) *cluster {
+func newCluster(t testing.TB, nodeName, nodeIP string) *cluster {
 	binDir := requireBinaries(t)
 	exe := filepath.Join(t.TempDir(), "k3slike")
 	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
