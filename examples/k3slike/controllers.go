@@ -178,10 +178,11 @@ func stagePackaged(ctx context.Context, cfg *config, dyn dynamic.Interface) (pac
 func runControllers(ctx context.Context, client kubernetes.Interface, controllers []controller, status *readiness) func() {
 	factory := serverScopedFactory{SharedInformerFactory: informers.NewSharedInformerFactory(client, 0), stop: ctx.Done()}
 	var running sync.WaitGroup
+	identity := leaderIdentity()
 	for _, c := range controllers {
 		if c.clusterWide {
 			running.Go(func() {
-				runAsLeader(ctx, client, c.name, status, func(ctx context.Context) error { return c.start(ctx, factory) })
+				runAsLeader(ctx, client, identity, c.name, status, func(ctx context.Context) error { return c.start(ctx, factory) })
 			})
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -17,13 +18,19 @@ import (
 // leases in kube-system.
 const leaseNamespace = "kube-system"
 
+// leaderIdentity names this server in the Leases it holds: host and process, as
+// kube-controller-manager does.
+func leaderIdentity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s_%d", host, os.Getpid())
+}
+
 // runAsLeader runs start whenever this instance holds the Lease k3snet-<name>, with a context
 // that ends when the lease is lost, and releases the lease when ctx ends so another server
-// takes over at once. It returns when ctx ends.
-func runAsLeader(ctx context.Context, client kubernetes.Interface, name string, status *readiness, start func(context.Context) error) {
+// takes over at once. A start that fails releases the Lease too, and this server competes
+// again after failedStartBackoff. It returns when ctx ends.
+func runAsLeader(ctx context.Context, client kubernetes.Interface, identity, name string, status *readiness, start func(context.Context) error) {
 	logger := klog.FromContext(ctx).WithValues("controller", name)
-	host, _ := os.Hostname()
-	identity := fmt.Sprintf("%s_%d", host, os.Getpid())
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metaFor("k3snet-"+name, leaseNamespace),
 		Client:     client.CoordinationV1(),
@@ -31,8 +38,11 @@ func runAsLeader(ctx context.Context, client kubernetes.Interface, name string, 
 	}
 	// Waiting for the lease is what a standby should do, so it counts as ready.
 	status.set(name, nil)
+	// failed is set by the leading goroutine and read by RunOrDie's caller.
+	var failed atomic.Bool
 	for ctx.Err() == nil {
-		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		term, endTerm := context.WithCancel(ctx)
+		leaderelection.RunOrDie(term, leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			LeaseDuration:   15 * time.Second,
 			RenewDeadline:   10 * time.Second,
@@ -43,13 +53,35 @@ func runAsLeader(ctx context.Context, client kubernetes.Interface, name string, 
 				OnStartedLeading: func(ctx context.Context) {
 					logger.Info("Leading")
 					status.set(name, errors.New("starting"))
-					status.set(name, start(klog.NewContext(ctx, logger)))
+					err := start(klog.NewContext(ctx, logger))
+					status.set(name, err)
+					failed.Store(err != nil)
+					if err != nil {
+						// A leader that cannot run its controller hands the Lease to a
+						// server that may.
+						logger.Error(err, "Starting the controller failed; releasing the Lease")
+						endTerm()
+					}
 				},
 				OnStoppedLeading: func() {
 					logger.Info("Stopped leading")
-					status.set(name, nil)
+					if !failed.Load() {
+						status.set(name, nil)
+					}
 				},
 			},
 		})
+		endTerm()
+		if failed.Load() {
+			// Give a peer the first chance at the Lease before trying again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(failedStartBackoff):
+			}
+		}
 	}
 }
+
+// failedStartBackoff is how long a server whose controller failed to start waits before it
+// competes for that controller's Lease again.
+const failedStartBackoff = 10 * time.Second
