@@ -23,7 +23,12 @@
 //     precedence, installs or upgrades the release when the chart or the merged values
 //     change (a hash on the release, as K3s's configHash label), applies the failure policy
 //     to failed releases, and uninstalls behind K3s's finalizer when the HelmChart goes.
-//     Release records are Helm's own (Secrets by default), so `helm list` shows them. Only
-//     inline charts (chartContent) are installed; charts from a repository or URL get a
-//     Warning Event. Start it after Controller.Start, which installs its CRDs.
+//     Release records are Helm's own (Secrets by default), so `helm list` shows them.
+//     Charts come inline (chartContent), from an http(s) URL, from a repository's index
+//     (repo, version) or from an OCI registry, with K3s's repoCA, repoCAConfigMap,
+//     authSecret, authPassCredentials, insecureSkipTLSVerify, plainHTTP and
+//     dockerRegistrySecret; downloads are cached, and an unreachable source is a Failed
+//     condition and a Warning Event, retried with backoff. A change to a values Secret
+//     (unless ignoreUpdates) or to an authSecret re-syncs the charts that read it. Start it
+//     after Controller.Start, which installs its CRDs.
 package packaged

@@ -122,7 +122,12 @@ func releaseRevisions(t *testing.T, c *testcluster.Cluster, name string) []strin
 }
 
 func listRevisions(ctx context.Context, c *testcluster.Cluster, name string) ([]string, error) {
-	list, err := c.Client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	return revisionsIn(ctx, c, "kube-system", name)
+}
+
+// revisionsIn lists the revisions of release ns/name as "<version>/<status>", sorted.
+func revisionsIn(ctx context.Context, c *testcluster.Cluster, ns, name string) ([]string, error) {
+	list, err := c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
 	if err != nil {
 		return nil, err
 	}
@@ -239,12 +244,13 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 		require.NoError(t, err)
 	})
 
-	t.Run("a chart from a repository gets a Warning and is still deleted", func(t *testing.T) {
+	t.Run("a chart from an unsupported source gets a Warning and is still deleted", func(t *testing.T) {
 		ns := c.Namespace(t)
+		// A K3s v1 Traefik chart, served by the K3s supervisor, which k3snet does not run.
 		hc := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
 			"metadata": map[string]any{"name": "remote", "namespace": ns},
-			"spec":     map[string]any{"chart": "stable/remote", "repo": "https://charts.example.com"},
+			"spec":     map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
 		}}
 		res := h.dyn.Resource(helmChartResource()).Namespace(ns)
 		_, err := res.Create(t.Context(), hc, metav1.CreateOptions{})

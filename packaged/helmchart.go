@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -27,6 +28,10 @@ const (
 	defaultManagedBy = "helm-controller"
 	// conditionFailed is the HelmChart condition K3s's Failed column reads.
 	conditionFailed = "Failed"
+	// helmReleaseSecretType is the type of the Secrets Helm keeps release records in.
+	helmReleaseSecretType = "helm.sh/release.v1"
+	// secretRefIndex indexes HelmCharts and HelmChartConfigs by the Secrets they read.
+	secretRefIndex = "secretRef"
 
 	failurePolicyAbort     = "abort"
 	failurePolicyReinstall = "reinstall"
@@ -41,23 +46,30 @@ type helmChart struct {
 }
 
 // helmChartSpec holds the HelmChart fields an in-process install uses. Job fields (jobImage,
-// backOffLimit, security contexts, bootstrap) have no meaning without a job; repository
-// fields are read only to say that such charts are not installed.
+// backOffLimit, security contexts, bootstrap) have no meaning without a job.
 type helmChartSpec struct {
-	TargetNamespace string                        `json:"targetNamespace,omitempty"`
-	CreateNamespace bool                          `json:"createNamespace,omitempty"`
-	Chart           string                        `json:"chart,omitempty"`
-	Repo            string                        `json:"repo,omitempty"`
-	Set             map[string]intstr.IntOrString `json:"set,omitempty"`
-	Values          map[string]any                `json:"values,omitempty"`
-	ValuesContent   string                        `json:"valuesContent,omitempty"`
-	ValuesSecrets   []valuesSecret                `json:"valuesSecrets,omitempty"`
-	HelmVersion     string                        `json:"helmVersion,omitempty"`
-	TakeOwnership   bool                          `json:"takeOwnership,omitempty"`
-	ChartContent    string                        `json:"chartContent,omitempty"`
-	Timeout         *metav1.Duration              `json:"timeout,omitempty"`
-	FailurePolicy   string                        `json:"failurePolicy,omitempty"`
-	Driver          string                        `json:"driver,omitempty"`
+	TargetNamespace       string                        `json:"targetNamespace,omitempty"`
+	CreateNamespace       bool                          `json:"createNamespace,omitempty"`
+	Chart                 string                        `json:"chart,omitempty"`
+	Version               string                        `json:"version,omitempty"`
+	Repo                  string                        `json:"repo,omitempty"`
+	RepoCA                string                        `json:"repoCA,omitempty"`
+	RepoCAConfigMap       *corev1.LocalObjectReference  `json:"repoCAConfigMap,omitempty"`
+	AuthSecret            *corev1.LocalObjectReference  `json:"authSecret,omitempty"`
+	AuthPassCredentials   bool                          `json:"authPassCredentials,omitempty"`
+	InsecureSkipTLSVerify bool                          `json:"insecureSkipTLSVerify,omitempty"`
+	PlainHTTP             bool                          `json:"plainHTTP,omitempty"`
+	DockerRegistrySecret  *corev1.LocalObjectReference  `json:"dockerRegistrySecret,omitempty"`
+	Set                   map[string]intstr.IntOrString `json:"set,omitempty"`
+	Values                map[string]any                `json:"values,omitempty"`
+	ValuesContent         string                        `json:"valuesContent,omitempty"`
+	ValuesSecrets         []valuesSecret                `json:"valuesSecrets,omitempty"`
+	HelmVersion           string                        `json:"helmVersion,omitempty"`
+	TakeOwnership         bool                          `json:"takeOwnership,omitempty"`
+	ChartContent          string                        `json:"chartContent,omitempty"`
+	Timeout               *metav1.Duration              `json:"timeout,omitempty"`
+	FailurePolicy         string                        `json:"failurePolicy,omitempty"`
+	Driver                string                        `json:"driver,omitempty"`
 }
 
 // helmChartConfig is the part of a helm.cattle.io/v1 HelmChartConfig the controller reads.
@@ -75,6 +87,36 @@ type valuesSecret struct {
 	Name          string   `json:"name"`
 	Keys          []string `json:"keys,omitempty"`
 	IgnoreUpdates bool     `json:"ignoreUpdates,omitempty"`
+}
+
+// chartSecretRefs is the secretRefIndex function of HelmCharts: the "<namespace>/<name>"
+// of each Secret whose change re-syncs the chart (secretRefKeys). An index function must
+// not fail (the indexer panics), and a chart that cannot be decoded reads no Secret.
+func chartSecretRefs(obj any) ([]string, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, nil
+	}
+	hc := &helmChart{}
+	if err := decodeObject(u, hc); err != nil {
+		return nil, nil
+	}
+	return secretRefKeys(hc.Namespace, hc.Name, hc.Spec.ValuesSecrets,
+		refName(hc.Spec.AuthSecret), refName(hc.Spec.DockerRegistrySecret)), nil
+}
+
+// configSecretRefs is the secretRefIndex function of HelmChartConfigs: the values Secrets
+// of a config re-sync the chart of the same name.
+func configSecretRefs(obj any) ([]string, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, nil
+	}
+	cfg := &helmChartConfig{}
+	if err := decodeObject(u, cfg); err != nil {
+		return nil, nil
+	}
+	return secretRefKeys(u.GetNamespace(), u.GetName(), cfg.Spec.ValuesSecrets), nil
 }
 
 // decodeObject converts an unstructured object into one of the structs above through JSON,

@@ -1,17 +1,22 @@
 package packaged
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -20,6 +25,8 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -47,9 +54,14 @@ const (
 	ReasonChartFailed = "ChartFailed"
 	// ReasonUnsupportedVersion is K3s's reason for a helmVersion other than "" or v3.
 	ReasonUnsupportedVersion = "UnsupportedVersion"
-	// ReasonUnsupportedChartSource is emitted for a HelmChart without chartContent: k3snet
-	// installs only inline charts (it targets air-gapped servers; no repository client).
+	// ReasonUnsupportedChartSource is emitted for a chart source k3snet cannot install: a
+	// chart served by the K3s supervisor (%{KUBERNETES_API}%), a URL scheme other than
+	// http, https and oci, or a chart name without a repository.
 	ReasonUnsupportedChartSource = "UnsupportedChartSource"
+	// ReasonChartDownloadFailed is emitted when a chart cannot be downloaded from its URL,
+	// repository or registry, or its credentials cannot be read; the download is retried
+	// with backoff.
+	ReasonChartDownloadFailed = "ChartDownloadFailed"
 
 	// helmEventComponent is the Events' source, K3s's controller name.
 	helmEventComponent = "helm-controller"
@@ -80,6 +92,8 @@ type HelmOptions struct {
 	Namespace string
 	// Workers is the number of charts installed in parallel. Default 1.
 	Workers int
+	// DownloadTimeout bounds one download of a chart or a repository index. Default 60s.
+	DownloadTimeout time.Duration
 }
 
 // Validate reports every invalid field at once.
@@ -90,6 +104,9 @@ func (o HelmOptions) Validate() error {
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("the number of Workers must not be negative, got %d", o.Workers))
+	}
+	if o.DownloadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DownloadTimeout must not be negative, got %s", o.DownloadTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -102,6 +119,9 @@ func (o HelmOptions) withDefaults() HelmOptions {
 	if o.Workers == 0 {
 		o.Workers = 1
 	}
+	if o.DownloadTimeout == 0 {
+		o.DownloadTimeout = defaultDownloadTimeout
+	}
 	return o
 }
 
@@ -112,10 +132,14 @@ func (o HelmOptions) withDefaults() HelmOptions {
 // --disable-helm-controller). Build it with NewHelmController and run it with Start after
 // Controller.Start has installed the HelmChart and HelmChartConfig CRDs.
 type HelmController struct {
-	// client sends Events and reads values Secrets.
+	// client sends Events and reads values Secrets, auth Secrets and CA ConfigMaps.
 	client kubernetes.Interface
 	// dyn writes HelmChart metadata and status.
 	dyn dynamic.Interface
+	// meta watches Secrets' metadata: a change to a referenced Secret re-syncs its charts.
+	meta metadata.Interface
+	// fetcher downloads charts from URLs, repositories and registries, with a cache.
+	fetcher *chartFetcher
 	// opts are the validated options.
 	opts HelmOptions
 	// getter hands the Helm SDK the controller's config and shared discovery.
@@ -123,6 +147,11 @@ type HelmController struct {
 	// charts and configs list HelmCharts and HelmChartConfigs; Start sets them.
 	charts, configs             cache.GenericLister
 	chartsSynced, configsSynced cache.InformerSynced
+	// chartIndex and configIndex map a Secret's "<namespace>/<name>" to the HelmCharts
+	// and HelmChartConfigs that read it (index secretRefIndex).
+	chartIndex, configIndex cache.Indexer
+	// secretsSynced reports the Secret metadata cache synced.
+	secretsSynced cache.InformerSynced
 	// queue holds the keys of HelmCharts to reconcile.
 	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	// recorder sends Events on HelmCharts; Start replaces the no-op one with a broadcaster's.
@@ -143,6 +172,10 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 	if err != nil {
 		return nil, fmt.Errorf("packaged: building a dynamic client: %w", err)
 	}
+	meta, err := metadata.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("packaged: building a metadata client: %w", err)
+	}
 	getter, err := newRESTGetter(opts.Config)
 	if err != nil {
 		return nil, fmt.Errorf("packaged: %w", err)
@@ -150,6 +183,8 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 	return &HelmController{
 		client:   client,
 		dyn:      dyn,
+		meta:     meta,
+		fetcher:  newChartFetcher(opts.DownloadTimeout),
 		opts:     opts,
 		getter:   getter,
 		recorder: &record.FakeRecorder{},
@@ -160,9 +195,10 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 }
 
 // Start watches HelmCharts and HelmChartConfigs through a dynamic informer factory of its
-// own (client-go has no typed informer for them; factory is accepted for the controller
-// contract and started, but nothing is registered on it), waits for their caches, launches
-// the workers and returns. Everything stops when ctx ends.
+// own (client-go has no typed informer for them) and Secrets through a metadata-only
+// informer of its own (see watchSecrets; factory is accepted for the controller contract
+// and started, but nothing is registered on it), waits for their caches, launches the
+// workers and returns. Everything stops when ctx ends.
 func (c *HelmController) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx).WithName("helm")
 	ctx = klog.NewContext(ctx, logger)
@@ -183,37 +219,64 @@ func (c *HelmController) Start(ctx context.Context, factory informers.SharedInfo
 	return nil
 }
 
-// startInformers registers the handlers, starts the informers and waits for their caches.
+// startInformers registers the indexes and handlers, starts the informers and waits for
+// their caches.
 func (c *HelmController) startInformers(ctx context.Context, factory informers.SharedInformerFactory) error {
 	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dyn, 0, c.opts.Namespace, nil)
 	chartInf := dynFactory.ForResource(helmChartResource())
 	configInf := dynFactory.ForResource(helmChartConfigResource())
-	if _, err := chartInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: c.handleUpdate,
-		DeleteFunc: c.enqueue,
-	}); err != nil {
+	// Indexes go in before the informers start: AddIndexers fails on a running informer.
+	if err := chartInf.Informer().AddIndexers(cache.Indexers{secretRefIndex: chartSecretRefs}); err != nil {
+		return fmt.Errorf("packaged: indexing HelmCharts by Secret: %w", err)
+	}
+	if err := configInf.Informer().AddIndexers(cache.Indexers{secretRefIndex: configSecretRefs}); err != nil {
+		return fmt.Errorf("packaged: indexing HelmChartConfigs by Secret: %w", err)
+	}
+	c.charts, c.chartsSynced, c.chartIndex = chartInf.Lister(), chartInf.Informer().HasSynced, chartInf.Informer().GetIndexer()
+	c.configs, c.configsSynced, c.configIndex = configInf.Lister(), configInf.Informer().HasSynced, configInf.Informer().GetIndexer()
+	handlers := cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: c.handleUpdate, DeleteFunc: c.enqueue}
+	if _, err := chartInf.Informer().AddEventHandler(handlers); err != nil {
 		return fmt.Errorf("packaged: watching HelmCharts: %w", err)
 	}
 	// A HelmChartConfig applies to the HelmChart of the same namespace and name (spec
 	// A.8), so its key is the chart's key; removing it redeploys the defaults (k3s#5534).
-	if _, err := configInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: c.handleUpdate,
-		DeleteFunc: c.enqueue,
-	}); err != nil {
+	if _, err := configInf.Informer().AddEventHandler(handlers); err != nil {
 		return fmt.Errorf("packaged: watching HelmChartConfigs: %w", err)
 	}
-	c.charts, c.chartsSynced = chartInf.Lister(), chartInf.Informer().HasSynced
-	c.configs, c.configsSynced = configInf.Lister(), configInf.Informer().HasSynced
+	secretFactory, err := c.watchSecrets()
+	if err != nil {
+		return err
+	}
 	if factory != nil {
 		factory.Start(ctx.Done())
 	}
 	dynFactory.Start(ctx.Done())
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.chartsSynced, c.configsSynced) {
+	secretFactory.Start(ctx.Done())
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.chartsSynced, c.configsSynced, c.secretsSynced) {
 		return errors.New("packaged: HelmChart caches did not sync")
 	}
 	return nil
+}
+
+// watchSecrets registers the Secret handler on an informer of Secrets' metadata only, in
+// the controller's namespace, without Helm's release records. Values and auth Secrets
+// are read with a GET when a chart syncs, so their data never sits in a cache, and the
+// release records, which hold whole rendered manifests and change with every upgrade,
+// are not even watched: no HelmChart can usefully name one.
+func (c *HelmController) watchSecrets() (metadatainformer.SharedInformerFactory, error) {
+	f := metadatainformer.NewFilteredSharedInformerFactory(c.meta, 0, c.opts.Namespace, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermNotEqualSelector("type", helmReleaseSecretType).String()
+	})
+	inf := f.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.handleSecret,
+		UpdateFunc: c.handleSecretUpdate,
+		DeleteFunc: c.handleSecret,
+	}); err != nil {
+		return nil, fmt.Errorf("packaged: watching Secrets: %w", err)
+	}
+	c.secretsSynced = inf.HasSynced
+	return f, nil
 }
 
 // enqueue queues the key of a HelmChart or HelmChartConfig.
@@ -228,12 +291,43 @@ func (c *HelmController) enqueue(obj any) {
 
 // handleUpdate drops resyncs, which change nothing.
 func (c *HelmController) handleUpdate(oldObj, newObj any) {
+	if !isResync(oldObj, newObj) {
+		c.enqueue(newObj)
+	}
+}
+
+// isResync reports whether an update is an informer resync: the same resourceVersion.
+func isResync(oldObj, newObj any) bool {
 	o, ok1 := oldObj.(metav1.Object)
 	n, ok2 := newObj.(metav1.Object)
-	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
+	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
+}
+
+// handleSecret queues the HelmCharts that read the Secret (index secretRefIndex): the
+// charts naming it and the charts whose HelmChartConfig names it.
+func (c *HelmController) handleSecret(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
 		return
 	}
-	c.enqueue(newObj)
+	for _, idx := range []cache.Indexer{c.chartIndex, c.configIndex} {
+		objs, err := idx.ByIndex(secretRefIndex, key)
+		if err != nil {
+			utilruntime.HandleError(err)
+			continue
+		}
+		for _, o := range objs {
+			c.enqueue(o)
+		}
+	}
+}
+
+// handleSecretUpdate drops resyncs, which change nothing.
+func (c *HelmController) handleSecretUpdate(oldObj, newObj any) {
+	if !isResync(oldObj, newObj) {
+		c.handleSecret(newObj)
+	}
 }
 
 // runWorker processes keys until the queue shuts down.
@@ -294,31 +388,152 @@ func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName
 	if v := hc.Spec.HelmVersion; v != "" && v != "v3" {
 		return c.fail(ctx, u, ReasonUnsupportedVersion, fmt.Sprintf("Unsupported version %q", v), nil)
 	}
-	if hc.Spec.ChartContent == "" {
-		// K3s's job downloads from spec.chart/repo; k3snet installs inline charts only.
-		return c.fail(ctx, u, ReasonUnsupportedChartSource,
-			fmt.Sprintf("chart %q from a repository or URL is not supported, only chartContent", hc.Spec.Chart), nil)
+	want, err := c.desiredRelease(ctx, u, hc, key)
+	if want == nil {
+		return err // the failure is recorded; err is nil when only a change can fix it
 	}
-	ch, err := loadChart(hc.Spec.ChartContent)
+	return c.reconcileRelease(ctx, u, hc, want)
+}
+
+// desiredRelease is what a HelmChart's release should be made of.
+type desiredRelease struct {
+	// source is where the chart came from, named in Events.
+	source chartSource
+	chart  *chart.Chart
+	values map[string]any
+	// hash is the configHash the release is labelled with.
+	hash string
+	// policy is the failure policy, the HelmChartConfig's when it sets one.
+	policy string
+}
+
+// desiredRelease loads hc's chart and merges its values. On failure it records the
+// condition and Event itself and returns nil with the error to retry on: nil for a bad
+// spec, which only a change fixes.
+func (c *HelmController) desiredRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmChart, key cache.ObjectName) (*desiredRelease, error) {
+	src, err := chartSourceFor(hc.Spec)
 	if err != nil {
-		return c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
+		return nil, c.fail(ctx, u, ReasonUnsupportedChartSource, err.Error(), nil)
+	}
+	ch, chartID, err := c.chartOf(ctx, hc, src)
+	if err != nil && src.kind == sourceInline {
+		return nil, c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
+	}
+	if err != nil {
+		// A repository may come back, a Secret may appear: retry with backoff.
+		return nil, c.fail(ctx, u, ReasonChartDownloadFailed, err.Error(), err)
 	}
 	cfg, err := c.config(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	layers, err := c.layers(ctx, hc, cfg)
+	layers, hashed, err := c.layers(ctx, hc, cfg)
 	if err != nil {
-		return c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
+		return nil, c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
 	}
 	vals, err := mergeValues(layers)
 	if err != nil {
-		return c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
+		return nil, c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
 	}
-	hash, err := configHash(hc.Spec.ChartContent, vals, hc.targetNamespace())
+	hashVals, err := mergeValues(hashed)
 	if err != nil {
-		return err
+		return nil, c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
 	}
+	hash, err := configHash(chartID, hashVals, hc.targetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	policy := hc.Spec.FailurePolicy
+	if cfg != nil && cfg.Spec.FailurePolicy != "" {
+		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (spec A.8)
+	}
+	return &desiredRelease{source: src, chart: ch, values: vals, hash: hash, policy: policy}, nil
+}
+
+// chartOf loads hc's chart and returns it with the identity configHash covers: for an
+// inline chart chartContent itself (so releases installed before charts could be
+// downloaded keep their hash), for a downloaded one the archive's digest.
+func (c *HelmController) chartOf(ctx context.Context, hc *helmChart, src chartSource) (*chart.Chart, string, error) {
+	if src.kind == sourceInline {
+		ch, err := loadChart(hc.Spec.ChartContent)
+		return ch, hc.Spec.ChartContent, err
+	}
+	a, err := c.fetchAuth(ctx, hc, src)
+	if err != nil {
+		return nil, "", err
+	}
+	data, err := c.fetcher.fetch(src, a)
+	if err != nil {
+		return nil, "", err
+	}
+	ch, err := loader.LoadArchive(bytes.NewReader(data))
+	if err != nil {
+		return nil, "", fmt.Errorf("loading %s: %w", src, err)
+	}
+	return ch, "sha256:" + sha256Hex(data), nil
+}
+
+// fetchAuth reads what reaching src takes from hc's spec and the Secret and ConfigMap it
+// names in its own namespace (spec A.8): repoCA and repoCAConfigMap, authSecret
+// (username/password or tls.crt/tls.key), and for OCI dockerRegistrySecret when
+// authSecret gives no password.
+func (c *HelmController) fetchAuth(ctx context.Context, hc *helmChart, src chartSource) (fetchAuth, error) {
+	a := fetchAuth{
+		caPEM:                 []byte(hc.Spec.RepoCA),
+		passCredentials:       hc.Spec.AuthPassCredentials,
+		insecureSkipTLSVerify: hc.Spec.InsecureSkipTLSVerify,
+		plainHTTP:             hc.Spec.PlainHTTP,
+	}
+	if name := refName(hc.Spec.RepoCAConfigMap); name != "" {
+		cm, err := c.client.CoreV1().ConfigMaps(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return a, fmt.Errorf("reading repoCAConfigMap %s/%s: %w", hc.Namespace, name, err)
+		}
+		a.caPEM = appendCABundle(a.caPEM, cm.Data)
+	}
+	if name := refName(hc.Spec.AuthSecret); name != "" {
+		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return a, fmt.Errorf("reading authSecret %s/%s: %w", hc.Namespace, name, err)
+		}
+		a.username, a.password = string(s.Data[corev1.BasicAuthUsernameKey]), string(s.Data[corev1.BasicAuthPasswordKey])
+		a.certPEM, a.keyPEM = s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+	}
+	if src.kind == sourceOCI && a.password == "" {
+		var err error
+		if a.username, a.password, err = c.registryAuth(ctx, hc, src); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// registryAuth returns the credentials dockerRegistrySecret holds for src's registry, or
+// none.
+func (c *HelmController) registryAuth(ctx context.Context, hc *helmChart, src chartSource) (user, pass string, err error) {
+	name := refName(hc.Spec.DockerRegistrySecret)
+	if name == "" {
+		return "", "", nil
+	}
+	s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", "", fmt.Errorf("reading dockerRegistrySecret %s/%s: %w", hc.Namespace, name, err)
+	}
+	host := ""
+	if u, err := url.Parse(src.ref); err == nil {
+		host = u.Host
+	}
+	user, pass, _, err = registryCredentials(s.Data[corev1.DockerConfigJsonKey], host)
+	if err != nil {
+		return "", "", fmt.Errorf("dockerRegistrySecret %s/%s: %w", hc.Namespace, name, err)
+	}
+	return user, pass, nil
+}
+
+// reconcileRelease brings hc's release to want with the Helm operation decideRelease
+// picks, then records the outcome.
+func (c *HelmController) reconcileRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmChart, want *desiredRelease) error {
+	logger := klog.FromContext(ctx)
 	rel, err := newHelmRelease(ctx, c.getter, hc)
 	if err != nil {
 		return err
@@ -327,12 +542,8 @@ func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName
 	if err != nil {
 		return err
 	}
-	policy := hc.Spec.FailurePolicy
-	if cfg != nil && cfg.Spec.FailurePolicy != "" {
-		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (spec A.8)
-	}
-	act := decideRelease(last, hash, policy)
-	logger.V(2).Info("Reconciling release", "action", act.String(), "hash", hash)
+	act := decideRelease(last, want.hash, want.policy)
+	logger.V(2).Info("Reconciling release", "action", act.String(), "hash", want.hash, "source", want.source.String())
 	if act == actionUpgrade && last.Info.Status.IsPending() {
 		if err := rel.markFailed(last); err != nil {
 			return err
@@ -347,17 +558,17 @@ func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName
 		msg := fmt.Sprintf("release %s/%s is %s and the failure policy is abort: waiting for an operator", rel.ns, rel.name, last.Info.Status)
 		return c.fail(ctx, u, ReasonChartFailed, msg, nil)
 	case actionInstall:
-		err = rel.install(ctx, hc, ch, vals, hash)
-		reason, message = ReasonChartInstalled, "Installed release %s/%s"
+		err = rel.install(ctx, hc, want.chart, want.values, want.hash)
+		reason, message = ReasonChartInstalled, "Installed release %s/%s from %s"
 	case actionUpgrade:
-		err = rel.upgrade(ctx, hc, ch, vals, hash)
-		reason, message = ReasonChartUpgraded, "Upgraded release %s/%s"
+		err = rel.upgrade(ctx, hc, want.chart, want.values, want.hash)
+		reason, message = ReasonChartUpgraded, "Upgraded release %s/%s from %s"
 	case actionReinstall:
 		err = rel.uninstall()
 		if err == nil {
-			err = rel.install(ctx, hc, ch, vals, hash)
+			err = rel.install(ctx, hc, want.chart, want.values, want.hash)
 		}
-		reason, message = ReasonChartReinstalled, "Reinstalled release %s/%s"
+		reason, message = ReasonChartReinstalled, "Reinstalled release %s/%s from %s"
 	}
 	if err != nil {
 		return c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
@@ -366,7 +577,7 @@ func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName
 	if _, err := c.setFailed(ctx, u, false, "Deployed", ""); err != nil {
 		return err
 	}
-	c.recorder.Eventf(u, corev1.EventTypeNormal, reason, message, rel.ns, rel.name)
+	c.recorder.Eventf(u, corev1.EventTypeNormal, reason, message, rel.ns, rel.name, want.source)
 	return nil
 }
 
@@ -406,30 +617,35 @@ func (c *HelmController) config(key cache.ObjectName) (*helmChartConfig, error) 
 }
 
 // layers gathers the values layers of hc and its config, reading values Secrets from the
-// HelmChart's namespace. A change to such a Secret is picked up at the next change of the
-// chart or config (k3snet does not watch Secrets).
-func (c *HelmController) layers(ctx context.Context, hc *helmChart, cfg *helmChartConfig) (valuesLayers, error) {
-	l := valuesLayers{chartValuesContent: hc.Spec.ValuesContent, chartValues: hc.Spec.Values, set: hc.Spec.Set}
-	var err error
-	if l.chartSecrets, err = c.secretDocs(ctx, hc, hc.Spec.ValuesSecrets); err != nil {
-		return l, err
+// HelmChart's namespace, and a copy of them for configHash without the Secrets marked
+// ignoreUpdates. Their changes do not redeploy (spec A.8), and leaving them out of the
+// hash keeps it so after a restart too; the next change of anything else deploys their
+// current contents, as K3s's next job run mounts them.
+func (c *HelmController) layers(ctx context.Context, hc *helmChart, cfg *helmChartConfig) (all, hashed valuesLayers, err error) {
+	all = valuesLayers{chartValuesContent: hc.Spec.ValuesContent, chartValues: hc.Spec.Values, set: hc.Spec.Set}
+	var chartWatched, configWatched []string
+	if all.chartSecrets, chartWatched, err = c.secretDocs(ctx, hc, hc.Spec.ValuesSecrets); err != nil {
+		return all, hashed, err
 	}
 	if cfg != nil {
-		l.configValuesContent, l.configValues = cfg.Spec.ValuesContent, cfg.Spec.Values
-		if l.configSecrets, err = c.secretDocs(ctx, hc, cfg.Spec.ValuesSecrets); err != nil {
-			return l, err
+		all.configValuesContent, all.configValues = cfg.Spec.ValuesContent, cfg.Spec.Values
+		if all.configSecrets, configWatched, err = c.secretDocs(ctx, hc, cfg.Spec.ValuesSecrets); err != nil {
+			return all, hashed, err
 		}
 	}
-	return l, nil
+	hashed = all
+	hashed.chartSecrets, hashed.configSecrets = chartWatched, configWatched
+	return all, hashed, nil
 }
 
-// secretDocs reads the values documents of refs, Secrets and keys in list order. A Secret
-// named chart-values-<chart> or listing no keys is ignored (spec A.10); a missing Secret
-// whose reference has ignoreUpdates is skipped, as K3s mounts it optional.
-func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []valuesSecret) ([]string, error) {
-	var docs []string
+// secretDocs reads the values documents of refs, Secrets and keys in list order, and
+// returns them all and those of Secrets without ignoreUpdates. A Secret named
+// chart-values-<chart> or listing no keys is ignored (spec A.10); a missing Secret whose
+// reference has ignoreUpdates is skipped, as K3s mounts it optional. The Secret informer
+// re-syncs the chart when a Secret it needs appears or changes.
+func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []valuesSecret) (all, watched []string, err error) {
 	for _, ref := range refs {
-		if ref.Name == "chart-values-"+hc.Name || len(ref.Keys) == 0 {
+		if !usedValuesSecret(hc.Name, ref) {
 			continue
 		}
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
@@ -437,15 +653,20 @@ func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []v
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading values Secret %s/%s: %w", hc.Namespace, ref.Name, err)
+			return nil, nil, fmt.Errorf("reading values Secret %s/%s: %w", hc.Namespace, ref.Name, err)
 		}
 		for _, k := range ref.Keys {
-			if v, ok := s.Data[k]; ok {
-				docs = append(docs, string(v))
+			v, ok := s.Data[k]
+			if !ok {
+				continue
+			}
+			all = append(all, string(v))
+			if !ref.IgnoreUpdates {
+				watched = append(watched, string(v))
 			}
 		}
 	}
-	return docs, nil
+	return all, watched, nil
 }
 
 // fail records a failure: condition Failed True, a log line, and a Warning Event with the

@@ -126,18 +126,19 @@ func escapeCommas(s string) string {
 	return b.String()
 }
 
-// configHash identifies what a release was installed from: the chart archive, the merged
-// values and the target namespace. It is stored on the release as K3s's job stores its
+// configHash identifies what a release was installed from: the chart (chartID: the
+// chartContent of an inline chart, the digest of a downloaded one), the merged values and
+// the target namespace. It is stored on the release as K3s's job stores its
 // hash (label helmcharts.helm.cattle.io/configHash, spec A.9), so a restart with nothing
 // changed finds the release up to date and makes no Helm upgrade. Label values are at
 // most 63 characters, hence the cut.
-func configHash(chartContent string, values map[string]any, targetNamespace string) (string, error) {
+func configHash(chartID string, values map[string]any, targetNamespace string) (string, error) {
 	v, err := json.Marshal(values) // map keys are sorted: the hash is deterministic
 	if err != nil {
 		return "", fmt.Errorf("hashing values: %w", err)
 	}
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(chartContent), v, []byte(targetNamespace)} {
+	for _, part := range [][]byte{[]byte(chartID), v, []byte(targetNamespace)} {
 		h.Write(part)
 		h.Write([]byte{0})
 	}

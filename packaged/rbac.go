@@ -23,6 +23,9 @@ func ClusterRole() *rbacv1.ClusterRole {
 			// itself does: CRDs (install, wait for Established), Addons (get, create,
 			// update, delete), pruning (list, delete by label), Events (create, patch), and
 			// NodeHosts (list and watch Nodes and ConfigMaps, apply ConfigMap coredns).
+			// The HelmController needs it too (charts install arbitrary objects): besides
+			// HelmCharts and release records it lists and watches Secrets' metadata and
+			// gets values Secrets, authSecrets and repoCAConfigMaps.
 			{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}},
 		},
 	}

@@ -14,8 +14,10 @@ import (
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
-func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
-	c := cluster.Get(t)
+// roleConfig binds a copy of ClusterRole to a new user and returns a config that
+// impersonates that user, once the API server's RBAC cache has seen the binding.
+func roleConfig(t *testing.T, c *testcluster.Cluster) *rest.Config {
+	t.Helper()
 	user := testcluster.UniqueName("packaged-rbac")
 	role := ClusterRole()
 	role.Name = user
@@ -32,9 +34,22 @@ func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
 		_ = c.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), user, metav1.DeleteOptions{})
 		_ = c.Client.RbacV1().ClusterRoles().Delete(context.Background(), user, metav1.DeleteOptions{})
 	})
-
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
+		// RBAC caches in the API server take a moment to see the new binding.
+		_, err := client.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil, nil
+	})
+	require.NoError(t, err)
+	return cfg
+}
+
+func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
+	c := cluster.Get(t)
+	cfg := roleConfig(t, c)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -43,12 +58,6 @@ func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
 	name := testcluster.UniqueName("rbac")
 	h := &harness{dir: dir}
 	h.write(t, name+".yaml", configMap(name, "1"))
-	err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
-		// RBAC caches in the API server take a moment to see the new binding.
-		_, err := client.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil, nil
-	})
-	require.NoError(t, err)
 	ctrl, err := New(client, Options{ManifestsDir: dir, Dynamic: dyn})
 	require.NoError(t, err)
 	require.NoError(t, ctrl.applier.installCRDs(testContext(t)))
@@ -56,4 +65,19 @@ func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Client.CoreV1().ConfigMaps("kube-system").Get(t.Context(), name, metav1.GetOptions{})
 	require.NoError(t, err)
+}
+
+func TestClusterRoleIsEnoughForTheHelmController(t *testing.T) {
+	c := cluster.Get(t)
+	newHarness(t, c, t.TempDir(), nil) // installs the helm.cattle.io CRDs
+	cfg := roleConfig(t, c)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	ctrl, err := NewHelmController(client, HelmOptions{Config: cfg})
+	require.NoError(t, err)
+	// Its watches, the Secret metadata one included, sync only if the role allows list
+	// and watch; a forbidden list keeps a cache from ever syncing.
+	ctx, cancel := context.WithTimeout(testContext(t), testcluster.WaitTimeout)
+	defer cancel()
+	require.NoError(t, ctrl.startInformers(ctx, nil))
 }

@@ -1,0 +1,114 @@
+package packaged
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/repo"
+	"sigs.k8s.io/yaml"
+)
+
+// archiveHost serves tinyChart at /x-0.1.0.tgz and counts requests carrying credentials.
+type archiveHost struct {
+	url       string
+	withAuth  atomic.Int64
+	downloads atomic.Int64
+}
+
+func newArchiveHost(t *testing.T) *archiveHost {
+	t.Helper()
+	h := &archiveHost{}
+	archive := tinyChart(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if _, _, ok := req.BasicAuth(); ok {
+			h.withAuth.Add(1)
+		}
+		h.downloads.Add(1)
+		_, _ = w.Write(archive)
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	return h
+}
+
+// indexHost serves an index.yaml listing x at version with the archive at archiveURL.
+func indexHost(t *testing.T, archiveURL string, versions map[string]string) string {
+	t.Helper()
+	idx := repo.NewIndexFile()
+	for version, digest := range versions {
+		require.NoError(t, idx.MustAdd(&chart.Metadata{APIVersion: "v2", Name: "x", Version: version}, archiveURL, "", digest))
+	}
+	index, err := yaml.Marshal(idx)
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/index.yaml" {
+			http.NotFound(w, req)
+			return
+		}
+		_, _ = w.Write(index)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestFetchFromRepoSendsCredentialsOnlyWhereAllowed(t *testing.T) {
+	tests := []struct {
+		name            string
+		passCredentials bool
+		wantAuth        int64
+	}{
+		{name: "archives on another host get no credentials", wantAuth: 0},
+		{name: "authPassCredentials sends them there too", passCredentials: true, wantAuth: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			archives := newArchiveHost(t)
+			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", map[string]string{"0.1.0": sha256Hex(tinyChart(t))})
+			f := newChartFetcher(10 * time.Second)
+			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL}
+			_, err := f.fetch(src, fetchAuth{username: "u", password: "p", passCredentials: tt.passCredentials})
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantAuth, archives.withAuth.Load())
+		})
+	}
+}
+
+func TestFetchFromRepoPicksVersionsAsHelm(t *testing.T) {
+	digest := sha256Hex(tinyChart(t))
+	tests := []struct {
+		name     string
+		versions map[string]string
+		version  string
+		wantErr  string
+	}{
+		{name: "an exact version", versions: map[string]string{"0.1.0": digest}, version: "0.1.0"},
+		{name: "a constraint", versions: map[string]string{"0.1.0": digest}, version: "~0.1"},
+		{name: "no version is the newest", versions: map[string]string{"0.1.0": digest, "0.1.1-rc.1": "00"}},
+		{name: "a version the index lacks", versions: map[string]string{"0.1.0": digest}, version: "2.0.0", wantErr: "no chart version found"},
+		{name: "an archive whose digest differs from the index's", versions: map[string]string{"0.1.0": "00"}, wantErr: "the index says 00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			archives := newArchiveHost(t)
+			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", tt.versions)
+			f := newChartFetcher(10 * time.Second)
+			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL, version: tt.version}
+			data, err := f.fetch(src, fetchAuth{})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, digest, sha256Hex(data))
+			_, err = f.fetch(src, fetchAuth{})
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), archives.downloads.Load(), "the second fetch is served from the cache")
+		})
+	}
+}

@@ -1,0 +1,229 @@
+package packaged
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// errUnsupportedChartSource marks a chart source k3snet does not install; the HelmChart
+// gets condition Failed and an Event until its spec changes.
+var errUnsupportedChartSource = errors.New("unsupported chart source")
+
+// stableRepoURL is where a chart named stable/<name> without spec.repo comes from, as K3s's
+// job adds the stable repository for such names (spec A.9, klipper-helm entry).
+const stableRepoURL = "https://charts.helm.sh/stable"
+
+// kubernetesAPIVar is the placeholder K3s's job replaces with the API server address so a
+// chart can be served by the K3s supervisor (spec A.9).
+const kubernetesAPIVar = "%{KUBERNETES_API}%"
+
+// chartSourceKind says where a HelmChart's chart archive comes from.
+type chartSourceKind int
+
+const (
+	// sourceInline: spec.chartContent, a base64 .tgz.
+	sourceInline chartSourceKind = iota
+	// sourceURL: spec.chart is an http(s) URL of a .tgz.
+	sourceURL
+	// sourceRepo: spec.chart is a chart name in the index.yaml of spec.repo.
+	sourceRepo
+	// sourceOCI: spec.chart is an oci:// reference.
+	sourceOCI
+)
+
+// String names the kind in Events, as K3s's ApplyJob message names the source.
+func (k chartSourceKind) String() string {
+	return [...]string{"inline chartContent", "URL", "repository", "OCI registry"}[k]
+}
+
+// chartSource is where to get a HelmChart's chart from.
+type chartSource struct {
+	kind chartSourceKind
+	// ref is the archive URL (sourceURL), the chart name (sourceRepo) or the oci://
+	// reference (sourceOCI).
+	ref string
+	// repo is the repository URL (sourceRepo).
+	repo string
+	// version is spec.version: an exact version, a semver constraint, or empty for the
+	// newest (sourceRepo, sourceOCI; a URL names its version itself).
+	version string
+}
+
+// String describes the source for messages and Events, without credentials a URL may
+// carry.
+func (s chartSource) String() string {
+	version := "newest version"
+	if s.version != "" {
+		version = "version " + s.version
+	}
+	switch s.kind {
+	case sourceRepo:
+		return fmt.Sprintf("chart %s %s from repository %s", s.ref, version, redactURL(s.repo))
+	case sourceOCI:
+		return fmt.Sprintf("%s %s", redactURL(s.ref), version)
+	case sourceURL:
+		return redactURL(s.ref)
+	default:
+		return s.kind.String()
+	}
+}
+
+// chartSourceFor decides where hc's chart comes from (spec A.8): chartContent overrides
+// chart and version; an oci:// chart is pulled from its registry; an http(s) chart is the
+// URL of an archive; any other chart is a name in spec.repo's index (stable/<name> without
+// a repo meaning the stable repository, as K3s). Sources k3snet cannot fetch wrap
+// errUnsupportedChartSource.
+func chartSourceFor(spec helmChartSpec) (chartSource, error) {
+	if spec.ChartContent != "" {
+		return chartSource{kind: sourceInline}, nil
+	}
+	chart := strings.TrimSpace(spec.Chart)
+	if strings.Contains(chart, kubernetesAPIVar) {
+		return chartSource{}, fmt.Errorf("%w: chart %q is served by the K3s supervisor (%s), which k3snet does not run; use chartContent",
+			errUnsupportedChartSource, chart, kubernetesAPIVar)
+	}
+	if strings.Contains(chart, "://") {
+		return urlSource(chart, spec.Version)
+	}
+	if chart == "" {
+		return chartSource{}, fmt.Errorf("%w: neither chart nor chartContent is set", errUnsupportedChartSource)
+	}
+	repo := strings.TrimSpace(spec.Repo)
+	if repo == "" {
+		name, ok := strings.CutPrefix(chart, "stable/")
+		if !ok {
+			return chartSource{}, fmt.Errorf("%w: chart %q is neither a URL nor an oci:// reference and repo is empty",
+				errUnsupportedChartSource, chart)
+		}
+		repo, chart = stableRepoURL, name
+	}
+	u, err := url.Parse(repo)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return chartSource{}, fmt.Errorf("%w: repo %q is not an http or https URL", errUnsupportedChartSource, repo)
+	}
+	return chartSource{kind: sourceRepo, ref: chart, repo: repo, version: spec.Version}, nil
+}
+
+// urlSource classifies a chart given as a URL.
+func urlSource(chart, version string) (chartSource, error) {
+	u, err := url.Parse(chart)
+	if err != nil {
+		return chartSource{}, fmt.Errorf("%w: chart %q is not a URL: %v", errUnsupportedChartSource, chart, err)
+	}
+	switch {
+	case u.Scheme == "oci" && u.Host != "":
+		return chartSource{kind: sourceOCI, ref: chart, version: version}, nil
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return chartSource{kind: sourceURL, ref: chart}, nil
+	}
+	return chartSource{}, fmt.Errorf("%w: chart %q: only http, https and oci URLs are supported", errUnsupportedChartSource, chart)
+}
+
+// secretRefKeys are the index keys ("<namespace>/<name>") of the Secrets whose change must
+// re-sync a HelmChart or HelmChartConfig named name in ns: its values Secrets, except
+// those with ignoreUpdates (spec A.8: their changes do not redeploy) and those the
+// controller ignores anyway (spec A.10: chart-values-<chart> or no keys), plus the
+// extra Secrets it reads (authSecret, dockerRegistrySecret), so fixed credentials are
+// retried at once. Keys are sorted and unique.
+func secretRefKeys(ns, name string, refs []valuesSecret, extra ...string) []string {
+	var keys []string
+	for _, ref := range refs {
+		if ref.IgnoreUpdates || !usedValuesSecret(name, ref) {
+			continue
+		}
+		keys = append(keys, ns+"/"+ref.Name)
+	}
+	for _, e := range extra {
+		if e != "" {
+			keys = append(keys, ns+"/"+e)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// usedValuesSecret reports whether the values Secret ref of chart is read at all: one named
+// chart-values-<chart> (K3s's own) or listing no keys is ignored (spec A.10).
+func usedValuesSecret(chart string, ref valuesSecret) bool {
+	return ref.Name != "" && ref.Name != "chart-values-"+chart && len(ref.Keys) > 0
+}
+
+// registryCredentials returns the username and password a .dockerconfigjson document holds
+// for host (spec A.8 dockerRegistrySecret), or ok false when it has none. An entry is keyed
+// by the host or by a URL of it; its password comes from username/password or from the
+// base64 auth field ("user:password").
+func registryCredentials(dockerConfig []byte, host string) (user, pass string, ok bool, err error) {
+	var cfg struct {
+		Auths map[string]struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+			Auth     string `json:"auth"`
+		} `json:"auths"`
+	}
+	if err := json.Unmarshal(dockerConfig, &cfg); err != nil {
+		return "", "", false, fmt.Errorf("parsing .dockerconfigjson: %w", err)
+	}
+	for key, a := range cfg.Auths {
+		if registryHost(key) != host {
+			continue
+		}
+		if a.Username != "" || a.Password != "" {
+			return a.Username, a.Password, true, nil
+		}
+		raw, err := base64.StdEncoding.DecodeString(a.Auth)
+		if err != nil {
+			return "", "", false, fmt.Errorf("decoding the auth of registry %s: %w", key, err)
+		}
+		user, pass, found := strings.Cut(string(raw), ":")
+		if !found {
+			return "", "", false, fmt.Errorf("the auth of registry %s is not user:password", key)
+		}
+		return user, pass, true, nil
+	}
+	return "", "", false, nil
+}
+
+// registryHost reduces a .dockerconfigjson key ("host", "https://host/v1/") to its host.
+func registryHost(key string) string {
+	if u, err := url.Parse(key); err == nil && u.Host != "" {
+		return u.Host
+	}
+	host, _, _ := strings.Cut(key, "/")
+	return host
+}
+
+// refName is the name a LocalObjectReference field holds, "" when unset.
+func refName(ref *corev1.LocalObjectReference) string {
+	if ref == nil {
+		return ""
+	}
+	return ref.Name
+}
+
+// appendCABundle appends the values of a repoCAConfigMap to bundle in key order, as K3s's
+// job reads the mounted files in lexical order (spec A.9), each ended by a newline.
+func appendCABundle(bundle []byte, data map[string]string) []byte {
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := slices.Clone(bundle)
+	if len(keys) > 0 && len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	for _, k := range keys {
+		out = append(out, data[k]...)
+		if !strings.HasSuffix(data[k], "\n") {
+			out = append(out, '\n')
+		}
+	}
+	return out
+}

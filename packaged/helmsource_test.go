@@ -1,0 +1,269 @@
+package packaged
+
+import (
+	"encoding/base64"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestChartSourceFor(t *testing.T) {
+	tests := []struct {
+		name        string
+		spec        helmChartSpec
+		want        chartSource
+		unsupported bool
+	}{
+		{
+			name: "chartContent overrides chart and version",
+			spec: helmChartSpec{ChartContent: "H4sI", Chart: "https://example.com/x.tgz", Version: "1.0.0"},
+			want: chartSource{kind: sourceInline},
+		},
+		{
+			name: "an https chart is the URL of an archive and its version is ignored",
+			spec: helmChartSpec{Chart: "https://example.com/charts/x-0.1.0.tgz", Version: "9.9.9", Repo: "https://ignored"},
+			want: chartSource{kind: sourceURL, ref: "https://example.com/charts/x-0.1.0.tgz"},
+		},
+		{
+			name: "an http chart is a URL too",
+			spec: helmChartSpec{Chart: "http://127.0.0.1:8080/x-0.1.0.tgz"},
+			want: chartSource{kind: sourceURL, ref: "http://127.0.0.1:8080/x-0.1.0.tgz"},
+		},
+		{
+			name: "an oci chart keeps its version for the registry client",
+			spec: helmChartSpec{Chart: "oci://registry.example.com/charts/x", Version: "^1.2"},
+			want: chartSource{kind: sourceOCI, ref: "oci://registry.example.com/charts/x", version: "^1.2"},
+		},
+		{
+			name: "a name with a repo is looked up in the repo's index",
+			spec: helmChartSpec{Chart: "traefik", Repo: "https://traefik.github.io/charts", Version: "34.2.0"},
+			want: chartSource{kind: sourceRepo, ref: "traefik", repo: "https://traefik.github.io/charts", version: "34.2.0"},
+		},
+		{
+			name: "stable/<name> without a repo comes from the stable repository, as K3s",
+			spec: helmChartSpec{Chart: "stable/mysql"},
+			want: chartSource{kind: sourceRepo, ref: "mysql", repo: stableRepoURL},
+		},
+		{
+			name:        "a name without a repo cannot be found",
+			spec:        helmChartSpec{Chart: "traefik"},
+			unsupported: true,
+		},
+		{
+			name:        "a repo that is not an http(s) URL is unsupported",
+			spec:        helmChartSpec{Chart: "x", Repo: "oci://registry.example.com/charts"},
+			unsupported: true,
+		},
+		{
+			name:        "a chart on the K3s supervisor is unsupported",
+			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
+			unsupported: true,
+		},
+		{
+			name:        "a file URL is unsupported",
+			spec:        helmChartSpec{Chart: "file:///tmp/x.tgz"},
+			unsupported: true,
+		},
+		{
+			name:        "neither chart nor chartContent is unsupported",
+			spec:        helmChartSpec{Repo: "https://example.com"},
+			unsupported: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := chartSourceFor(tt.spec)
+			if tt.unsupported {
+				require.Error(t, err)
+				assert.True(t, errors.Is(err, errUnsupportedChartSource), "error %v wraps errUnsupportedChartSource", err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestSecretRefKeys(t *testing.T) {
+	tests := []struct {
+		name  string
+		refs  []valuesSecret
+		extra []string
+		want  []string
+	}{
+		{
+			name: "no Secrets gives no keys",
+		},
+		{
+			name: "values Secrets with keys are watched, in the chart's namespace, sorted and unique",
+			refs: []valuesSecret{{Name: "b", Keys: []string{"v"}}, {Name: "a", Keys: []string{"v"}}, {Name: "b", Keys: []string{"w"}}},
+			want: []string{"ns/a", "ns/b"},
+		},
+		{
+			name: "ignoreUpdates Secrets are not watched",
+			refs: []valuesSecret{{Name: "a", Keys: []string{"v"}, IgnoreUpdates: true}, {Name: "b", Keys: []string{"v"}}},
+			want: []string{"ns/b"},
+		},
+		{
+			name: "Secrets the controller ignores (K3s's own chart-values-<chart>, no keys) are not watched",
+			refs: []valuesSecret{{Name: "chart-values-web", Keys: []string{"v"}}, {Name: "nokeys"}},
+		},
+		{
+			name:  "auth Secrets are watched, empty names dropped",
+			refs:  []valuesSecret{{Name: "vals", Keys: []string{"v"}}},
+			extra: []string{"auth", "", "vals"},
+			want:  []string{"ns/auth", "ns/vals"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, secretRefKeys("ns", "web", tt.refs, tt.extra...))
+		})
+	}
+}
+
+func TestChartSecretRefsIndexesAHelmChart(t *testing.T) {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+		"metadata": map[string]any{"name": "web", "namespace": "ns"},
+		"spec": map[string]any{
+			"chart": "x", "repo": "https://example.com",
+			"authSecret":           map[string]any{"name": "auth"},
+			"dockerRegistrySecret": map[string]any{"name": "docker"},
+			"valuesSecrets":        []any{map[string]any{"name": "vals", "keys": []any{"values.yaml"}}},
+		},
+	}}
+	got, err := chartSecretRefs(u)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ns/auth", "ns/docker", "ns/vals"}, got)
+
+	u.Object["spec"] = "not an object"
+	got, err = chartSecretRefs(u)
+	assert.NoError(t, err, "an index function never fails: the indexer would panic")
+	assert.Empty(t, got)
+}
+
+func TestRegistryCredentials(t *testing.T) {
+	auth := base64.StdEncoding.EncodeToString([]byte("bob:s3cret:with-colon"))
+	tests := []struct {
+		name     string
+		config   string
+		host     string
+		wantUser string
+		wantPass string
+		wantOK   bool
+		wantErr  bool
+	}{
+		{
+			name:     "username and password of the host",
+			config:   `{"auths":{"other.io":{"username":"x","password":"y"},"registry.example.com:5000":{"username":"alice","password":"pw"}}}`,
+			host:     "registry.example.com:5000",
+			wantUser: "alice", wantPass: "pw", wantOK: true,
+		},
+		{
+			name:     "the auth field, split at the first colon",
+			config:   `{"auths":{"https://registry.example.com/v1/":{"auth":"` + auth + `"}}}`,
+			host:     "registry.example.com",
+			wantUser: "bob", wantPass: "s3cret:with-colon", wantOK: true,
+		},
+		{
+			name:   "no entry for the host",
+			config: `{"auths":{"other.io":{"username":"x","password":"y"}}}`,
+			host:   "registry.example.com",
+		},
+		{
+			name:    "not JSON",
+			config:  `auths: {}`,
+			host:    "registry.example.com",
+			wantErr: true,
+		},
+		{
+			name:    "an auth field that is not user:password",
+			config:  `{"auths":{"registry.example.com":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("nocolon")) + `"}}}`,
+			host:    "registry.example.com",
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			user, pass, ok, err := registryCredentials([]byte(tt.config), tt.host)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []any{tt.wantUser, tt.wantPass, tt.wantOK}, []any{user, pass, ok})
+		})
+	}
+}
+
+func TestAppendCABundle(t *testing.T) {
+	tests := []struct {
+		name   string
+		bundle string
+		data   map[string]string
+		want   string
+	}{
+		{name: "nothing gives nothing"},
+		{name: "repoCA alone is kept", bundle: "A", want: "A"},
+		{name: "ConfigMap keys follow repoCA in key order, each on its own lines", bundle: "A", data: map[string]string{"b.pem": "B\n", "a.pem": "C"}, want: "A\nC\nB\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, string(appendCABundle([]byte(tt.bundle), tt.data)))
+		})
+	}
+}
+
+func TestArchiveCacheEvictsTheOldest(t *testing.T) {
+	c := newArchiveCache(2)
+	c.put("a", []byte("1"))
+	c.put("b", []byte("2"))
+	c.put("a", []byte("3")) // replacing keeps a's place
+	c.put("c", []byte("4"))
+	_, okA := c.get("a")
+	b, okB := c.get("b")
+	_, okC := c.get("c")
+	assert.False(t, okA, "a was the oldest")
+	assert.True(t, okB && okC)
+	assert.Equal(t, "2", string(b))
+}
+
+func TestFetchAuthFingerprintSeparatesCredentials(t *testing.T) {
+	base := fetchAuth{username: "u", password: "p"}
+	assert.Equal(t, base.fingerprint(), fetchAuth{username: "u", password: "p"}.fingerprint())
+	for _, other := range []fetchAuth{{}, {username: "u", password: "q"}, {username: "up"}, {username: "u", password: "p", insecureSkipTLSVerify: true}} {
+		assert.NotEqual(t, base.fingerprint(), other.fingerprint(), "%+v", other)
+	}
+}
+
+func TestNewTransportRejectsABadCA(t *testing.T) {
+	_, err := newTransport(fetchAuth{caPEM: []byte("not a certificate")})
+	require.Error(t, err)
+	_, err = newTransport(fetchAuth{certPEM: []byte("x"), keyPEM: []byte("y")})
+	require.Error(t, err)
+	tr, err := newTransport(fetchAuth{insecureSkipTLSVerify: true})
+	require.NoError(t, err)
+	assert.True(t, tr.TLSClientConfig.InsecureSkipVerify)
+}
+
+func TestChartSourceStringHidesCredentials(t *testing.T) {
+	tests := []struct {
+		name string
+		src  chartSource
+		want string
+	}{
+		{name: "inline", src: chartSource{kind: sourceInline}, want: "inline chartContent"},
+		{name: "a URL without its password", src: chartSource{kind: sourceURL, ref: "https://u:secret@example.com/x.tgz"}, want: "https://u:xxxxx@example.com/x.tgz"},
+		{name: "a repository chart and its version", src: chartSource{kind: sourceRepo, ref: "x", repo: "https://example.com", version: "1.0.0"}, want: "chart x version 1.0.0 from repository https://example.com"},
+		{name: "an OCI chart without a version", src: chartSource{kind: sourceOCI, ref: "oci://r.example.com/x"}, want: "oci://r.example.com/x newest version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.src.String())
+		})
+	}
+}
