@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,14 +17,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
@@ -38,67 +34,17 @@ var cluster testcluster.Shared
 
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
-// stubUser is the user the controller runs as in these tests, bound to ccmstub.ClusterRole only.
-const stubUser = "k3snet-ccmstub-test"
-
 var taint = corev1.Taint{Key: ccmstub.UninitializedTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule}
 
-// writeCounter records the writes a client makes, as "METHOD path".
-type writeCounter struct {
-	mu     sync.Mutex
-	writes []string
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
-		if r.Method != http.MethodGet {
-			w.mu.Lock()
-			w.writes = append(w.writes, r.Method+" "+r.URL.Path)
-			w.mu.Unlock()
-		}
-		return rt.RoundTrip(r)
-	})
-}
-
 // nodeWrites returns the writes to the named Node and its status.
-func (w *writeCounter) nodeWrites(name string) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func nodeWrites(w *testcluster.WriteCounter, name string) []string {
 	var out []string
-	for _, s := range w.writes {
+	for _, s := range w.Since(0) {
 		if strings.HasSuffix(s, "/nodes/"+name) || strings.HasSuffix(s, "/nodes/"+name+"/status") {
 			out = append(out, s)
 		}
 	}
 	return out
-}
-
-// stubConfig returns a rest config that impersonates a user bound only to the stub's
-// ClusterRole, and the counter of its writes.
-func stubConfig(t *testing.T, c *testcluster.Cluster) (*rest.Config, *writeCounter) {
-	t.Helper()
-	ctx := t.Context()
-	role := ccmstub.ClusterRole()
-	if _, err := c.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("creating the ClusterRole: %v", err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: stubUser},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: stubUser}},
-	}
-	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("creating the ClusterRoleBinding: %v", err)
-	}
-	cfg := rest.CopyConfig(c.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: stubUser}
-	counter := &writeCounter{}
-	cfg.Wrap(counter.wrap)
-	return cfg, counter
 }
 
 // testContext is t.Context with logs to t at V(2): the decisions, not every object.
@@ -107,11 +53,14 @@ func testContext(t *testing.T) context.Context {
 	return klog.NewContext(t.Context(), logger)
 }
 
-// startStub runs the stub as stubUser until the test ends, with one worker so that the nodes
-// are synced in the order their events arrive, and returns its write counter and factory.
-func startStub(t *testing.T, c *testcluster.Cluster, opts ccmstub.Options) (*writeCounter, informers.SharedInformerFactory) {
+// startStub runs the stub until the test ends as a user bound to ccmstub.ClusterRole only,
+// with one worker so that the nodes are synced in the order their events arrive, and returns
+// the counter of its writes and its factory.
+func startStub(t *testing.T, c *testcluster.Cluster, opts ccmstub.Options) (*testcluster.WriteCounter, informers.SharedInformerFactory) {
 	t.Helper()
-	cfg, counter := stubConfig(t, c)
+	cfg := c.ImpersonateRole(t, testcluster.UniqueName("k3snet-ccmstub"), ccmstub.ClusterRole())
+	counter := &testcluster.WriteCounter{}
+	cfg.Wrap(counter.Wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	opts.Workers = 1
@@ -351,7 +300,7 @@ func TestNodePartOffLeavesNodesTainted(t *testing.T) {
 		n, err := c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
 		return err != nil || !hasTaint(n) || hasInternalIP(n)
 	}, 2*time.Second, 100*time.Millisecond, "the node stays tainted and without addresses")
-	assert.Empty(t, counter.nodeWrites(name))
+	assert.Empty(t, nodeWrites(counter, name))
 }
 
 // fakeLoadBalancer stands in for the ServiceLB controller.
@@ -373,7 +322,7 @@ func TestUnchangedNodeIsNotWrittenAgain(t *testing.T) {
 	)
 	waitNode(t, c, quiet, "initialized", initialized)
 	waitNode(t, c, marker, "initialized", initialized)
-	before := counter.nodeWrites(quiet)
+	before := nodeWrites(counter, quiet)
 	require.NotEmpty(t, before, "the counter sees the stub's writes")
 	eventsBefore := len(nodeEvents(t, c, quiet, ""))
 
@@ -387,7 +336,7 @@ func TestUnchangedNodeIsNotWrittenAgain(t *testing.T) {
 	})
 	waitEvent(t, c, marker, ccmstub.ReasonAddressesUpdated, "ExternalIP 203.0.113.70")
 
-	assert.Equal(t, before, counter.nodeWrites(quiet), "no write to the unchanged node")
+	assert.Equal(t, before, nodeWrites(counter, quiet), "no write to the unchanged node")
 	assert.Len(t, nodeEvents(t, c, quiet, ""), eventsBefore, "no Event on the unchanged node")
 }
 

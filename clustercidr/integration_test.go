@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,7 +23,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -559,36 +557,11 @@ func TestLeaseHandoverMidwayGivesNoDuplicates(t *testing.T) {
 func TestClusterRoleIsEnough(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	user := "k3snet-clustercidr-" + e.id
-	role := ClusterRole()
-	role.Name = user
-	_, err := e.c.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = e.c.Client.RbacV1().ClusterRoles().Delete(context.Background(), user, metav1.DeleteOptions{})
-	})
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
-	}
-	_, err = e.c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = e.c.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), user, metav1.DeleteOptions{})
-	})
-
-	cfg := rest.CopyConfig(e.c.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cfg := e.c.ImpersonateRole(t, "k3snet-clustercidr-"+e.id, ClusterRole())
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
-	// RBAC takes effect through the authorizer's informers: wait until the role answers.
-	require.NoError(t, e.c.Poll(ctx, func(ctx context.Context) (bool, error) {
-		_, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
-		return err == nil, nil
-	}))
 
 	name := "rbac-" + e.id
 	e.clusterCIDR(name, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 8, IPv4: "10.75.0.0/16"})

@@ -45,11 +45,11 @@ spec:
 `
 
 // newHelmForTest builds a HelmController whose API requests are counted.
-func newHelmForTest(t *testing.T, c *testcluster.Cluster) (*HelmController, *writeCounter) {
+func newHelmForTest(t *testing.T, c *testcluster.Cluster) (*HelmController, *testcluster.WriteCounter) {
 	t.Helper()
-	counter := &writeCounter{}
+	counter := &testcluster.WriteCounter{}
 	cfg := rest.CopyConfig(c.Config)
-	cfg.Wrap(counter.wrap)
+	cfg.Wrap(counter.Wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	ctrl, err := NewHelmController(client, HelmOptions{Config: cfg})
@@ -229,7 +229,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 		for _, name := range []string{"traefik-crd", "traefik"} {
 			require.NoError(t, again.syncHelmChart(syncCtx, cache.ObjectName{Namespace: "kube-system", Name: name}))
 		}
-		assert.Zero(t, counter.writes.Load(), "a second controller finds both releases up to date")
+		assert.Empty(t, counter.Since(0), "a second controller finds both releases up to date")
 		assert.Equal(t, before, releaseRevisions(t, c, "traefik"), "no new release revision")
 	})
 

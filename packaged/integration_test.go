@@ -3,12 +3,10 @@ package packaged
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,24 +30,6 @@ var cluster testcluster.Shared
 
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
-// writeCounter counts the requests that change state (anything but GET, which includes watches).
-type writeCounter struct {
-	writes atomic.Int64
-}
-
-func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet {
-			w.writes.Add(1)
-		}
-		return rt.RoundTrip(req)
-	})
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // testContext is t's context with logs going to t.
 func testContext(t *testing.T) context.Context {
 	return klog.NewContext(t.Context(), ktesting.NewLogger(t, ktesting.NewConfig()))
@@ -61,7 +41,7 @@ type harness struct {
 	dir     string
 	dyn     dynamic.Interface
 	client  kubernetes.Interface
-	counter *writeCounter
+	counter *testcluster.WriteCounter
 }
 
 // newHarness builds a Controller on dir whose API requests are counted, installs the
@@ -69,9 +49,9 @@ type harness struct {
 func newHarness(t *testing.T, c *testcluster.Cluster, dir string, disables map[string]bool) *harness {
 	t.Helper()
 	ctx := testContext(t)
-	counter := &writeCounter{}
+	counter := &testcluster.WriteCounter{}
 	cfg := rest.CopyConfig(c.Config)
-	cfg.Wrap(counter.wrap)
+	cfg.Wrap(counter.Wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -179,7 +159,7 @@ func TestPackagedComponentsDeployRestartAndDisable(t *testing.T) {
 		restarted := newHarness(t, c, dir, nil)
 		require.NoError(t, restarted.pass(t))
 		require.NoError(t, restarted.pass(t))
-		assert.Zero(t, restarted.counter.writes.Load(), "CRD installation and two passes write nothing")
+		assert.Empty(t, restarted.counter.Since(0), "CRD installation and two passes write nothing")
 	})
 
 	t.Run("an edit is applied and undone by the next Stage", func(t *testing.T) {
@@ -213,9 +193,9 @@ func TestPackagedComponentsDeployRestartAndDisable(t *testing.T) {
 		assert.NoError(t, err, "CoreDNS stays")
 
 		require.NoError(t, Stage(dir, vars, map[string]bool{"traefik": true}))
-		disabled.counter.writes.Store(0)
+		before := disabled.counter.Count()
 		require.NoError(t, disabled.pass(t))
-		assert.Zero(t, disabled.counter.writes.Load(), "disabling again does nothing")
+		assert.Empty(t, disabled.counter.Since(before), "disabling again does nothing")
 	})
 
 	t.Run("an existing Traefik v1 is not staged over", func(t *testing.T) {

@@ -63,7 +63,7 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 	require.NoError(b, err, "the nodes should lose their taints")
 
 	for i := range b.N {
-		before := h.writes.count()
+		before := h.writes.Count()
 		stopHeap := sampleHeap()
 		cpuBefore := processCPU(b)
 		start := time.Now()
@@ -85,10 +85,13 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 			}
 			return done == services, nil
 		})
+		if err != nil {
+			logStall(b, h, nodes)
+		}
 		require.NoError(b, err, "every Service should publish %d addresses", nodes)
 		elapsed := time.Since(start)
 		b.ReportMetric(elapsed.Seconds(), "s/all-statuses")
-		writes := h.writes.since(before)
+		writes := h.writes.Since(before)
 		b.ReportMetric(float64(len(writes))/float64(services), "writes/svc")
 		b.ReportMetric((processCPU(b) - cpuBefore).Seconds(), "cpu-s")
 		b.ReportMetric(float64(stopHeap())/(1<<20), "peak-heap-MiB")
@@ -98,7 +101,7 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		// When each kind of write last happened tells whether the controller's queue or the
 		// pods' lifecycle sets the pace.
 		last := map[string]time.Duration{}
-		for j, at := range h.writes.timesSince(before)[:len(writes)] {
+		for j, at := range h.writes.TimesSince(before)[:len(writes)] {
 			last[classifyWrites(writes[j : j+1])[0].what] = at.Sub(start)
 		}
 		b.Logf("last write of each kind after: %v", last)
@@ -241,5 +244,44 @@ func pollLong(b *testing.B, cond func(context.Context) (bool, error)) error {
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+}
+
+// logStall says where a run that did not finish stands: how many addresses the Services
+// publish, what state the LB pods are in, and how many nodes are not Ready, which tells a
+// slow controller from a control plane or kwok that fell behind.
+func logStall(b *testing.B, h *harness, nodes int) {
+	ctx := context.Background()
+	if svcs, err := h.admin.CoreV1().Services(h.ns).List(ctx, metav1.ListOptions{}); err == nil {
+		published := map[int]int{}
+		for _, svc := range svcs.Items {
+			published[len(svc.Status.LoadBalancer.Ingress)]++
+		}
+		b.Logf("Services by number of published addresses (want %d): %v", nodes, published)
+	}
+	if pods, err := h.admin.CoreV1().Pods(h.lbNS).List(ctx, metav1.ListOptions{}); err == nil {
+		states := map[string]int{}
+		for _, p := range pods.Items {
+			state := string(p.Status.Phase)
+			switch {
+			case p.DeletionTimestamp != nil:
+				state = "Terminating"
+			case p.Spec.NodeName == "":
+				state = "Unscheduled"
+			case testcluster.PodReady(&p):
+				state = "Ready"
+			}
+			states[state]++
+		}
+		b.Logf("LB pods by state: %v", states)
+	}
+	if ns, err := h.admin.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		notReady := 0
+		for _, n := range ns.Items {
+			if !testcluster.NodeReady(&n) {
+				notReady++
+			}
+		}
+		b.Logf("%d of %d nodes not Ready", notReady, len(ns.Items))
 	}
 }

@@ -3,12 +3,10 @@ package servicelb
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -25,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
@@ -41,63 +37,15 @@ var cluster testcluster.Shared
 
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
-// testUser is the identity the controller's client impersonates.
-const testUser = "k3snet:servicelb-test"
-
-// writeCounter counts the API requests that are not reads, to check that a resync writes
-// nothing. Events count too: they are writes a user sees.
-type writeCounter struct {
-	mu     sync.Mutex
-	writes []string
-	// at is when each write was sent, for the benchmark's timeline.
-	at []time.Time
-}
-
-func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			w.mu.Lock()
-			// A patch's content type tells server-side apply from a merge patch.
-			w.writes = append(w.writes, req.Method+" "+req.URL.Path+" "+req.Header.Get("Content-Type"))
-			w.at = append(w.at, time.Now())
-			w.mu.Unlock()
-		}
-		return rt.RoundTrip(req)
-	})
-}
-
-// since returns the writes after the first n.
-func (w *writeCounter) since(n int) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.writes[n:])
-}
-
-// timesSince returns when the writes after the first n were sent.
-func (w *writeCounter) timesSince(n int) []time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.at[n:])
-}
-
-func (w *writeCounter) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.writes)
-}
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
 // harness is one test's controller and its namespaces.
 type harness struct {
 	t     testing.TB
 	c     *testcluster.Cluster
 	admin kubernetes.Interface
-	// client impersonates testUser; writes counts its writes.
+	// client impersonates a user bound to ClusterRole only; writes records its writes with
+	// their content types, Events too: they are writes a user sees.
 	client kubernetes.Interface
-	writes *writeCounter
+	writes *testcluster.WriteCounter
 	// lbNS is the controller's Options.Namespace, ns the Services' namespace.
 	lbNS, ns string
 	ctrl     *Controller
@@ -109,23 +57,15 @@ type harness struct {
 func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
 	c := cluster.Get(t)
-	h := &harness{t: t, c: c, admin: c.Client, writes: &writeCounter{}}
+	h := &harness{t: t, c: c, admin: c.Client, writes: &testcluster.WriteCounter{ContentType: true}}
 	h.lbNS = c.Namespace(t)
 	h.ns = c.Namespace(t)
-	bindRole(t, c.Client)
 
-	cfg := rest.CopyConfig(c.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: testUser}
-	cfg.Wrap(h.writes.wrap)
+	cfg := c.ImpersonateRole(t, testcluster.UniqueName("k3snet-servicelb"), ClusterRole())
+	cfg.Wrap(h.writes.Wrap)
 	var err error
 	h.client, err = kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	// The authorizer learns of a new role and binding through its own informers.
-	err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
-		_, err := h.client.CoreV1().Namespaces().Get(ctx, h.lbNS, metav1.GetOptions{})
-		return err == nil, nil
-	})
-	require.NoError(t, err, "the role should take effect")
 
 	// Cleanups run last-in first-out. The Services go first, while the controller runs, so it
 	// deletes their DaemonSets and releases them: a Service left behind would be served by
@@ -188,27 +128,6 @@ func (h *harness) releaseServices() {
 		if err != nil && !apierrors.IsNotFound(err) {
 			h.t.Logf("releasing Service %s: %v", svc.Name, err)
 		}
-	}
-}
-
-// bindRole creates (or updates) ClusterRole and binds testUser to it.
-func bindRole(t testing.TB, admin kubernetes.Interface) {
-	t.Helper()
-	ctx := t.Context()
-	role := ClusterRole()
-	_, err := admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		_, err = admin.RbacV1().ClusterRoles().Update(ctx, role, metav1.UpdateOptions{})
-	}
-	require.NoError(t, err)
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleName},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ClusterRoleName},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: testUser}},
-	}
-	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
-	if !apierrors.IsAlreadyExists(err) {
-		require.NoError(t, err)
 	}
 }
 
@@ -299,10 +218,10 @@ func (h *harness) dumpState() {
 // recorder sends in the background are not counted as the next step's writes. It bounds the
 // wait and never fails: a controller that keeps writing fails the check that follows.
 func (h *harness) settle() {
-	last, quiet := h.writes.count(), 0
+	last, quiet := h.writes.Count(), 0
 	for range 40 {
 		time.Sleep(250 * time.Millisecond)
-		if n := h.writes.count(); n != last {
+		if n := h.writes.Count(); n != last {
 			last, quiet = n, 0
 			continue
 		}
@@ -398,11 +317,11 @@ func (h *harness) resyncWritesNothing() {
 	svcs, err := h.ctrl.services.Services(h.ns).List(labels.Everything())
 	require.NoError(h.t, err)
 	h.settle()
-	before := h.writes.count()
+	before := h.writes.Count()
 	for _, svc := range svcs {
 		require.NoError(h.t, h.ctrl.sync(h.t.Context(), cache.MetaObjectToName(svc)))
 	}
-	assert.Empty(h.t, h.writes.since(before), "a resync of %d Services in steady state should write nothing", len(svcs))
+	assert.Empty(h.t, h.writes.Since(before), "a resync of %d Services in steady state should write nothing", len(svcs))
 }
 
 func nodeAddr(typ corev1.NodeAddressType, ip string) corev1.NodeAddress {
@@ -446,14 +365,14 @@ func TestServesLoadBalancerFromEveryNode(t *testing.T) {
 
 	// A restarted controller finds everything in place and writes nothing either.
 	h.settle()
-	before := h.writes.count()
+	before := h.writes.Count()
 	ctrl2, stop2 := h.start(Options{Namespace: h.lbNS})
 	defer stop2()
 	err := h.c.Poll(t.Context(), func(context.Context) (bool, error) { return ctrl2.queue.Len() == 0, nil })
 	require.NoError(t, err)
 	require.NoError(t, ctrl2.sync(t.Context(), cache.ObjectName{Namespace: h.ns, Name: "web"}))
 	h.settle()
-	assert.Empty(t, h.writes.since(before), "a restarted controller should write nothing")
+	assert.Empty(t, h.writes.Since(before), "a restarted controller should write nothing")
 }
 
 func TestSamePortWaitsForTheFirstService(t *testing.T) {
@@ -616,9 +535,9 @@ func TestServicesThatStopBeingOursAreCleanedUp(t *testing.T) {
 	})
 	h.waitIngress("legacy", corev1.LoadBalancerIPModeVIP, "10.75.0.1")
 	assert.Equal(t, []string{LoadBalancerCleanupFinalizer}, h.getService("legacy").Finalizers)
-	before := h.writes.count()
+	before := h.writes.Count()
 	require.NoError(t, h.ctrl.sync(t.Context(), cache.MetaObjectToName(classed)))
-	assert.Empty(t, h.writes.since(before))
+	assert.Empty(t, h.writes.Since(before))
 	classed = h.getService("classed")
 	assert.Empty(t, classed.Finalizers)
 	assert.Equal(t, "198.51.100.9", classed.Status.LoadBalancer.Ingress[0].IP)

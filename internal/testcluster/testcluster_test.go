@@ -10,8 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
@@ -131,4 +134,33 @@ func podTemplate(labels map[string]string, pool string, ports []corev1.Container
 			Containers:   []corev1.Container{{Name: "c", Image: "example.invalid/pause:1", Ports: ports}},
 		},
 	}
+}
+
+func TestImpersonateRoleGrantsTheRoleOnlyAndCleansUp(t *testing.T) {
+	c := cluster.Get(t)
+	user := testcluster.UniqueName("impersonate")
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "any-name"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"list", "get"}},
+			{APIGroups: []string{""}, Resources: []string{"nodes/status"}, Verbs: []string{"patch"}},
+		},
+	}
+	t.Run("the user may do what the role allows and nothing else", func(t *testing.T) {
+		cfg := c.ImpersonateRole(t, user, role)
+		client, err := kubernetes.NewForConfig(cfg)
+		require.NoError(t, err)
+		_, err = client.CoreV1().ConfigMaps("kube-system").List(t.Context(), metav1.ListOptions{Limit: 1})
+		require.NoError(t, err, "ImpersonateRole returns once the role is in effect")
+		_, err = client.CoreV1().Secrets("kube-system").List(t.Context(), metav1.ListOptions{Limit: 1})
+		assert.True(t, apierrors.IsForbidden(err), "secrets are not in the role: %v", err)
+
+		again := c.ImpersonateRole(t, user, role)
+		assert.Equal(t, user, again.Impersonate.UserName, "a second call for the same user finds both objects there")
+	})
+	_, err := c.Client.RbacV1().ClusterRoles().Get(t.Context(), user, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the ClusterRole is deleted with the test: %v", err)
+	_, err = c.Client.RbacV1().ClusterRoleBindings().Get(t.Context(), user, metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the ClusterRoleBinding is deleted with the test: %v", err)
+	assert.Equal(t, "any-name", role.Name, "the caller's role is not changed")
 }
