@@ -557,6 +557,11 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	key := cache.MetaObjectToName(svc)
 
 	svc, err := c.setFinalizers(ctx, svc, true)
+	if apierrors.IsNotFound(err) {
+		// Deleted since the cache saw it; its delete event syncs it again.
+		logger.V(2).Info("Service is gone")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
