@@ -81,6 +81,8 @@ type Controller struct {
 	reported *reportedWarnings
 	// started makes a second Start an error instead of a second set of workers.
 	started atomic.Bool
+	// metrics are the stub's metrics, registered on opts.MetricsRegistry if set.
+	metrics *controllerMetrics
 }
 
 // New returns a Controller that talks to the API server through client. It checks opts and
@@ -93,6 +95,10 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("ccmstub: invalid options: %w", err)
 	}
+	m, err := newControllerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("ccmstub: %w", err)
+	}
 	return &Controller{
 		client: client,
 		opts:   opts,
@@ -102,6 +108,7 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: queueName},
 		),
 		reported: newReportedWarnings(),
+		metrics:  m,
 	}, nil
 }
 
@@ -139,6 +146,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 			return fmt.Errorf("ccmstub: adding the node event handler: %w", err)
 		}
 		c.nodes = nodes.Lister()
+		c.metrics.nodes.Store(&c.nodes)
 		c.nodesSynced = reg.HasSynced
 	}
 
@@ -220,6 +228,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	err := c.syncNode(ctx, key)
+	c.metrics.observeSync(err)
 	switch {
 	case err == nil:
 		c.queue.Forget(key)
@@ -274,6 +283,7 @@ func (c *Controller) syncNode(ctx context.Context, key cache.ObjectName) error {
 	initialized := wasTainted && !hasUninitializedTaint(desired)
 	switch {
 	case initialized:
+		c.metrics.initialized.Inc()
 		logger.Info("Node initialized", "addresses", desired.Status.Addresses, "providerID", desired.Spec.ProviderID)
 		c.recorder.Eventf(desired, corev1.EventTypeNormal, ReasonSynced, messageSynced,
 			formatAddresses(desired.Status.Addresses), desired.Spec.ProviderID, UninitializedTaint)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/informers"
+	"k8s.io/component-base/metrics"
 )
 
 // LoadBalancer is the load-balancer controller the stub hosts, as K3s's cloud controller hosts
@@ -38,6 +39,10 @@ type Options struct {
 	// Workers is how many Nodes are synced at once; 0 means 1, the default of the upstream
 	// cloud-node controller's --concurrent-node-syncs.
 	Workers int
+	// MetricsRegistry, if set, gets the stub's metrics: ccmstub_node_syncs_total,
+	// ccmstub_nodes_initialized_total and ccmstub_uninitialized_nodes. The hosted load
+	// balancer takes its own registry in its own options.
+	MetricsRegistry metrics.KubeRegistry
 }
 
 // withDefaults returns o with every unset field set to K3s's default.

@@ -47,7 +47,7 @@ type controller struct {
 
 // buildControllers returns the controllers cfg enables, after doing what the disable switches
 // ask of the cluster (K3s spec 1.1 and A.5).
-func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config, client kubernetes.Interface) ([]controller, error) {
+func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config, client kubernetes.Interface, reg *controllerMetrics) ([]controller, error) {
 	logger := klog.FromContext(ctx)
 	dyn, err := dynamic.NewForConfig(restConfig)
 	if err != nil {
@@ -69,6 +69,7 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 				slb, err := servicelb.New(client, servicelb.Options{
 					Namespace:             cfg.serviceLBNamespace,
 					SystemDefaultRegistry: cfg.systemDefaultRegistry,
+					MetricsRegistry:       reg.fresh("servicelb"),
 				})
 				if err != nil {
 					return err
@@ -79,6 +80,7 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 				DisableNodes:        cfg.disableCloudController,
 				DisableLoadBalancer: lbOff,
 				LoadBalancer:        lb,
+				MetricsRegistry:     reg.fresh("ccmstub"),
 			})
 			if err != nil {
 				return err
@@ -93,6 +95,7 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 			ServiceCIDRs:     prefixStrings(cfg.serviceCIDRs),
 			MultiClusterCIDR: cfg.multiClusterCIDR,
 			DynamicClient:    dyn,
+			MetricsRegistry:  reg.fresh("clustercidr"),
 		})
 		if err != nil {
 			return err
@@ -108,7 +111,7 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 		}
 	} else {
 		out = append(out, controller{name: "netpol", start: func(ctx context.Context, f informers.SharedInformerFactory) error {
-			np, err := netpol.New(client, netpol.Options{NodeName: cfg.nodeName, ServiceCIDRs: cfg.serviceCIDRs})
+			np, err := netpol.New(client, netpol.Options{NodeName: cfg.nodeName, ServiceCIDRs: cfg.serviceCIDRs, MetricsRegistry: reg.fresh("netpol")})
 			if err != nil {
 				return err
 			}

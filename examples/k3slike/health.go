@@ -12,7 +12,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2"
 )
 
@@ -59,9 +59,9 @@ func (r *readiness) report() (string, bool) {
 	return b.String(), ok
 }
 
-// serveHealth serves /healthz, /readyz and /metrics (Prometheus text, component-base's
-// registry) on addr until ctx ends.
-func serveHealth(ctx context.Context, addr string, status *readiness) error {
+// serveHealth serves /healthz, /readyz and /metrics (Prometheus text: component-base's
+// registry and the controllers') on addr until ctx ends.
+func serveHealth(ctx context.Context, addr string, status *readiness, gatherer metrics.Gatherer) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -71,7 +71,7 @@ func serveHealth(ctx context.Context, addr string, status *readiness) error {
 		}
 		fmt.Fprint(w, text)
 	})
-	mux.Handle("/metrics", legacyregistry.Handler())
+	mux.Handle("/metrics", metrics.HandlerFor(gatherer, metrics.HandlerOpts{}))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on --metrics-bind-address %s: %w", addr, err)

@@ -64,10 +64,19 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 		return c.value("{.status.loadBalancer.ingress[0].ip}", "-n", "kube-system", "service", "traefik") == "192.0.2.50"
 	})
 	t.Logf("kubectl get svc -A:\n%s", c.kubectl("get", "svc", "-A"))
+	resp, err := http.Get("http://" + healthAddr + "/metrics")
+	require.NoError(t, err)
+	scrape, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	for _, metric := range []string{"process_resident_memory_bytes", "servicelb_status_updates_total", "servicelb_served_services",
+		"ccmstub_nodes_initialized_total 1", "ccmstub_uninitialized_nodes 0", "clustercidr_allocations_total"} {
+		assert.Contains(t, string(scrape), "\n"+metric, "/metrics has the controllers' metrics next to the process's")
+	}
 	created := c.value("{.metadata.creationTimestamp}", "node", "k3slike-test")
 	srv.stop(t)
 	assertPortClosed(t, c.port)
-	_, err := http.Get("http://" + healthAddr + "/healthz")
+	_, err = http.Get("http://" + healthAddr + "/healthz")
 	assert.Error(t, err, "the health server stops with the server")
 
 	srv = c.start()

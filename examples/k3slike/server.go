@@ -76,7 +76,8 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	} else if err := annotateExistingNode(ctx, client, cfg); err != nil {
 		return err
 	}
-	controllers, err := buildControllers(ctx, cfg, restConfig, client)
+	reg := newControllerMetrics()
+	controllers, err := buildControllers(ctx, cfg, restConfig, client, reg)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	for _, c := range controllers {
 		status.set(c.name, errors.New("not started"))
 	}
-	if err := serveHealth(ctx, cfg.metricsBindAddress, status); err != nil {
+	if err := serveHealth(ctx, cfg.metricsBindAddress, status, reg); err != nil {
 		return err
 	}
 	waitControllers := runControllers(ctx, client, controllers, status)
