@@ -42,6 +42,13 @@ type Dataplane struct {
 	// record takes about 0.5 s on nft, longer than the restore). It is a cache, never the
 	// truth: without an entry (first sync, after a failure or Cleanup) Apply reads the table.
 	applied map[corev1.IPFamily]appliedTable
+	// names and members remember the sets in the kernel and the entries of our hash:ip sets
+	// as the last successful Apply left them, so the next one neither lists the sets nor
+	// reads every set back; nil when unknown. Caches like applied: a set someone else
+	// creates or destroys under one of our names fails the next restore, which drops them;
+	// a set whose members someone else edits stays wrong until a restart.
+	names   []string
+	members map[string][]string
 }
 
 // appliedTable is what one successful Apply left in a family's filter table.
@@ -60,18 +67,23 @@ func NewDataplane(run Runner) *Dataplane {
 
 // Apply makes the kernel hold st, replacing only our own chains, jumps and sets:
 //
-//  1. ipset restore creates the sets st needs and the kernel lacks (sets are named by
-//     content, so the others are already right);
+//  1. ipset restore creates the sets st needs and the kernel lacks, and adds and deletes the
+//     members that changed in the others (a pod event touches a few members, not the sets'
+//     names, so no rule that uses them changes);
 //  2. per family, iptables-restore --noflush (ip6tables-restore) replaces our chains, fixes
 //     the jumps from INPUT/FORWARD/OUTPUT and deletes our stale chains, atomically;
-//  3. ipset restore destroys our sets no rule references any more.
+//  3. ipset restore adds the newly programmed local pods to the set the tail lets through,
+//     now that their chains exist (IPSet.AddLast);
+//  4. ipset restore destroys our sets no rule references any more.
 //
 // Applying the same State twice changes nothing the second time: iptables-save and ipset save
 // print the same text, and when our jumps are still first no restore runs at all. After a
-// first full restore, only the chains whose rules changed are rewritten (a pod added rewrites
-// its chain, the top-level chains and the tail), so edits to an unchanged chain of ours by
-// someone else last until that chain changes. Families absent from st are not
-// touched (Cleanup removes them).
+// first full restore, only what changed is written: a pod added to the workload of record
+// adds its address to the sets it belongs to, creates its chain and inserts its two jumps in
+// each top-level chain (ruleEdits). Edits to an unchanged chain of ours by someone else last
+// until that chain changes; an edit that makes one of our restores fail drops the caches, and
+// the next Apply reads the kernel and rewrites. Families absent from st are not touched
+// (Cleanup removes them).
 func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,13 +91,23 @@ func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	for _, rs := range st.Rulesets {
 		sets = append(sets, rs.Sets...)
 	}
-	existing, err := d.setNames(ctx)
+	existing := d.names
+	if existing == nil {
+		var err error
+		if existing, err = d.setNames(ctx); err != nil {
+			return err
+		}
+	}
+	members, err := d.setMembers(ctx, sets, existing)
 	if err != nil {
 		return err
 	}
-	if text := renderIPSetCreate(sets, existing); text != "" {
-		if _, err := d.run(ctx, text, "ipset", "restore"); err != nil {
-			return fmt.Errorf("creating ipsets: %w", err)
+	// Unknown until this Apply succeeds: a failed restore may have applied part of its lines.
+	d.names, d.members = nil, nil
+	before, after := renderIPSetUpdate(sets, existing, members)
+	if before != "" {
+		if _, err := d.run(ctx, before, "ipset", "restore"); err != nil {
+			return fmt.Errorf("creating and updating ipsets: %w", err)
 		}
 	}
 	for _, rs := range st.Rulesets {
@@ -93,11 +115,15 @@ func (d *Dataplane) Apply(ctx context.Context, st State) error {
 			return err
 		}
 	}
-	// Read the names again: a leftover temporary set renamed in step 1 is gone now. Only sets
-	// of the families just applied are swept: another family's chains may still use theirs.
-	if existing, err = d.setNames(ctx); err != nil {
-		return err
+	if after != "" {
+		if _, err := d.run(ctx, after, "ipset", "restore"); err != nil {
+			return fmt.Errorf("adding programmed local pods to their ipset: %w", err)
+		}
 	}
+	// Only sets of the families just applied are swept: another family's chains may still use
+	// theirs. The names are not listed again (a listing costs as much as the rest of a small
+	// sync): step 1 only renamed leftover temporary sets away, which setsAfterCreate knows.
+	existing = setsAfterCreate(sets, existing)
 	applied := map[corev1.IPFamily]bool{}
 	for _, rs := range st.Rulesets {
 		applied[rs.Family] = true
@@ -108,7 +134,40 @@ func (d *Dataplane) Apply(ctx context.Context, st State) error {
 			stale = append(stale, name)
 		}
 	}
-	return d.destroySets(ctx, stale)
+	if err := d.destroySets(ctx, stale); err != nil {
+		return err
+	}
+	d.names = slices.DeleteFunc(existing, func(name string) bool { return slices.Contains(stale, name) })
+	d.members = map[string][]string{}
+	for _, s := range sets {
+		if s.Type == setTypeIP {
+			d.members[s.Name] = s.Entries
+		}
+	}
+	return nil
+}
+
+// setMembers returns the current members of the hash:ip sets of sets that exist in the
+// kernel: what the last successful Apply left when it knows them all, else what `ipset save`
+// prints (after a restart or a failure; the save costs about as much as the sync itself).
+func (d *Dataplane) setMembers(ctx context.Context, sets []IPSet, existing []string) (map[string][]string, error) {
+	known := true
+	for _, s := range sets {
+		if _, found := slices.BinarySearch(existing, s.Name); found && s.Type == setTypeIP {
+			if _, ok := d.members[s.Name]; !ok {
+				known = false
+				break
+			}
+		}
+	}
+	if known {
+		return d.members, nil
+	}
+	out, err := d.run(ctx, "", "ipset", "save")
+	if err != nil {
+		return nil, fmt.Errorf("reading ipset members: %w", err)
+	}
+	return parseIPSetSave(out), nil
 }
 
 // Cleanup removes everything of ours from both families' filter tables and every set of
@@ -122,6 +181,7 @@ func (d *Dataplane) Cleanup(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	clear(d.applied)
+	d.names, d.members = nil, nil
 	var errs []error
 	for _, fam := range []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol} {
 		save, restore := tools(fam)

@@ -8,12 +8,12 @@ package netpol
 
 import (
 	"cmp"
-	"errors"
 	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Input is everything Compile reads. Compile never modifies it.
@@ -68,8 +68,9 @@ type Chain struct {
 	Rules []string
 }
 
-// IPSet is one ipset. Its name is derived from its type, family and entries (setName), so
-// the same name always holds the same entries.
+// IPSet is one ipset. A hash:net set of ipBlocks is named by its content (setName), so its
+// name always holds the same entries; a hash:ip set of pod addresses is named by what it
+// stands for (identitySetName) and its entries change in place as pods come and go.
 type IPSet struct {
 	// Name is the set's name, at most 31 characters, "inet6:"-prefixed for IPv6.
 	Name string
@@ -78,6 +79,10 @@ type IPSet struct {
 	Family corev1.IPFamily
 	// Entries are addresses (hash:ip) or prefixes (hash:net), sorted by address.
 	Entries []string
+	// AddLast marks the set of programmed local pods, which the tail chain lets through: an
+	// address may only join it once the pod's chain and jumps are in place, so Apply adds
+	// its new entries after the iptables-restore, not before.
+	AddLast bool
 }
 
 // Compile computes the dataplane state of in.NodeName. A policy part the API server would
@@ -85,17 +90,11 @@ type IPSet struct {
 // reported in the returned error, which joins every such problem with ErrInvalidPolicy; the
 // State is usable even then and fails closed: the rest of the policy still isolates its
 // targets. Only a policy whose own podSelector cannot be parsed selects nothing.
+//
+// Compile starts from nothing every time; the controller keeps a compileCache instead, whose
+// compile gives the same State while recomputing only what changed since its last call.
 func Compile(in Input) (State, error) {
-	c := newCompiler(in)
-	families := in.Families
-	if len(families) == 0 {
-		families = familiesOf(in.PodCIDRs)
-	}
-	var st State
-	for _, fam := range families {
-		st.Rulesets = append(st.Rulesets, c.compileFamily(fam))
-	}
-	return st, errors.Join(c.problems...)
+	return newCompileCache().compile(in)
 }
 
 // familiesOf lists the families of prefixes, IPv4 first; IPv4 alone when there are none.
@@ -114,46 +113,52 @@ func familiesOf(prefixes []netip.Prefix) []corev1.IPFamily {
 	}
 }
 
-// compiler holds what Compile parses once for every family.
+// compiler holds what one compile parsed for every family, and what changed since the
+// previous compile of the same cache.
 type compiler struct {
 	in       Input
 	nsLabels map[string]map[string]string
 	pods     []podInfo
 	// byNamespace indexes pods by namespace name.
 	byNamespace map[string][]int
-	policies    []policyInfo
-	problems    []error
+	// policies are sorted by namespace and name; policiesByNS indexes them by namespace.
+	policies     []*policyInfo
+	policiesByNS map[string][]int
+	problems     []error
+	// podsGone and podsCome hold the old and the new versions of the pods that changed in a
+	// way the rules can see (added, removed, relabelled, readdressed, ...) since the
+	// previous compile of the cache.
+	podsGone, podsCome []podInfo
+	// namespacesChanged is set when any namespace's labels changed, or one came or went.
+	namespacesChanged bool
 }
 
-// newCompiler parses in: pods, namespaces and policies.
-func newCompiler(in Input) *compiler {
-	c := &compiler{in: in, nsLabels: indexNamespaceLabels(in.Namespaces), byNamespace: map[string][]int{}}
-	for _, pod := range in.Pods {
-		if info, ok := newPodInfo(pod); ok {
-			c.byNamespace[pod.Namespace] = append(c.byNamespace[pod.Namespace], len(c.pods))
-			c.pods = append(c.pods, info)
-		}
-	}
-	for _, np := range in.Policies {
-		p, errs := parsePolicyInfo(np)
-		c.problems = append(c.problems, errs...)
-		if p != nil {
-			c.policies = append(c.policies, *p)
-		}
-	}
-	slices.SortFunc(c.policies, func(a, b policyInfo) int {
-		return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.name, b.name))
-	})
-	return c
+// changedPods returns the old and new versions of the changed pods.
+func (c *compiler) changedPods() []podInfo {
+	return append(slices.Clip(c.podsGone), c.podsCome...)
 }
 
-// compileFamily computes one family's ruleset.
-func (c *compiler) compileFamily(fam corev1.IPFamily) Ruleset {
-	fc := newFamilyCompiler(c, fam)
+// nsLabelsOf returns the labels a namespaceSelector matches for namespace ns. A namespace
+// with pods but no Namespace object (not yet in the cache) carries only its name label.
+func (c *compiler) nsLabelsOf(ns string) labels.Set {
+	if l, ok := c.nsLabels[ns]; ok {
+		return l
+	}
+	return labels.Set{corev1.LabelMetadataName: ns}
+}
+
+// compileFamily computes one family's ruleset, reusing the policy chains and sets of fc's
+// cache that no change touched.
+func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
+	fc.refresh()
 	var policyChains []Chain
-	for i := range c.policies {
-		policyChains = append(policyChains, fc.policyChains(&c.policies[i])...)
+	sets := setCollector{}
+	for _, p := range c.policies {
+		e := fc.policyEntry(p)
+		policyChains = append(policyChains, e.chains...)
+		fc.collectSets(e, sets)
 	}
+	fc.prune()
 	local := fc.localPods()
 	var podChains []Chain
 	for _, lp := range local {
@@ -162,11 +167,11 @@ func (c *compiler) compileFamily(fam corev1.IPFamily) Ruleset {
 	slices.SortFunc(policyChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(podChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
 
-	rs := Ruleset{Family: fam}
+	rs := Ruleset{Family: fc.fam}
 	rs.Chains = append(rs.Chains, fc.topLevelChains(local)...)
-	rs.Chains = append(rs.Chains, fc.commonChain(), Chain{Name: ChainDefault, Rules: []string{"-j MARK --set-xmark " + markMatched}}, fc.tailChain(local))
+	rs.Chains = append(rs.Chains, fc.commonChain(), Chain{Name: ChainDefault, Rules: []string{"-j MARK --set-xmark " + markMatched}}, fc.tailChain(local, sets))
 	rs.Chains = append(rs.Chains, policyChains...)
 	rs.Chains = append(rs.Chains, podChains...)
-	rs.Sets = fc.sets.sorted()
+	rs.Sets = sets.sorted()
 	return rs
 }

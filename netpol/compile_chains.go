@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -17,19 +18,26 @@ const (
 	setTypeNet = "hash:net"
 )
 
-// familyCompiler builds one family's chains and collects the sets they reference.
+// familyCompiler builds one family's chains, from its cache where no change touched them.
 type familyCompiler struct {
 	*compiler
-	fam  corev1.IPFamily
+	fam   corev1.IPFamily
+	cache *familyCache
+	// changedNamed holds the "name/PROTO" named ports whose port numbers changed in this
+	// compile: the chains using them have one rule per number and are rebuilt. (Set members
+	// change without the chains changing: sets are named after what they stand for.)
+	changedNamed map[string]bool
+	// touchedNamed holds the numbers of each "name/PROTO" whose pods changed.
+	touchedNamed map[string]map[int32]bool
+	// usedPeerSets, usedNamed and usedPolicies record what this compile referenced; the
+	// rest of the cache is dropped at its end.
+	usedPeerSets, usedNamed map[string]bool
+	usedPolicies            map[objKey]bool
+	// building is the entry of the policy being compiled: the sets and keys its chains use
+	// are recorded in it.
+	building *policyEntry
+	// sets collects building's ipBlock sets.
 	sets setCollector
-	// peerSets memoizes the pod set of a rule's selector peers by the peers' identity, since
-	// many policies share selectors (the benchmark's 200 "env In [prod]" rules resolve once).
-	peerSets map[string]string
-	// namedPorts maps "name/PROTO" to the port numbers pods of this family serve under it,
-	// and each number to those pods' addresses (spec §2.5).
-	namedPorts map[string]map[int32][]netip.Addr
-	// namedSets memoizes the set name of a named port's pods per "name/PROTO/number".
-	namedSets map[string]string
 }
 
 // localPod is a local pod programmed in this family.
@@ -40,29 +48,11 @@ type localPod struct {
 	ingress, egress []string
 }
 
-// newFamilyCompiler indexes the named ports of the family's pods.
-func newFamilyCompiler(c *compiler, fam corev1.IPFamily) *familyCompiler {
-	fc := &familyCompiler{compiler: c, fam: fam, sets: setCollector{}, peerSets: map[string]string{},
-		namedPorts: map[string]map[int32][]netip.Addr{}, namedSets: map[string]string{}}
-	for i := range c.pods {
-		p := &c.pods[i]
-		a := p.addr(fam)
-		if !a.IsValid() {
-			continue
-		}
-		for _, np := range p.ports {
-			key := np.name + "/" + string(np.proto)
-			byNum := fc.namedPorts[key]
-			if byNum == nil {
-				byNum = map[int32][]netip.Addr{}
-				fc.namedPorts[key] = byNum
-			}
-			if addrs := byNum[np.number]; len(addrs) == 0 || addrs[len(addrs)-1] != a {
-				byNum[np.number] = append(addrs, a)
-			}
-		}
-	}
-	return fc
+// newFamilyCompiler returns the compiler of family fam over cache.
+func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
+	return &familyCompiler{compiler: c, fam: fam, cache: cache,
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32]bool{},
+		usedPeerSets: map[string]bool{}, usedNamed: map[string]bool{}, usedPolicies: map[objKey]bool{}}
 }
 
 // setCollector gathers the sets of one family by name.
@@ -99,8 +89,20 @@ func addrEntries(addrs []netip.Addr) []string {
 	return out
 }
 
+// sortedAddrEntries renders sorted addresses as set entries, without duplicates.
+func sortedAddrEntries(addrs []netip.Addr) []string {
+	out := make([]string, 0, len(addrs))
+	for i, a := range addrs {
+		if i == 0 || addrs[i-1] != a {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
 // localPods lists the node's pods that have an address of this family, sorted by namespace
-// and name, with the policy chains that select each.
+// and name, with the policy chains that select each. It runs after every policy's entry is
+// up to date.
 func (fc *familyCompiler) localPods() []localPod {
 	var out []localPod
 	for i := range fc.pods {
@@ -111,16 +113,17 @@ func (fc *familyCompiler) localPods() []localPod {
 		}
 		lp := localPod{info: p, addr: a}
 		set := labels.Set(p.pod.Labels)
-		for j := range fc.policies {
-			pol := &fc.policies[j]
-			if pol.namespace != p.pod.Namespace || !pol.selector.Matches(set) {
+		for _, j := range fc.policiesByNS[p.pod.Namespace] {
+			pol := fc.policies[j]
+			if !pol.selector.Matches(set) {
 				continue
 			}
+			e := fc.cache.policies[objKey{pol.namespace, pol.name}]
 			if pol.isolatesIngress {
-				lp.ingress = append(lp.ingress, policyChainName(fc.fam, pol.namespace, pol.name, dirIngress))
+				lp.ingress = append(lp.ingress, e.ingressChain)
 			}
 			if pol.isolatesEgress {
-				lp.egress = append(lp.egress, policyChainName(fc.fam, pol.namespace, pol.name, dirEgress))
+				lp.egress = append(lp.egress, e.egressChain)
 			}
 		}
 		out = append(out, lp)
@@ -131,17 +134,23 @@ func (fc *familyCompiler) localPods() []localPod {
 	return out
 }
 
-// policyChains returns one chain per direction the policy isolates. Policy chains exist for
-// every policy, selecting a local pod or not, so a pod that arrives only changes jumps.
-func (fc *familyCompiler) policyChains(p *policyInfo) []Chain {
-	var out []Chain
+// compilePolicy builds a policy's entry: one chain per direction the policy isolates, and
+// what they reference. Policy chains exist for every policy, selecting a local pod or not,
+// so a pod that arrives only changes jumps.
+func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
+	e := &policyEntry{info: p}
+	fc.building, fc.sets = e, setCollector{}
 	if p.isolatesIngress {
-		out = append(out, Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirIngress), Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)})
+		e.ingressChain = policyChainName(fc.fam, p.namespace, p.name, dirIngress)
+		e.chains = append(e.chains, Chain{Name: e.ingressChain, Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)})
 	}
 	if p.isolatesEgress {
-		out = append(out, Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirEgress), Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
+		e.egressChain = policyChainName(fc.fam, p.namespace, p.name, dirEgress)
+		e.chains = append(e.chains, Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
 	}
-	return out
+	e.blockSets = slices.Collect(maps.Values(fc.sets))
+	fc.building, fc.sets = nil, nil
+	return e
 }
 
 // directionRules compiles the rules of one direction. The pod chain enters this chain only
@@ -204,11 +213,9 @@ func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, side, prefix s
 	return out
 }
 
-// selectorSet returns the hash:ip set of the pods a rule's selector peers select.
-//
-// Spec §2.3 / API (NetworkPolicyPeer): podSelector alone selects pods of the policy's
-// namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
-// matching podSelector in the selected namespaces.
+// selectorSet returns the name of the hash:ip set of the pods a rule's selector peers select.
+// Rules of many policies share selectors (the workload's 200 "env In [prod]" rules), so the
+// set is kept in the cache under the peers' identity, resolved once, and named after it.
 func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string) string {
 	var key strings.Builder
 	key.WriteString(prefix)
@@ -223,14 +230,29 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 			key.WriteString("\x01pods=" + sp.pods.String())
 		}
 	}
-	if name, ok := fc.peerSets[key.String()]; ok {
-		return name
+	k := key.String()
+	e := fc.cache.peerSets[k]
+	if e == nil {
+		e = &peerSetEntry{key: k, prefix: prefix, namespace: p.namespace, peers: r.selectorPeers}
+		e.set = fc.resolvePeerSet(e)
+		fc.cache.peerSets[k] = e
 	}
+	fc.usedPeerSets[k] = true
+	fc.building.peerKeys = append(fc.building.peerKeys, k)
+	return e.set.Name
+}
+
+// resolvePeerSet computes the set of a peer set entry from the current pods and namespaces.
+//
+// Spec §2.3 / API (NetworkPolicyPeer): podSelector alone selects pods of the policy's
+// namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
+// matching podSelector in the selected namespaces.
+func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 	var addrs []netip.Addr
-	for _, sp := range r.selectorPeers {
+	for _, sp := range e.peers {
 		var namespaces []string
 		if sp.namespaces == nil {
-			namespaces = []string{p.namespace}
+			namespaces = []string{e.namespace}
 		} else {
 			for ns, l := range fc.nsLabels {
 				if sp.namespaces.Matches(labels.Set(l)) {
@@ -256,9 +278,8 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 			}
 		}
 	}
-	name := fc.sets.add(prefix, fc.fam, setTypeIP, addrEntries(addrs))
-	fc.peerSets[key.String()] = name
-	return name
+	name := identitySetName(e.prefix, fc.fam, setTypeIP, "peers\x00"+e.key)
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs)}
 }
 
 // portMatches returns the alternative port matches of a rule: one empty match for "every
@@ -292,23 +313,33 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 // exact, and an egress rule without "to" thus reaches such pods in every namespace (kube-router
 // resolves only the policy's namespace and opens the port to any address, spec §1.6).
 func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
-	byNum := fc.namedPorts[p.named+"/"+string(p.proto)]
-	nums := make([]int32, 0, len(byNum))
-	for n := range byNum {
-		nums = append(nums, n)
+	key := p.named + "/" + string(p.proto)
+	byNum := fc.cache.namedPorts[key]
+	nums := slices.Sorted(maps.Keys(byNum))
+	sets := fc.cache.namedSets[key]
+	if sets == nil {
+		sets = map[int32]IPSet{}
+		fc.cache.namedSets[key] = sets
 	}
-	slices.Sort(nums)
+	fc.usedNamed[key] = true
+	fc.building.namedKeys = append(fc.building.namedKeys, key)
 	out := make([]string, 0, len(nums))
 	for _, n := range nums {
-		key := p.named + "/" + string(p.proto) + "/" + strconv.Itoa(int(n))
-		name, ok := fc.namedSets[key]
+		set, ok := sets[n]
 		if !ok {
-			name = fc.sets.add(dstSetPrefix, fc.fam, setTypeIP, addrEntries(slices.Clone(byNum[n])))
-			fc.namedSets[key] = name
+			set = fc.namedPortSet(key, n, byNum[n])
+			sets[n] = set
 		}
-		out = append(out, "-m set --match-set "+name+" dst -p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(n)))
+		out = append(out, "-m set --match-set "+set.Name+" dst -p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(n)))
 	}
 	return out
+}
+
+// namedPortSet returns the set of the pods (addrs, sorted) serving the named port key
+// ("name/PROTO") under number n.
+func (fc *familyCompiler) namedPortSet(key string, n int32, addrs []netip.Addr) IPSet {
+	name := identitySetName(dstSetPrefix, fc.fam, setTypeIP, "named\x00"+key+"\x00"+strconv.Itoa(int(n)))
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: sortedAddrEntries(addrs)}
 }
 
 // podChain builds a local pod's chain (spec §1.3, rule order kept): shared conntrack rules,
@@ -406,10 +437,10 @@ func (fc *familyCompiler) commonChain() Chain {
 // FORWARD's policy is DROP (kube-router#984).
 //
 // The node's own addresses inside a pod CIDR (the cni0 gateway) are not pods and are exempt
-// (addrtype LOCAL), or pod-to-node traffic there would be rejected. kube-router's fixed-name
-// kube-router-local-pods set is replaced by a set named by content like every other, so the
-// set never changes under a live rule.
-func (fc *familyCompiler) tailChain(local []localPod) Chain {
+// (addrtype LOCAL), or pod-to-node traffic there would be rejected. The set of programmed
+// local pods plays kube-router's kube-router-local-pods; it is marked AddLast, so an address
+// joins it only after its pod chain is live.
+func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
 	var rules []string
 	var cidrs []string
 	for _, c := range fc.in.PodCIDRs {
@@ -422,7 +453,8 @@ func (fc *familyCompiler) tailChain(local []localPod) Chain {
 		for i, lp := range local {
 			addrs[i] = lp.addr
 		}
-		set := fc.sets.add(dstSetPrefix, fc.fam, setTypeIP, addrEntries(addrs))
+		set := identitySetName(dstSetPrefix, fc.fam, setTypeIP, "local-pods")
+		sets[set] = IPSet{Name: set, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs), AddLast: true}
 		for _, c := range cidrs {
 			rules = append(rules,
 				"-s "+c+" -m addrtype ! --src-type LOCAL -m set ! --match-set "+set+" src -m comment --comment \"reject unprogrammed local pod\" -j REJECT",

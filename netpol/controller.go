@@ -39,15 +39,18 @@ const (
 // dataplane is what the controller needs of the kernel side; Dataplane is it, tests replace
 // it (STYLE §4: the one place that talks to the kernel).
 type dataplane interface {
+	// Preflight checks that the tools the families need are usable.
+	Preflight(ctx context.Context, families []corev1.IPFamily) error
 	Apply(ctx context.Context, st State) error
 }
 
 var _ dataplane = (*Dataplane)(nil)
 
 // Controller enforces NetworkPolicies on one node: every pod, namespace and policy event, and
-// every change of its Node's pod CIDRs, asks for one whole-state sync, Compile from the
-// listers then Dataplane.Apply, run by a single coalescing runner. Build it with New and run
-// it with Start.
+// every change of its Node's pod CIDRs, asks for one whole-state sync, a compile from the
+// listers then Dataplane.Apply, run by a single coalescing runner. The compile is
+// incremental (compileCache): it recomputes only the sets and chains the events since the
+// last sync touched, and gives what Compile would. Build it with New and run it with Start.
 //
 // Shutdown decision: when Start's ctx ends, the runner stops and the rules stay as last
 // applied, as kube-router's do. The node keeps enforcing the last state it knew (fails
@@ -76,6 +79,9 @@ type Controller struct {
 
 	// The fields below belong to the runner's goroutine: sync is never run concurrently.
 
+	// compiles keeps what the last compile computed, so a sync recomputes only what its
+	// events changed; its result equals Compile's.
+	compiles *compileCache
 	// applied is the state the last successful Apply programmed; nil before the first one
 	// and after a failed one, so the next sync applies whatever it computes.
 	applied *State
@@ -114,6 +120,7 @@ func newController(client kubernetes.Interface, opts Options, dp dataplane) (*Co
 		recorder:  opts.EventRecorder,
 		metrics:   m,
 		reported:  map[cache.ObjectName]string{},
+		compiles:  newCompileCache(),
 	}
 	c.runner = newSyncRunner(c.runSync, opts.MinSyncInterval, opts.MaxSyncInterval)
 	return c, nil
@@ -122,10 +129,12 @@ func newController(client kubernetes.Interface, opts Options, dp dataplane) (*Co
 // Start registers the informers the controller needs on factory (pods, namespaces and
 // NetworkPolicies of the whole cluster, since peers may run anywhere, and Nodes for its own
 // spec.podCIDRs), starts the factory (which is idempotent, so controllers can share one),
-// waits for those caches and for its handlers to have seen every object, then launches the
-// sync runner and returns. Nothing is programmed before then: a sync on a partial cache
-// would apply a partial state, an allow window (STYLE §4). The runner stops when ctx ends,
-// leaving the rules in place (see Controller).
+// waits for those caches and for its handlers to have seen every object, checks that
+// iptables, ip6tables (for an IPv6 node) and ipset work (an error wrapping ErrToolUnusable
+// names the tool and its package if not), then launches the sync runner and returns.
+// Nothing is programmed before then: a sync on a partial cache would apply a partial state,
+// an allow window (STYLE §4). The runner stops when ctx ends, leaving the rules in place
+// (see Controller).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx).WithValues("controller", ComponentName, "node", c.opts.NodeName)
 	ctx = klog.NewContext(ctx, logger)
@@ -174,6 +183,10 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("netpol: caches did not sync: %w", context.Cause(ctx))
 	}
+	// After the caches: the families to check come from the Node's pod CIDRs.
+	if err := c.dataplane.Preflight(ctx, c.families()); err != nil {
+		return fmt.Errorf("netpol: cannot program node %s: %w", c.opts.NodeName, err)
+	}
 
 	logger.Info("Starting NetworkPolicy sync", "minInterval", c.opts.MinSyncInterval, "maxInterval", c.opts.MaxSyncInterval)
 	go func() {
@@ -184,8 +197,8 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	return nil
 }
 
-// handleAny asks for a sync. Adds and deletes always matter: the state is recomputed whole,
-// and Compile (not a handler) decides what a pod or namespace means for the rules. A
+// handleAny asks for a sync. Adds and deletes always matter: the compile (not a handler)
+// finds what changed and decides what a pod or namespace means for the rules. A
 // DeletedFinalStateUnknown needs no unwrapping, as nothing is read from it.
 func (c *Controller) handleAny(any) { c.runner.Signal() }
 

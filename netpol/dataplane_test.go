@@ -483,3 +483,43 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		tn.requireMatrix(t, Cluster{Namespaces: tn.nss}, tcp80)
 	})
 }
+
+// TestDataplaneUpdatesSetMembersInPlace relabels a peer in and out of a policy's peer
+// selector and starts and removes a local pod: each sync changes only set members (the set
+// names stay, as do the policy chains) and the packets follow the evaluator every time.
+func TestDataplaneUpdatesSetMembersInPlace(t *testing.T) {
+	t.Parallel()
+	tn := newTestNode(t)
+	ctx := t.Context()
+	fromClients := makePolicy("x", "from-clients", ingressRules(from(peers(podNSPeer(labelsSel("role", "client"), labelsSel())))))
+	tcp80, tcp80v6 := Probe{Port: 80, Family: corev1.IPv4Protocol}, Probe{Port: 80, Family: corev1.IPv6Protocol}
+	const ya = 2
+	setNames := func(t *testing.T) string {
+		out, err := tn.node.Exec(ctx, "ipset", "list", "-n")
+		require.NoError(t, err)
+		return out
+	}
+	relabel := func(i int, kv ...string) {
+		pod := tn.hosts[i].pod.DeepCopy()
+		pod.Labels = map[string]string{"pod": pod.Name}
+		withLabels(kv...)(pod)
+		tn.hosts[i].pod = pod
+		tn.pods[i] = pod
+	}
+	tn.apply(t, tn.input(fromClients))
+	names := setNames(t)
+	for _, step := range []struct {
+		name   string
+		change func()
+	}{
+		{"y/a becomes a client", func() { relabel(ya, "role", "client") }},
+		{"y/a stops being a client", func() { relabel(ya) }},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			step.change()
+			tn.apply(t, tn.input(fromClients))
+			require.Equal(t, names, setNames(t), "members change, set names do not")
+			tn.requireMatrix(t, Cluster{Namespaces: tn.nss, Policies: []*networkingv1.NetworkPolicy{fromClients}}, tcp80, tcp80v6)
+		})
+	}
+}

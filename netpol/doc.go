@@ -16,12 +16,17 @@
 //
 // Controller runs the pipeline on one node (New, Start): informer handlers for pods,
 // namespaces, NetworkPolicies and the node's own Node (all of its spec.podCIDRs) only signal
-// one coalescing runner, which, once every cache has synced, compiles the whole state from
-// the listers and applies it; bursts of events merge into one sync (Options.MinSyncInterval),
-// failed syncs are retried with backoff, and a sync runs at least every
-// Options.MaxSyncInterval to repair drift. A state equal to the one applied last runs no
-// command. When Start's context ends the rules stay (fail closed, as kube-router); Cleanup
-// removes them. ClusterRole is the least-privilege role the controller needs.
+// one coalescing runner, which, once every cache has synced, computes the whole state from
+// the listers and applies it. The compile keeps its results between syncs and recomputes
+// only the sets and chains an event touched (with the same result as Compile), and Apply
+// rewrites only the chains that changed. Bursts of events merge into one sync
+// (Options.MinSyncInterval), failed syncs are retried with backoff, and a sync runs at least
+// every Options.MaxSyncInterval to repair drift. A state equal to the one applied last runs
+// no command. Start fails, naming the tool and the package to install, when iptables,
+// ip6tables (for a node with IPv6 pod CIDRs) or ipset is missing or not permitted, where K3s
+// silently runs no controller. When Start's context ends the rules stay (fail closed, as
+// kube-router); Cleanup removes them. ClusterRole is the least-privilege role the controller
+// needs.
 //
 // Evaluate and Reachability are the reference semantics the dataplane is tested against with
 // real packets; they share no code with Compile.
@@ -30,9 +35,10 @@
 // own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is
 // subtracted per peer, so peers of one rule stay OR-ed; /0 covers every address of both
 // families; a named egress port without "to" resolves against every namespace's pods; ping to
-// an isolated pod is refused; chain and set names derive from content, never a sync counter,
-// so an unchanged state renders byte-identical text; and the node's pod CIDRs are default-deny
-// until a local pod is programmed, covering every CIDR of the node.
+// an isolated pod is refused; chain and set names derive from content or identity, never a
+// sync counter, so an unchanged state renders byte-identical text, and a pod event changes
+// set members in place instead of every chain that uses the sets; and the node's pod CIDRs
+// are default-deny until a local pod is programmed, covering every CIDR of the node.
 //
 // K3s documents `iptables-save | grep -v KUBE-ROUTER | iptables-restore` (and ip6tables) to
 // drop the rules after --disable-network-policy. On our rules it removes the three top-level

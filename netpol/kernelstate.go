@@ -1,6 +1,7 @@
 package netpol
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -76,4 +77,29 @@ func parseSetNames(text string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// parseIPSetSave reads the members of our hash:ip sets from the output of `ipset save`: each
+// set's entries in the order printed, normalized as Compile writes them; a set without
+// members maps to an empty list.
+func parseIPSetSave(text string) map[string][]string {
+	out := map[string][]string{}
+	for line := range strings.Lines(text) {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 3 && fields[0] == "create" && fields[2] == setTypeIP && isOwnSet(fields[1]):
+			out[fields[1]] = []string{}
+		case len(fields) >= 3 && fields[0] == "add":
+			entries, ok := out[fields[1]]
+			if !ok {
+				continue
+			}
+			entry := fields[2]
+			if a, err := netip.ParseAddr(entry); err == nil {
+				entry = a.Unmap().String()
+			}
+			out[fields[1]] = append(entries, entry)
+		}
+	}
+	return out
 }

@@ -32,9 +32,9 @@ const (
 	srcSetPrefix  = "KUBE-SRC-"
 	dstSetPrefix  = "KUBE-DST-"
 	ipv6SetPrefix = "inet6:"
-	// kubeRouterLocalPods is kube-router's fixed-name set of programmed local pods. We name
-	// that set by content like every other (see compileTail), but Cleanup still destroys a
-	// leftover from kube-router.
+	// kubeRouterLocalPods is kube-router's fixed-name set of programmed local pods. Ours is
+	// named like our other pod sets (see tailChain); Cleanup still destroys a leftover from
+	// kube-router.
 	kubeRouterLocalPods = "kube-router-local-pods"
 
 	// markMatched is set by any allow rule of the pod chain being traversed and cleared at its
@@ -50,8 +50,8 @@ func builtinChains() [3][2]string {
 
 // nameHash returns the first 16 characters of base32(sha256(parts joined by NUL)), the
 // suffix kube-router uses for its names (spec §1.3). The NUL separator keeps ("ab","c") and
-// ("a","bc") apart. Names are derived from content only, never from a sync counter, so an
-// unchanged state renders byte-identical text.
+// ("a","bc") apart. Names are derived from content or identity only, never from a sync
+// counter, so an unchanged state renders byte-identical text.
 func nameHash(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return base32.StdEncoding.EncodeToString(h[:])[:16]
@@ -70,15 +70,30 @@ func policyChainName(family corev1.IPFamily, namespace, name, direction string) 
 	return policyChainPrefix + nameHash("policy", string(family), namespace, name, direction)
 }
 
-// setName names a set by its type, family and sorted entries: a set's content never changes
-// under its name, so updating a set is creating a new one and repointing rules in the same
-// iptables-restore, which is atomic without ipset swap (spec §1.5), and policies whose peers
-// resolve to the same addresses share one set.
+// setName names a set by its type, family and sorted entries, for sets whose content is fixed
+// by the policy alone (ipBlocks): the content never changes under the name, so a changed
+// ipBlock is a new set that the rules are repointed to in one atomic iptables-restore
+// (spec §1.5), and rules with equal blocks share one set.
 func setName(prefix string, family corev1.IPFamily, typ string, entries []string) string {
 	parts := make([]string, 0, len(entries)+2)
 	parts = append(parts, string(family), typ)
 	parts = append(parts, entries...)
-	name := prefix + nameHash(parts...)
+	return familySetName(prefix, family, nameHash(parts...))
+}
+
+// identitySetName names a set by what it stands for (the pods some selectors select, the pods
+// serving a named port, the programmed local pods), for sets whose members follow pods. The
+// name, and so every rule that references it, stays the same while pods come and go; only
+// the members change, in place (Dataplane.Apply). Naming these by content would make every
+// pod event create new sets and rewrite every chain that uses them: hundreds of chains on
+// the workload of record. The "identity" part keeps these names apart from content names.
+func identitySetName(prefix string, family corev1.IPFamily, typ, identity string) string {
+	return familySetName(prefix, family, nameHash(string(family), typ, "identity", identity))
+}
+
+// familySetName prepends the IPv6 marker to an IPv6 set's name (spec §1.5).
+func familySetName(prefix string, family corev1.IPFamily, hash string) string {
+	name := prefix + hash
 	if family == corev1.IPv6Protocol {
 		name = ipv6SetPrefix + name
 	}

@@ -13,6 +13,9 @@ import (
 // emptyRestore is what renderIPTables returns when the table needs no change.
 const emptyRestore = "*filter\nCOMMIT\n"
 
+// maxSetElements is the least maxelem of the sets we create (ipset's default is 65536).
+const maxSetElements = 1 << 18
+
 // jumpRule is the rule placed at position 1 of builtin to send every packet through chain
 // (spec §1.3). kube-router's comment carries a hash of the rule; so does ours.
 func jumpRule(builtin, chain string) string {
@@ -31,9 +34,9 @@ func jumpRule(builtin, chain string) string {
 // longer has are flushed and deleted in the same transaction, after nothing jumps to them.
 //
 // prev maps the chains known to hold given rules (joined by newlines) since the last sync; a
-// chain of rs whose rules equal its entry is left out, so a small change restores a small
-// text. nil means nothing is known and every chain is written. A restore with nothing to do
-// renders emptyRestore.
+// chain of rs whose rules equal its entry is left out, and one whose rules changed a little
+// is edited in place (ruleEdits), so a small change restores a small text. nil means nothing
+// is known and every chain is written. A restore with nothing to do renders emptyRestore.
 func renderIPTables(rs Ruleset, cur tableState, prev map[string]string) string {
 	var b strings.Builder
 	size := 256
@@ -46,10 +49,18 @@ func renderIPTables(rs Ruleset, cur tableState, prev map[string]string) string {
 	b.WriteString("*filter\n")
 	want := make(map[string]bool, len(rs.Chains))
 	changed := make([]Chain, 0, len(rs.Chains))
+	var edits []string
 	for _, ch := range rs.Chains {
 		want[ch.Name] = true
-		if rules, ok := prev[ch.Name]; ok && rules == strings.Join(ch.Rules, "\n") {
+		rules, ok := prev[ch.Name]
+		if ok && rules == strings.Join(ch.Rules, "\n") {
 			continue
+		}
+		if ok {
+			if e, ok := ruleEdits(ch.Name, splitRules(rules), ch.Rules); ok {
+				edits = append(edits, e...)
+				continue
+			}
 		}
 		changed = append(changed, ch)
 		b.WriteString(":" + ch.Name + " - [0:0]\n")
@@ -78,11 +89,66 @@ func renderIPTables(rs Ruleset, cur tableState, prev map[string]string) string {
 			b.WriteString("-A " + ch.Name + " " + r + "\n")
 		}
 	}
+	for _, e := range edits {
+		b.WriteString(e + "\n")
+	}
 	for _, name := range stale {
 		b.WriteString("-X " + name + "\n")
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
+}
+
+// splitRules undoes the newline join of a chain's rules in prev.
+func splitRules(joined string) []string {
+	if joined == "" {
+		return nil
+	}
+	return strings.Split(joined, "\n")
+}
+
+// ruleEdits returns the -D and -I lines that turn chain's rules from old into new in place,
+// when that is shorter than rewriting the chain: a pod added to the workload of record changes
+// two of the 200 rules of KUBE-ROUTER-FORWARD, and a rewrite of the top-level chains would be
+// most of the restore. Rules of old missing from new are deleted by their spec, then each
+// rule new adds is inserted at its final position, in order, so the rules before it are
+// already in place. ok is false, and the chain must be rewritten, when a rule appears twice
+// (a delete by spec would be ambiguous) or the kept rules changed order.
+func ruleEdits(chain string, old, new []string) (edits []string, ok bool) {
+	inOld := make(map[string]bool, len(old))
+	for _, r := range old {
+		inOld[r] = true
+	}
+	inNew := make(map[string]bool, len(new))
+	for _, r := range new {
+		inNew[r] = true
+	}
+	if len(inOld) != len(old) || len(inNew) != len(new) {
+		return nil, false
+	}
+	var kept []string
+	for _, r := range old {
+		if inNew[r] {
+			kept = append(kept, r)
+		} else {
+			edits = append(edits, "-D "+chain+" "+r)
+		}
+	}
+	j := 0
+	for i, r := range new {
+		switch {
+		case j < len(kept) && kept[j] == r:
+			j++
+		case inOld[r]:
+			return nil, false
+		default:
+			edits = append(edits, "-I "+chain+" "+strconv.Itoa(i+1)+" "+r)
+		}
+	}
+	if j != len(kept) || len(edits) >= len(new) {
+		return nil, false
+	}
+	return edits, true
 }
 
 // renderIPTablesCleanup renders the iptables-restore --noflush input that removes all of ours
@@ -109,11 +175,10 @@ func renderIPTablesCleanup(cur tableState) string {
 }
 
 // renderIPSetCreate renders the ipset restore input that creates every set of sets that
-// existing (the names in the kernel) lacks. A set's name is derived from its content, so an
-// existing set already holds the right entries and is left alone. A new set is filled under
-// a temporary name and renamed at the end, so a restore that fails halfway never leaves a
-// half-filled set under a real name for the next sync to trust; a leftover temporary set is
-// flushed and reused.
+// existing (the names in the kernel) lacks; renderIPSetUpdate adds what updates the others. A
+// new set is filled under a temporary name and renamed at the end, so a restore that fails
+// halfway never leaves a half-filled set under a real name for the next sync to trust; a
+// leftover temporary set is flushed and reused.
 func renderIPSetCreate(sets []IPSet, existing []string) string {
 	var b strings.Builder
 	size := 0
@@ -139,8 +204,11 @@ func renderIPSetCreate(sets []IPSet, existing []string) string {
 			for size < len(s.Entries) {
 				size *= 2
 			}
+			// A pod set grows in place as pods come, so its limit is set for a cluster of the
+			// largest size Kubernetes supports (150,000 pods), not for the set's first size;
+			// maxelem only caps, it reserves nothing.
 			b.WriteString("create " + tmp + " " + s.Type + " family " + family + " hashsize " + strconv.Itoa(size) +
-				" maxelem " + strconv.Itoa(max(65536, 2*size)) + "\n")
+				" maxelem " + strconv.Itoa(max(maxSetElements, 2*size)) + "\n")
 		}
 		for _, e := range s.Entries {
 			b.WriteString("add " + tmp + " " + e + "\n")
@@ -148,6 +216,50 @@ func renderIPSetCreate(sets []IPSet, existing []string) string {
 		b.WriteString("rename " + tmp + " " + s.Name + "\n")
 	}
 	return b.String()
+}
+
+// renderIPSetUpdate renders the two ipset restore inputs of a sync. before, run ahead of the
+// iptables-restore, creates the sets existing (the names in the kernel) lacks
+// (renderIPSetCreate) and brings the members of the hash:ip sets whose current members are
+// known (members, by name) to the desired entries; after, run once the chains are restored,
+// holds the additions to AddLast sets, so a local pod is let through the tail only once its
+// chain is live. Removals all go first: a removal only ever denies. hash:net sets are named by
+// their content and never need an update.
+func renderIPSetUpdate(sets []IPSet, existing []string, members map[string][]string) (before, after string) {
+	var b, a strings.Builder
+	b.WriteString(renderIPSetCreate(sets, existing))
+	for _, s := range sets {
+		cur, known := members[s.Name]
+		if s.Type != setTypeIP || !known {
+			continue
+		}
+		if _, found := slices.BinarySearch(existing, s.Name); !found {
+			continue
+		}
+		have := make(map[string]bool, len(cur))
+		for _, e := range cur {
+			have[e] = true
+		}
+		want := make(map[string]bool, len(s.Entries))
+		for _, e := range s.Entries {
+			want[e] = true
+		}
+		for _, e := range cur {
+			if !want[e] {
+				b.WriteString("del " + s.Name + " " + e + "\n")
+			}
+		}
+		adds := &b
+		if s.AddLast {
+			adds = &a
+		}
+		for _, e := range s.Entries {
+			if !have[e] {
+				adds.WriteString("add " + s.Name + " " + e + "\n")
+			}
+		}
+	}
+	return b.String(), a.String()
 }
 
 // tempSetName names the set a new set is filled in before its rename: our prefix, so a
@@ -158,6 +270,25 @@ func tempSetName(name string) string {
 		prefix = ipv6SetPrefix
 	}
 	return prefix + dstSetPrefix + nameHash("tmp", name)
+}
+
+// setsAfterCreate returns the set names the kernel holds after the restore that
+// renderIPSetCreate(sets, existing) rendered succeeded: existing, less the leftover temporary
+// sets it renamed, plus the sets it created. Sorted, like existing.
+func setsAfterCreate(sets []IPSet, existing []string) []string {
+	out := slices.Clone(existing)
+	for _, s := range sets {
+		if _, found := slices.BinarySearch(existing, s.Name); found {
+			continue
+		}
+		if i, found := slices.BinarySearch(out, tempSetName(s.Name)); found {
+			out = slices.Delete(out, i, i+1)
+		}
+		if i, found := slices.BinarySearch(out, s.Name); !found {
+			out = slices.Insert(out, i, s.Name)
+		}
+	}
+	return out
 }
 
 // staleSets returns our sets among existing that no set of desired is named after.

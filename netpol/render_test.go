@@ -53,11 +53,20 @@ func TestRenderIPTables(t *testing.T) {
 			want: header + rules + "COMMIT\n",
 		},
 		{
-			name: "chains known to hold their rules already are left out",
+			name: "chains known to hold their rules already are left out, a rule added is inserted in place",
 			cur:  tableState{ownChains: []string{ChainForward, ChainInput, ChainOutput, ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA"}, jumps: ourJumps()},
 			prev: map[string]string{
 				ChainInput: "-j " + ChainTail, ChainOutput: "-j " + ChainTail, ChainTail: "-m mark --mark 0x20000/0x20000 -j ACCEPT",
 				ChainForward: "-j " + ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA": "-j MARK --set-xmark 0x20000/0x20000",
+			},
+			want: "*filter\n-I KUBE-ROUTER-FORWARD 1 -d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA\nCOMMIT\n",
+		},
+		{
+			name: "a chain whose rules changed order is rewritten",
+			cur:  tableState{ownChains: []string{ChainForward, ChainInput, ChainOutput, ChainTail, "KUBE-POD-FW-AAAAAAAAAAAAAAAA"}, jumps: ourJumps()},
+			prev: map[string]string{
+				ChainInput: "-j " + ChainTail, ChainOutput: "-j " + ChainTail, ChainTail: "-m mark --mark 0x20000/0x20000 -j ACCEPT",
+				ChainForward: "-j " + ChainTail + "\n-d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA", "KUBE-POD-FW-AAAAAAAAAAAAAAAA": "-j MARK --set-xmark 0x20000/0x20000",
 			},
 			want: "*filter\n:KUBE-ROUTER-FORWARD - [0:0]\n" +
 				"-A KUBE-ROUTER-FORWARD -d 10.42.0.2 -j KUBE-POD-FW-AAAAAAAAAAAAAAAA\n-A KUBE-ROUTER-FORWARD -j KUBE-NWPLCY-TAIL\nCOMMIT\n",
@@ -159,9 +168,9 @@ func TestRenderIPSets(t *testing.T) {
 	}{
 		{
 			name: "new sets are filled under a temporary name and renamed",
-			want: "create " + tmp4 + " hash:ip family inet hashsize 1024 maxelem 65536\n" +
+			want: "create " + tmp4 + " hash:ip family inet hashsize 1024 maxelem 262144\n" +
 				"add " + tmp4 + " 10.42.0.2\nadd " + tmp4 + " 10.42.0.10\nrename " + tmp4 + " " + v4.Name + "\n" +
-				"create " + tmp6 + " hash:net family inet6 hashsize 1024 maxelem 65536\n" +
+				"create " + tmp6 + " hash:net family inet6 hashsize 1024 maxelem 262144\n" +
 				"add " + tmp6 + " ::/1\nadd " + tmp6 + " 8000::/1\nrename " + tmp6 + " " + v6.Name + "\n",
 		},
 		{
@@ -180,12 +189,103 @@ func TestRenderIPSets(t *testing.T) {
 			assert.Equal(t, tt.want, renderIPSetCreate([]IPSet{v4, v6}, parseSetNames(joinLines(tt.existing))))
 		})
 	}
+	t.Run("after the restore the kernel holds the new sets and no reused temporary set", func(t *testing.T) {
+		existing := parseSetNames(joinLines([]string{tmp4, "foreign", tempSetName("KUBE-DST-OLD")}))
+		want := parseSetNames(joinLines([]string{v4.Name, v6.Name, "foreign", tempSetName("KUBE-DST-OLD")}))
+		assert.Equal(t, want, setsAfterCreate([]IPSet{v4, v6}, existing))
+		assert.Equal(t, []string{v4.Name}, setsAfterCreate([]IPSet{v4}, []string{v4.Name}), "nothing created, nothing changed")
+	})
 	t.Run("stale sets are ours and unwanted, kube-router's included", func(t *testing.T) {
 		existing := parseSetNames(joinLines([]string{v4.Name, "KUBE-DST-OLD", "inet6:KUBE-SRC-OLD", kubeRouterLocalPods, "foreign", "KUBE-CLUSTER-IP"}))
 		stale := staleSets([]IPSet{v4}, existing)
 		assert.Equal(t, []string{"KUBE-DST-OLD", "inet6:KUBE-SRC-OLD", kubeRouterLocalPods}, stale)
 		assert.Equal(t, "destroy KUBE-DST-OLD\ndestroy inet6:KUBE-SRC-OLD\ndestroy kube-router-local-pods\n", renderIPSetDestroy(stale))
 	})
+}
+
+func TestRuleEdits(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new []string
+		want     []string
+		wantOK   bool
+	}{
+		{
+			name: "a rule added in the middle is inserted at its position", old: []string{"a", "c", "d", "e"}, new: []string{"a", "b", "c", "d", "e"},
+			want: []string{"-I C 2 b"}, wantOK: true,
+		},
+		{
+			name: "a rule removed is deleted by its spec", old: []string{"a", "b", "c", "d"}, new: []string{"a", "c", "d"},
+			want: []string{"-D C b"}, wantOK: true,
+		},
+		{
+			name: "a changed rule is deleted and the new one inserted where it belongs", old: []string{"a", "b", "c", "d", "e"}, new: []string{"a", "b2", "c", "d", "e"},
+			want: []string{"-D C b", "-I C 2 b2"}, wantOK: true,
+		},
+		{name: "kept rules in another order need a rewrite", old: []string{"a", "b", "c"}, new: []string{"b", "a", "c"}},
+		{name: "a rule present twice needs a rewrite", old: []string{"a", "a", "b"}, new: []string{"a", "b", "c"}},
+		{name: "edits as long as the chain are not worth it", old: []string{"a"}, new: []string{"b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ruleEdits("C", tt.old, tt.new)
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRenderIPSetUpdate(t *testing.T) {
+	peers := IPSet{Name: "KUBE-SRC-PPPPPPPPPPPPPPPP", Type: setTypeIP, Family: corev1.IPv4Protocol, Entries: []string{"10.42.0.2", "10.42.0.3"}}
+	local := IPSet{Name: "KUBE-DST-LLLLLLLLLLLLLLLL", Type: setTypeIP, Family: corev1.IPv4Protocol, Entries: []string{"10.42.0.2", "10.42.0.3"}, AddLast: true}
+	blocks := IPSet{Name: "KUBE-SRC-BBBBBBBBBBBBBBBB", Type: setTypeNet, Family: corev1.IPv4Protocol, Entries: []string{"10.0.0.0/8"}}
+	all := []IPSet{peers, local, blocks}
+	existing := parseSetNames(joinLines([]string{peers.Name, local.Name, blocks.Name}))
+	tests := []struct {
+		name          string
+		members       map[string][]string
+		before, after string
+	}{
+		{
+			name:    "sets whose members are as desired need nothing",
+			members: map[string][]string{peers.Name: {"10.42.0.2", "10.42.0.3"}, local.Name: {"10.42.0.3", "10.42.0.2"}},
+		},
+		{
+			name:    "members are deleted and added in place, a local pod joins the tail's set only after the rules",
+			members: map[string][]string{peers.Name: {"10.42.0.2", "10.42.0.9"}, local.Name: {"10.42.0.2", "10.42.0.9"}},
+			before: "del " + peers.Name + " 10.42.0.9\nadd " + peers.Name + " 10.42.0.3\n" +
+				"del " + local.Name + " 10.42.0.9\n",
+			after: "add " + local.Name + " 10.42.0.3\n",
+		},
+		{
+			name:    "sets with unknown members are left alone",
+			members: map[string][]string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, after := renderIPSetUpdate(all, existing, tt.members)
+			assert.Equal(t, tt.before, before)
+			assert.Equal(t, tt.after, after)
+		})
+	}
+	t.Run("a new set is created whole before the rules, AddLast or not", func(t *testing.T) {
+		before, after := renderIPSetUpdate([]IPSet{local}, nil, nil)
+		assert.Equal(t, renderIPSetCreate([]IPSet{local}, nil), before)
+		assert.Empty(t, after)
+	})
+}
+
+func TestParseIPSetSave(t *testing.T) {
+	save := "create foreign hash:ip family inet hashsize 1024 maxelem 65536\nadd foreign 203.0.113.7\n" +
+		"create KUBE-SRC-AAAAAAAAAAAAAAAA hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1\n" +
+		"add KUBE-SRC-AAAAAAAAAAAAAAAA 10.42.0.10\nadd KUBE-SRC-AAAAAAAAAAAAAAAA 10.42.0.9\n" +
+		"create inet6:KUBE-DST-BBBBBBBBBBBBBBBB hash:ip family inet6 hashsize 1024 maxelem 65536\n" +
+		"create KUBE-SRC-NNNNNNNNNNNNNNNN hash:net family inet hashsize 1024 maxelem 65536\nadd KUBE-SRC-NNNNNNNNNNNNNNNN 10.0.0.0/8\n"
+	assert.Equal(t, map[string][]string{
+		"KUBE-SRC-AAAAAAAAAAAAAAAA":       {"10.42.0.10", "10.42.0.9"},
+		"inet6:KUBE-DST-BBBBBBBBBBBBBBBB": {},
+	}, parseIPSetSave(save), "our hash:ip sets only, empty ones included")
 }
 
 // joinLines renders names as `ipset list -n` prints them.

@@ -49,7 +49,7 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 	if err != nil {
 		return syncFailed, err
 	}
-	st, compileErr := Compile(in)
+	st, compileErr := c.compiles.compile(in)
 	if c.applied != nil && time.Since(c.lastApply) < c.opts.MaxSyncInterval && reflect.DeepEqual(*c.applied, st) {
 		// Nothing the kernel holds would change: no command runs (issue 4, "Do better" 2).
 		c.reportPolicyProblems(ctx, compileErr)
@@ -177,4 +177,20 @@ func policyErrors(err error) []*PolicyError {
 	}
 	walk(err)
 	return out
+}
+
+// families returns the IP families a sync would program now: Options.Families, else those
+// of the Node's pod CIDRs, IPv4 alone when it has none or is not cached yet (Compile's rule).
+// A family the Node gains later is checked by the sync that programs it, which fails with the
+// tool's error and is retried.
+func (c *Controller) families() []corev1.IPFamily {
+	if len(c.opts.Families) > 0 {
+		return c.opts.Families
+	}
+	node, err := c.nodeLister.Get(c.opts.NodeName)
+	if err != nil {
+		return familiesOf(nil)
+	}
+	cidrs, _ := podCIDRs(node) // a bad CIDR fails the sync with its own error
+	return familiesOf(cidrs)
 }
