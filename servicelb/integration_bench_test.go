@@ -26,9 +26,8 @@ import (
 // plane. A status grows in as few writes as the pods' pace allows (see statusSettleWindow);
 // K3s writes one per pod that becomes ready. One op is the whole run.
 //
-// The 200 x 20 case is the workload of record; on a busy 2-core machine its 4,000 pods can
-// starve kwok's node heartbeats, the nodes turn NotReady and the addresses come and go, so the
-// smaller cases are there to measure the controller rather than the machine.
+// The 200 x 20 case (4,000 LB pods) is the workload of record; the smaller ones show how the
+// figures scale.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, size := range []struct{ services, nodes int }{{50, 10}, {100, 10}, {200, 20}} {
 		b.Run(fmt.Sprintf("services=%d/nodes=%d", size.services, size.nodes), func(b *testing.B) {

@@ -194,6 +194,11 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		// Node IPAM stays off: pod CIDRs are clustercidr's job.
 		"--allocate-node-cidrs=false",
 		"--controllers=*",
+		// kwok renews node leases late while thousands of simulated pods load the machine,
+		// and unlike a kubelet it never re-reports a pod Ready after the node lifecycle
+		// controller marked it not ready: one lapse past the default 50 s grace would leave
+		// every pod of the node unready for good.
+		"--node-monitor-grace-period=5m",
 		// The default 20 QPS makes the DaemonSet controller the pace setter of every
 		// ServiceLB benchmark (500 pod creations ≈ 25 s); a real cluster's nodes would not
 		// wait on this either.
