@@ -78,7 +78,9 @@ spec:
     ports: [{port: 80, protocol: TCP}]
 `, "apply", "-f", "-")
 	c.eventually("an ipBlock rule lets the client in again", reachable)
+	t.Logf("kubectl get networkpolicy:\n%s", c.kubectl("get", "networkpolicy"))
 	rules := iptablesSave(t, node)
+	t.Logf("the pod's rules:\n%s", grepLines(rules, "default/server", ":KUBE-NWPLCY-"))
 	assert.Regexp(t, `(?m)^-A FORWARD .*-j KUBE-ROUTER-FORWARD$`, rules)
 	assert.Contains(t, rules, ":KUBE-NWPLCY-", "the policies have their chains")
 	srv.stop(t)
@@ -97,4 +99,18 @@ func iptablesSave(t *testing.T, ns *netns.Namespace) string {
 	out, err := ns.Exec(context.Background(), "iptables-save")
 	require.NoError(t, err)
 	return out
+}
+
+// grepLines returns the lines of text that contain any of words.
+func grepLines(text string, words ...string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				b.WriteString(line)
+				break
+			}
+		}
+	}
+	return b.String()
 }
