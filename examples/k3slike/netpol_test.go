@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ spec:
 	c.eventually("an ipBlock rule lets the client in again", reachable)
 	t.Logf("kubectl get networkpolicy:\n%s", c.kubectl("get", "networkpolicy"))
 	rules := iptablesSave(t, node)
-	t.Logf("the pod's rules:\n%s", grepLines(rules, "default/server", ":KUBE-NWPLCY-"))
+	t.Logf("the pod's rules:\n%s", podRules(t, node, rules, "default/server"))
 	assert.Regexp(t, `(?m)^-A FORWARD .*-j KUBE-ROUTER-FORWARD$`, rules)
 	assert.Contains(t, rules, ":KUBE-NWPLCY-", "the policies have their chains")
 	srv.stop(t)
@@ -101,16 +102,27 @@ func iptablesSave(t *testing.T, ns *netns.Namespace) string {
 	return out
 }
 
-// grepLines returns the lines of text that contain any of words.
-func grepLines(text string, words ...string) string {
+// podRules lists the jumps to a pod's firewall chain, that chain, and the policy chains it
+// jumps to, as `iptables -S` prints them.
+func podRules(t *testing.T, ns *netns.Namespace, rules, pod string) string {
 	var b strings.Builder
-	for line := range strings.Lines(text) {
-		for _, w := range words {
-			if strings.Contains(line, w) {
-				b.WriteString(line)
-				break
-			}
+	chain := ""
+	for line := range strings.Lines(rules) {
+		if strings.Contains(line, `"`+pod+` `) {
+			b.WriteString(line)
+			chain = line[strings.LastIndex(line, " ")+1 : len(line)-1]
 		}
+	}
+	if chain == "" {
+		return b.String()
+	}
+	own, err := ns.Exec(t.Context(), "iptables", "-S", chain)
+	require.NoError(t, err)
+	b.WriteString(own)
+	for _, target := range regexp.MustCompile(`-j (KUBE-NWPLCY-[A-Z2-7]{16})`).FindAllStringSubmatch(own, -1) {
+		policy, err := ns.Exec(t.Context(), "iptables", "-S", target[1])
+		require.NoError(t, err)
+		b.WriteString(policy)
 	}
 	return b.String()
 }
