@@ -171,6 +171,11 @@ type Controller struct {
 	// emitted when it changes rather than on every sync (STYLE 5). A Service in it waits for
 	// capacity: a deleted LB pod frees host ports, so it is requeued then (STYLE 2).
 	warned map[cache.ObjectName]string
+
+	// statuses and daemonSets remember our last writes until the informers deliver them, so
+	// a sync in between neither writes the same again nor repeats its Event.
+	statuses writeMemo[[]corev1.LoadBalancerIngress]
+	applied  writeMemo[*appsv1.DaemonSet]
 }
 
 // New returns a Controller that talks to the API server through client.
@@ -266,7 +271,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	add("DaemonSet", dsInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.handleOwned,
 		UpdateFunc: c.handleDaemonSetUpdate,
-		DeleteFunc: c.handleOwned,
+		DeleteFunc: c.handleDaemonSetDelete,
 	})
 	if err := errors.Join(errs...); err != nil {
 		c.queue.ShutDown()
@@ -479,6 +484,15 @@ func (c *Controller) handlePodDelete(obj any) {
 	}
 }
 
+// handleDaemonSetDelete forgets our last apply of the DaemonSet, which the cache no longer
+// shows for a reason of its own, and enqueues its Service.
+func (c *Controller) handleDaemonSetDelete(obj any) {
+	if meta, ok := unwrap(obj).(metav1.Object); ok {
+		c.applied.forget(cache.ObjectName{Namespace: meta.GetNamespace(), Name: meta.GetName()})
+	}
+	c.handleOwned(obj)
+}
+
 // handleDaemonSetUpdate enqueues the Service when its DaemonSet's spec or labels changed, so
 // an edit by someone else is reverted; status-only updates (pod counts) are skipped.
 func (c *Controller) handleDaemonSetUpdate(old, cur any) {
@@ -539,6 +553,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if apierrors.IsNotFound(err) {
 		// Gone without our finalizer (or after it was removed): only a DaemonSet can be left.
 		c.forgetWarning(key)
+		c.statuses.forget(key)
 		return c.deleteDaemonSets(ctx, key, nil, "")
 	}
 	if err != nil {
@@ -601,7 +616,7 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	if err != nil {
 		return err
 	}
-	old := svc.Status.LoadBalancer.Ingress
+	old := c.storedIngress(svc)
 	if !ingressEqual(old, ingress) && ingressGrows(old, ingress) {
 		if wait := podsSettling(lbPods, time.Now(), statusSettleWindow); wait > 0 {
 			logger.V(4).Info("Waiting for more LB pods before updating the status", "wait", wait)
@@ -624,7 +639,7 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		logger.V(2).Info("No ready LB pod yet", "placement", p.String())
 	}
 
-	_, written, err := c.writeIngress(ctx, svc, ingress)
+	_, written, err := c.writeIngress(ctx, svc, old, ingress)
 	if err != nil {
 		return err
 	}
@@ -698,7 +713,7 @@ func (c *Controller) cleanup(ctx context.Context, svc *corev1.Service) error {
 	if slices.Contains(svc.Finalizers, LoadBalancerCleanupFinalizer) {
 		var err error
 		// The finalizer patch carries the resourceVersion the status patch returns.
-		if svc, _, err = c.writeIngress(ctx, svc, nil); err != nil {
+		if svc, _, err = c.writeIngress(ctx, svc, c.storedIngress(svc), nil); err != nil {
 			return err
 		}
 	}
@@ -757,12 +772,22 @@ func (c *Controller) setFinalizers(ctx context.Context, svc *corev1.Service, ser
 // and records AppliedDaemonSet once the write succeeded (STYLE 5; K3s emits it even when the
 // apply fails).
 func (c *Controller) applyDaemonSet(ctx context.Context, svc *corev1.Service, want *appsv1.DaemonSet) error {
+	key := cache.ObjectName{Namespace: want.Namespace, Name: want.Name}
 	live, err := c.daemonSets.DaemonSets(want.Namespace).Get(want.Name)
-	switch {
-	case err == nil && daemonSetUpToDate(live, want):
-		return nil
-	case err != nil && !apierrors.IsNotFound(err):
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("getting DaemonSet %s/%s from the cache: %w", want.Namespace, want.Name, err)
+	}
+	cachedVersion := ""
+	if err == nil {
+		cachedVersion = live.ResourceVersion
+	}
+	if ours, ok := c.applied.current(key, cachedVersion); ok {
+		live = ours
+	} else if err != nil {
+		live = nil
+	}
+	if live != nil && daemonSetUpToDate(live, want) {
+		return nil
 	}
 	ac, err := applyConfiguration(want)
 	if err != nil {
@@ -774,10 +799,11 @@ func (c *Controller) applyDaemonSet(ctx context.Context, svc *corev1.Service, wa
 		return fmt.Errorf("applying DaemonSet %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	if !daemonSetUpToDate(out, want) {
-		if err := c.dropForeignPlacement(ctx, want); err != nil {
+		if out, err = c.dropForeignPlacement(ctx, want); err != nil {
 			return err
 		}
 	}
+	c.applied.remember(key, cachedVersion, out)
 	klog.FromContext(ctx).V(2).Info("Applied DaemonSet", "daemonSet", klog.KObj(want))
 	c.recorder.Eventf(svc, corev1.EventTypeNormal, ReasonAppliedDaemonSet, messageAppliedDaemonSet, want.Namespace, want.Name)
 	return nil
@@ -787,25 +813,25 @@ func (c *Controller) applyDaemonSet(ctx context.Context, svc *corev1.Service, wa
 // render. An apply only removes the fields its manager owns; a DaemonSet that K3s created (or
 // someone edited) keeps the node selector another manager set, which is how K3s's stale
 // allow-list survives restarts (spec 1.10, K3s #14625). A merge patch replaces both fields
-// whoever set them; null removes them.
-func (c *Controller) dropForeignPlacement(ctx context.Context, want *appsv1.DaemonSet) error {
+// whoever set them; null removes them. It returns the DaemonSet as patched.
+func (c *Controller) dropForeignPlacement(ctx context.Context, want *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
 	spec := want.Spec.Template.Spec
 	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 		"nodeSelector": nullIfEmpty(spec.NodeSelector), "affinity": spec.Affinity,
 	}}}})
 	if err != nil {
-		return fmt.Errorf("encoding placement of DaemonSet %s/%s: %w", want.Namespace, want.Name, err)
+		return nil, fmt.Errorf("encoding placement of DaemonSet %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	out, err := c.client.AppsV1().DaemonSets(want.Namespace).Patch(ctx, want.Name, types.MergePatchType, patch,
 		metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil {
-		return fmt.Errorf("patching placement of DaemonSet %s/%s: %w", want.Namespace, want.Name, err)
+		return nil, fmt.Errorf("patching placement of DaemonSet %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	if !daemonSetUpToDate(out, want) {
 		// Some other field is held by another manager; applying again would not help.
 		klog.FromContext(ctx).Info("DaemonSet still differs from its render after apply", "daemonSet", klog.KObj(want))
 	}
-	return nil
+	return out, nil
 }
 
 // nullIfEmpty makes an empty map encode as null, which a merge patch reads as "remove".
@@ -849,10 +875,19 @@ func (c *Controller) deleteDaemonSets(ctx context.Context, key cache.ObjectName,
 	return errors.Join(errs...)
 }
 
+// storedIngress is the Service's ingress as the API server has it: our last write while the
+// cache has not caught up with it, else the cache's.
+func (c *Controller) storedIngress(svc *corev1.Service) []corev1.LoadBalancerIngress {
+	if ours, ok := c.statuses.current(cache.MetaObjectToName(svc), svc.ResourceVersion); ok {
+		return ours
+	}
+	return svc.Status.LoadBalancer.Ingress
+}
+
 // writeIngress patches status.loadBalancer.ingress through the status subresource when it
-// differs by value from what is stored (spec 1.7.7), and reports whether it wrote.
-func (c *Controller) writeIngress(ctx context.Context, svc *corev1.Service, ingress []corev1.LoadBalancerIngress) (*corev1.Service, bool, error) {
-	if ingressEqual(svc.Status.LoadBalancer.Ingress, ingress) {
+// differs by value from old, what is stored (spec 1.7.7), and reports whether it wrote.
+func (c *Controller) writeIngress(ctx context.Context, svc *corev1.Service, old, ingress []corev1.LoadBalancerIngress) (*corev1.Service, bool, error) {
+	if ingressEqual(old, ingress) {
 		return svc, false, nil
 	}
 	// A merge patch replaces the list whole; null removes it.
@@ -865,6 +900,7 @@ func (c *Controller) writeIngress(ctx context.Context, svc *corev1.Service, ingr
 	if err != nil {
 		return nil, false, fmt.Errorf("patching status of Service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
+	c.statuses.remember(cache.MetaObjectToName(svc), svc.ResourceVersion, ingress)
 	c.metrics.statusUpdates.Inc()
 	klog.FromContext(ctx).V(2).Info("Updated LoadBalancer status", "ingress", ingressAddresses(ingress))
 	return out, true, nil
