@@ -54,6 +54,10 @@ const (
 	// status while young pods are on their way publishes their nodes together. Removals are
 	// never held, and a pod that never gets ready (its port is taken) delays nothing once older.
 	statusSettleWindow = 5 * time.Second
+	// boundPodSettleWindow is how long a growing status waits for an LB pod that the
+	// scheduler has placed: its kubelet may still be pulling the image, and a loaded node
+	// takes longer than statusSettleWindow to start it.
+	boundPodSettleWindow = 15 * time.Second
 )
 
 // Options configures the ServiceLB controller. The zero value of each field means K3s's default.
@@ -618,7 +622,12 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	}
 	old := c.storedIngress(svc)
 	if !ingressEqual(old, ingress) && ingressGrows(old, ingress) {
-		if wait := podsSettling(lbPods, time.Now(), statusSettleWindow); wait > 0 {
+		now := time.Now()
+		wait := podsSettling(lbPods, now, statusSettleWindow, boundPodSettleWindow)
+		if ds, err := c.daemonSets.DaemonSets(want.Namespace).Get(want.Name); err == nil {
+			wait = max(wait, daemonSetFilling(ds, lbPods, now, statusSettleWindow))
+		}
+		if wait > 0 {
 			logger.V(4).Info("Waiting for more LB pods before updating the status", "wait", wait)
 			c.queue.AddAfter(key, wait)
 			return nil

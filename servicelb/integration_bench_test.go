@@ -121,10 +121,17 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		}
 		if evs, err := h.admin.CoreV1().Events(h.ns).List(b.Context(), metav1.ListOptions{}); err == nil {
 			reasons := map[string]int32{}
+			var steps []string // status changes that were not the first publication
 			for _, ev := range evs.Items {
 				reasons[ev.Reason] += ev.Count
+				if ev.Reason == ReasonUpdatedLoadBalancer && !strings.Contains(ev.Message, "[] -> ") {
+					steps = append(steps, ev.InvolvedObject.Name+": "+ev.Message)
+				}
 			}
 			b.Logf("events by reason: %v", reasons)
+			if len(steps) > 0 {
+				b.Logf("%d later status changes, e.g. %q", len(steps), steps[:min(3, len(steps))])
+			}
 		}
 		if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 			b.Logf("load average: %s", strings.TrimSpace(string(load)))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -211,15 +212,21 @@ func ingressGrows(old, updated []corev1.LoadBalancerIngress) bool {
 	return true
 }
 
-// podsSettling returns how long until every LB pod still on its way to Ready is window old,
-// or 0 when none is younger. A pod on its way is not ready, not being deleted and not finished;
-// one older than window is taken to be stuck (no node can run it) and waited for no longer.
-func podsSettling(pods []*corev1.Pod, now time.Time, window time.Duration) time.Duration {
+// podsSettling returns how long until every LB pod still on its way to Ready has waited its
+// window, or 0 when none has time left. A pod on its way is not ready, not being deleted and
+// not finished. One bound to a node is being started by its kubelet (image pull included) and
+// gets the bound window; one the scheduler has not placed after the unbound window is taken to
+// be stuck (no node can run it) and waited for no longer.
+func podsSettling(pods []*corev1.Pod, now time.Time, unbound, bound time.Duration) time.Duration {
 	var wait time.Duration
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil || podReady(pod) ||
 			pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
+		}
+		window := unbound
+		if pod.Spec.NodeName != "" {
+			window = bound
 		}
 		wait = max(wait, pod.CreationTimestamp.Add(window).Sub(now))
 	}
@@ -247,4 +254,30 @@ func ingressAddresses(ing []corev1.LoadBalancerIngress) []string {
 		}
 	}
 	return out
+}
+
+// daemonSetFilling returns how long to wait for LB pods the DaemonSet controller has yet to
+// create: while the DaemonSet's status wants more pods than exist, until window after the
+// newest pod (or the DaemonSet, before any pod) was created. Creating thousands of pods takes
+// the DaemonSet controller a while, and publishing each batch would be a status write and an
+// Event; a controller that stopped creating for window is not waited for. A status the
+// DaemonSet controller has not computed for the current spec says nothing.
+func daemonSetFilling(ds *appsv1.DaemonSet, pods []*corev1.Pod, now time.Time, window time.Duration) time.Duration {
+	if ds.Status.ObservedGeneration < ds.Generation {
+		return 0
+	}
+	existing, newest := 0, ds.CreationTimestamp.Time
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		existing++
+		if pod.CreationTimestamp.After(newest) {
+			newest = pod.CreationTimestamp.Time
+		}
+	}
+	if int(ds.Status.DesiredNumberScheduled) <= existing {
+		return 0
+	}
+	return max(0, newest.Add(window).Sub(now))
 }

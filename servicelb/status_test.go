@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -336,11 +337,12 @@ func TestIngressGrows(t *testing.T) {
 
 func TestPodsSettling(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	const window = 5 * time.Second
+	const window, bound = 5 * time.Second, 15 * time.Second
 	created := func(ago time.Duration) podTweak {
 		return func(p *corev1.Pod) { p.CreationTimestamp = metav1.NewTime(now.Add(-ago)) }
 	}
 	deleting := func(p *corev1.Pod) { p.DeletionTimestamp = new(metav1.NewTime(now)) }
+	unscheduled := func(p *corev1.Pod) { p.Spec.NodeName = ""; p.Status.Phase = corev1.PodPending }
 	pod := func(tweaks ...podTweak) *corev1.Pod { return makePod("kube-system", "svclb", "a", tweaks...) }
 	tests := []struct {
 		name string
@@ -349,15 +351,57 @@ func TestPodsSettling(t *testing.T) {
 	}{
 		{name: "no pods wait for nothing", want: 0},
 		{name: "ready pods wait for nothing", pods: []*corev1.Pod{pod(created(time.Second), ready("10.42.0.1", corev1.ConditionTrue))}, want: 0},
-		{name: "a young unready pod is waited for until it is window old",
-			pods: []*corev1.Pod{pod(created(time.Second)), pod(created(3 * time.Second))}, want: 4 * time.Second},
-		{name: "an old unready pod is taken to be stuck", pods: []*corev1.Pod{pod(created(window))}, want: 0},
+		{name: "a young unscheduled pod is waited for until it is window old",
+			pods: []*corev1.Pod{pod(created(time.Second), unscheduled), pod(created(3*time.Second), unscheduled)}, want: 4 * time.Second},
+		{name: "an unscheduled pod older than window is taken to be stuck", pods: []*corev1.Pod{pod(created(window), unscheduled)}, want: 0},
+		{name: "a pod on a node is waited for until it is bound old",
+			pods: []*corev1.Pod{pod(created(window)), pod(created(time.Second), unscheduled)}, want: bound - window},
+		{name: "a pod on a node older than bound is not waited for", pods: []*corev1.Pod{pod(created(bound))}, want: 0},
 		{name: "a deleting pod is not waited for", pods: []*corev1.Pod{pod(created(time.Second), deleting)}, want: 0},
 		{name: "a failed pod is not waited for", pods: []*corev1.Pod{pod(created(time.Second), phase(corev1.PodFailed))}, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, podsSettling(tt.pods, now, window))
+			assert.Equal(t, tt.want, podsSettling(tt.pods, now, window, bound))
+		})
+	}
+}
+
+func TestDaemonSetFilling(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	const window = 5 * time.Second
+	ds := func(created time.Duration, generation, observed int64, desired int32) *appsv1.DaemonSet {
+		d := &appsv1.DaemonSet{}
+		d.CreationTimestamp = metav1.NewTime(now.Add(-created))
+		d.Generation, d.Status.ObservedGeneration, d.Status.DesiredNumberScheduled = generation, observed, desired
+		return d
+	}
+	pod := func(ago time.Duration, tweaks ...podTweak) *corev1.Pod {
+		p := makePod("kube-system", "svclb", "a", tweaks...)
+		p.CreationTimestamp = metav1.NewTime(now.Add(-ago))
+		return p
+	}
+	deleting := func(p *corev1.Pod) { p.DeletionTimestamp = new(metav1.NewTime(now)) }
+	tests := []struct {
+		name string
+		ds   *appsv1.DaemonSet
+		pods []*corev1.Pod
+		want time.Duration
+	}{
+		{name: "every desired pod exists", ds: ds(time.Minute, 1, 1, 2),
+			pods: []*corev1.Pod{pod(time.Second), pod(2 * time.Second)}, want: 0},
+		{name: "pods to come wait for window after the newest pod", ds: ds(time.Minute, 1, 1, 3),
+			pods: []*corev1.Pod{pod(time.Second), pod(3 * time.Second)}, want: 4 * time.Second},
+		{name: "before any pod, window after the DaemonSet's creation", ds: ds(2*time.Second, 1, 1, 3), want: 3 * time.Second},
+		{name: "a controller that stopped creating is not waited for", ds: ds(time.Minute, 1, 1, 3),
+			pods: []*corev1.Pod{pod(window)}, want: 0},
+		{name: "a deleting pod is one to come", ds: ds(time.Minute, 1, 1, 2),
+			pods: []*corev1.Pod{pod(time.Second), pod(time.Second, deleting)}, want: 4 * time.Second},
+		{name: "a status for an older spec says nothing", ds: ds(time.Second, 2, 1, 3), want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, daemonSetFilling(tt.ds, tt.pods, now, window))
 		})
 	}
 }
