@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,6 +119,7 @@ func (c *Cluster) AddNodes(t testing.TB, nodes ...*corev1.Node) []*corev1.Node {
 	ctx := context.Background()
 	var created []*corev1.Node
 	for _, want := range nodes {
+		want = withKwokAddresses(want)
 		n, err := c.Client.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("creating node %s: %v", want.Name, err)
@@ -132,6 +134,7 @@ func (c *Cluster) AddNodes(t testing.TB, nodes ...*corev1.Node) []*corev1.Node {
 		created = append(created, n)
 	}
 	for i, want := range nodes {
+		want = withKwokAddresses(want)
 		if _, managed := want.Annotations[controlplane.KwokNodeAnnotation]; managed {
 			c.WaitNodeReady(t, want.Name)
 		}
@@ -140,6 +143,21 @@ func (c *Cluster) AddNodes(t testing.TB, nodes ...*corev1.Node) []*corev1.Node {
 		}
 	}
 	return created
+}
+
+// withKwokAddresses returns a copy of a kwok-managed node with addresses that carries a
+// Hostname address too. kwok's node-initialize stage rewrites the whole address list of a node
+// that lacks an InternalIP or a Hostname, and on a loaded machine it can apply that stage again
+// from a stale copy after AddNodes set the addresses, leaving the node with none. A node
+// created with both is left alone.
+func withKwokAddresses(n *corev1.Node) *corev1.Node {
+	if _, managed := n.Annotations[controlplane.KwokNodeAnnotation]; !managed || len(n.Status.Addresses) == 0 ||
+		slices.ContainsFunc(n.Status.Addresses, func(a corev1.NodeAddress) bool { return a.Type == corev1.NodeHostName }) {
+		return n
+	}
+	n = n.DeepCopy()
+	n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: n.Name})
+	return n
 }
 
 // SetNodeAddresses replaces the node's status.addresses.
