@@ -313,10 +313,14 @@ func TestControllerRestartOpensNoWindow(t *testing.T) {
 	_, err := c.Client.NetworkingV1().NetworkPolicies(deny.Namespace).Create(ctx, deny, metav1.CreateOptions{})
 	require.NoError(t, err)
 	client := an.controllerClient(t, c)
-	stop := an.startController(t, client, nil)
+	first := metrics.NewKubeRegistry()
+	stop := an.startController(t, client, first)
 	an.waitCell(t, ext, xa, false, time.Now())
 	an.waitCell(t, ya, xb, false, time.Now())
 	an.waitCell(t, xa, ext, true, time.Now()) // the policy isolates ingress only
+	// The IPv4 cells answer once iptables is written; the sync ends after ip6tables.
+	require.Eventually(t, func() bool { return gatherMetric(t, first, "netpol_syncs_total", "result", syncApplied) >= 1 },
+		liveWithin, 10*time.Millisecond, "the first controller never finished a sync")
 	before := ownObjects(an.kernelDump(t))
 
 	// Probe ext → x/a and y/a → x/b in a loop until told to stop. IPv4: a refused IPv6

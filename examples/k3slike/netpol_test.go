@@ -28,6 +28,8 @@ func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
 	c.netns = node.Name()
 	srv := c.start()
 
+	// The controller manager creates each namespace's default ServiceAccount, which pods need.
+	c.eventually("the default ServiceAccount exists", func() bool { return len(c.names("serviceaccount/default")) == 1 })
 	c.kubectl("run", "server", "--image=registry.k8s.io/pause:3.10", "--labels=app=server")
 	c.eventually("kwok runs the pod with an IP from the node's pod CIDR", func() bool {
 		return strings.HasPrefix(c.value("{.status.podIP}", "pod", "server"), "10.42.0.")
