@@ -84,21 +84,8 @@ func nsRunner(ns *netns.Namespace) Runner {
 // newTestNode builds the topology, skipping the test when namespaces cannot be made.
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
-	netns.Require(t)
 	ctx := t.Context()
-	tn := &testNode{node: netns.NewT(t, "node"),
-		cidrs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24"), netip.MustParsePrefix("fd42::/64")}}
-	tn.dp = NewDataplane(nsRunner(tn.node))
-	require.NoError(t, tn.node.EnableForwarding())
-	// REJECT answers with ICMP errors, which the kernel rate-limits per destination; blocked
-	// probes must see every one, or they wait for their timeout.
-	for _, key := range []string{"net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit", "net.ipv4.icmp_msgs_per_sec"} {
-		value := "0"
-		if key == "net.ipv4.icmp_msgs_per_sec" {
-			value = "100000"
-		}
-		require.NoError(t, tn.node.SetSysctl(key, value))
-	}
+	tn := newBareNode(t, netip.MustParsePrefix("10.42.0.0/24"), netip.MustParsePrefix("fd42::/64"))
 	for _, ns := range []string{"x", "y", "z"} {
 		tn.nss = append(tn.nss, makeNamespace(ns))
 	}
@@ -116,13 +103,7 @@ func newTestNode(t *testing.T) *testNode {
 		require.NoError(t, hostEnd.AddAddr(ctx, netip.PrefixFrom(h.v6, 126)))
 		require.NoError(t, h.ns.AddDefaultRoute(ctx, g4))
 		require.NoError(t, h.ns.AddDefaultRoute(ctx, g6))
-		for _, port := range []uint16{80, 81} {
-			for _, proto := range []netns.Proto{netns.TCP, netns.UDP} {
-				srv, err := h.ns.Serve(ctx, proto, netip.AddrPortFrom(netip.IPv6Unspecified(), port))
-				require.NoError(t, err)
-				t.Cleanup(func() { assert.NoError(t, srv.Close()) })
-			}
-		}
+		serveEcho(t, h.ns, netns.TCP, netns.UDP)
 		return h
 	}
 	for i, name := range []string{"x/a", "x/b", "y/a", "y/b"} {
@@ -140,6 +121,38 @@ func newTestNode(t *testing.T) *testNode {
 		}
 	}
 	return tn
+}
+
+// newBareNode returns a node namespace with pod CIDRs cidrs and a Dataplane programming it,
+// routing between its links, with no host attached yet.
+func newBareNode(t *testing.T, cidrs ...netip.Prefix) *testNode {
+	t.Helper()
+	netns.Require(t)
+	tn := &testNode{node: netns.NewT(t, "node"), cidrs: cidrs}
+	tn.dp = NewDataplane(nsRunner(tn.node))
+	require.NoError(t, tn.node.EnableForwarding())
+	// REJECT answers with ICMP errors, which the kernel rate-limits per destination; blocked
+	// probes must see every one, or they wait for their timeout.
+	for _, key := range []string{"net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit", "net.ipv4.icmp_msgs_per_sec"} {
+		value := "0"
+		if key == "net.ipv4.icmp_msgs_per_sec" {
+			value = "100000"
+		}
+		require.NoError(t, tn.node.SetSysctl(key, value))
+	}
+	return tn
+}
+
+// serveEcho starts echo servers on ports 80 and 81 in ns, one per protocol, on every address.
+func serveEcho(t *testing.T, ns *netns.Namespace, protos ...netns.Proto) {
+	t.Helper()
+	for _, port := range []uint16{80, 81} {
+		for _, proto := range protos {
+			srv, err := ns.Serve(t.Context(), proto, netip.AddrPortFrom(netip.IPv6Unspecified(), port))
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, srv.Close()) })
+		}
+	}
 }
 
 // input returns the compiler input of the test node with policies.
@@ -160,14 +173,24 @@ func (tn *testNode) apply(t *testing.T, in Input) {
 // observe probes every ordered pair of hosts and returns the observed matrix.
 func (tn *testNode) observe(t *testing.T, probe Probe) Matrix {
 	t.Helper()
+	return tn.observeCells(t, probe, nil)
+}
+
+// observeCells probes the ordered pairs of hosts for which probed returns true, every pair
+// when it is nil, and returns the observed matrix; cells not probed are left denied.
+func (tn *testNode) observeCells(t *testing.T, probe Probe, probed func(i, j int) bool) Matrix {
+	t.Helper()
 	eps := make([]Endpoint, len(tn.hosts))
 	for i, h := range tn.hosts {
 		eps[i] = h.endpoint(probe.Family)
 	}
 	m := NewMatrix(probe, eps)
 	proto := netns.TCP
-	if probe.Protocol == corev1.ProtocolUDP {
+	switch probe.Protocol {
+	case corev1.ProtocolUDP:
 		proto = netns.UDP
+	case corev1.ProtocolSCTP:
+		proto = netns.SCTP
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -180,6 +203,9 @@ func (tn *testNode) observe(t *testing.T, probe Probe) Matrix {
 			if i == j {
 				// Loopback never leaves the pod, so no dataplane sees it (spec §2.12).
 				m.Allowed[i][j] = true
+				continue
+			}
+			if probed != nil && !probed(i, j) {
 				continue
 			}
 			addr := dst.v4
