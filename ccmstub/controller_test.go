@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // fakeLoadBalancer records that the stub started it, and with which factory.
@@ -166,15 +168,7 @@ func (f *fixture) refresh(name string) *corev1.Node {
 }
 
 func (f *fixture) events() []string {
-	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
+	return events.Drain(f.recorder)
 }
 
 // patchBody decodes a patch action's body.

@@ -1,12 +1,13 @@
 package ccmstub
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/component-base/metrics"
+
+	"github.com/k3snet/k3snet/internal/metricsreg"
 )
 
 // metricsSubsystem prefixes every metric name: ccmstub_*.
@@ -46,17 +47,8 @@ func newControllerMetrics(reg metrics.KubeRegistry) (*controllerMetrics, error) 
 		uninitialized: metrics.NewDesc(metricsSubsystem+"_uninitialized_nodes",
 			"Nodes that still carry the node.cloudprovider.kubernetes.io/uninitialized taint.", nil, nil, metrics.ALPHA, ""),
 	}
-	if reg == nil {
-		// Unregistered metrics are never created, so their observations cost nothing.
-		return m, nil
-	}
-	for _, r := range []metrics.Registerable{m.syncs, m.initialized} {
-		if err := reg.Register(r); err != nil {
-			return nil, fmt.Errorf("registering metrics: %w", err)
-		}
-	}
-	if err := reg.CustomRegister(m); err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
+	if err := metricsreg.Register(reg, m, m.syncs, m.initialized); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // syncFixture is a Controller wired to a fake clientset and a hand-fed node cache, without
@@ -99,15 +101,7 @@ func (f *syncFixture) patches() int {
 }
 
 func (f *syncFixture) events() []string {
-	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
+	return events.Drain(f.recorder)
 }
 
 func TestSyncNodePatchesOnceWithTheResourceVersion(t *testing.T) {

@@ -1,12 +1,13 @@
 package clustercidr
 
 import (
-	"fmt"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-base/metrics"
+
+	"github.com/k3snet/k3snet/internal/metricsreg"
 )
 
 // metricsSubsystem prefixes every metric name: clustercidr_*.
@@ -47,17 +48,8 @@ func newControllerMetrics(c *Controller, reg metrics.KubeRegistry) (*controllerM
 			[]string{"cluster_cidr", "family"}, nil, metrics.ALPHA, ""),
 		c: c,
 	}
-	if reg == nil {
-		// Unregistered vectors are never created, so their observations cost nothing.
-		return m, nil
-	}
-	for _, r := range []metrics.Registerable{m.allocations, m.releases} {
-		if err := reg.Register(r); err != nil {
-			return nil, fmt.Errorf("registering metrics: %w", err)
-		}
-	}
-	if err := reg.CustomRegister(m); err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
+	if err := metricsreg.Register(reg, m, m.allocations, m.releases); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

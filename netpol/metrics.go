@@ -1,9 +1,9 @@
 package netpol
 
 import (
-	"fmt"
-
 	"k8s.io/component-base/metrics"
+
+	"github.com/k3snet/k3snet/internal/metricsreg"
 )
 
 // metricsSubsystem prefixes every metric name: netpol_*. kube-router's are kube_router_*
@@ -63,13 +63,8 @@ func newControllerMetrics(reg metrics.KubeRegistry) (*controllerMetrics, error) 
 		rules:  gauge("rules", "Rules in our chains in the last applied state, by IP family."),
 		ipsets: gauge("ipsets", "ipsets of ours in the last applied state, by IP family."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, r := range []metrics.Registerable{m.syncDuration, m.syncs, m.lastSyncFailed, m.chains, m.rules, m.ipsets} {
-		if err := reg.Register(r); err != nil {
-			return nil, fmt.Errorf("registering metrics: %w", err)
-		}
+	if err := metricsreg.Register(reg, nil, m.syncDuration, m.syncs, m.lastSyncFailed, m.chains, m.rules, m.ipsets); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

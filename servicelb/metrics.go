@@ -1,10 +1,10 @@
 package servicelb
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-base/metrics"
+
+	"github.com/k3snet/k3snet/internal/metricsreg"
 )
 
 // metricsSubsystem prefixes every metric name: servicelb_*.
@@ -44,17 +44,8 @@ func newControllerMetrics(c *Controller, reg metrics.KubeRegistry) (*controllerM
 			"LoadBalancer Services this controller serves.", nil, nil, metrics.ALPHA, ""),
 		c: c,
 	}
-	if reg == nil {
-		// Unregistered metrics are never created, so their observations cost nothing.
-		return m, nil
-	}
-	for _, r := range []metrics.Registerable{m.syncs, m.statusUpdates} {
-		if err := reg.Register(r); err != nil {
-			return nil, fmt.Errorf("registering metrics: %w", err)
-		}
-	}
-	if err := reg.CustomRegister(m); err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
+	if err := metricsreg.Register(reg, m, m.syncs, m.statusUpdates); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // TestSyncBeforeTheCacheCatchesUpWritesNothingAgain: a pod event can sync a Service again
@@ -26,8 +28,8 @@ func TestSyncBeforeTheCacheCatchesUpWritesNothingAgain(t *testing.T) {
 	client := fake.NewClientset(svc.DeepCopy(), node.DeepCopy())
 	c, err := New(client, Options{})
 	require.NoError(t, err)
-	events := record.NewFakeRecorder(10)
-	c.recorder = events
+	recorder := record.NewFakeRecorder(10)
+	c.recorder = recorder
 
 	// Caches filled by hand and never updated: they stay as the first sync found them.
 	factory := informers.NewSharedInformerFactory(client, 0)
@@ -58,11 +60,11 @@ func TestSyncBeforeTheCacheCatchesUpWritesNothingAgain(t *testing.T) {
 	key := cache.MetaObjectToName(svc)
 	require.NoError(t, c.sync(t.Context(), key))
 	assert.Equal(t, []string{"patch daemonsets/", "patch services/status"}, writes(), "the first sync applies and publishes")
-	assert.Len(t, drain(events), 2, "and announces both")
+	assert.Len(t, events.Drain(recorder), 2, "and announces both")
 
 	require.NoError(t, c.sync(t.Context(), key))
 	assert.Empty(t, writes(), "a sync on the stale cache writes nothing again")
-	assert.Empty(t, drain(events), "and announces nothing again")
+	assert.Empty(t, events.Drain(recorder), "and announces nothing again")
 
 	// Someone deletes the DaemonSet; the cache shows it absent, as before our apply.
 	ds := &appsv1.DaemonSet{}
@@ -70,17 +72,4 @@ func TestSyncBeforeTheCacheCatchesUpWritesNothingAgain(t *testing.T) {
 	c.handleDaemonSetDelete(ds)
 	require.NoError(t, c.sync(t.Context(), key))
 	assert.Equal(t, []string{"patch daemonsets/"}, writes(), "a deleted DaemonSet is applied again")
-}
-
-// drain returns the Events recorded so far.
-func drain(r *record.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-r.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
 }

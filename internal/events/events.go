@@ -23,3 +23,17 @@ func NewRecorder(ctx context.Context, client kubernetes.Interface, source corev1
 	context.AfterFunc(ctx, broadcaster.Shutdown)
 	return broadcaster.NewRecorder(scheme.Scheme, source)
 }
+
+// Drain returns the Events a FakeRecorder has buffered so far, for unit tests that check what
+// a sync announced.
+func Drain(r *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
