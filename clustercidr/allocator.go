@@ -31,7 +31,7 @@ type Allocator struct {
 	ranked []*clusterCIDR
 	// nodes holds what each node has, whether allocated here or occupied.
 	nodes map[string]*held
-	// unattributed is the subset of nodes whose pod CIDRs lie in no ClusterCIDR (yet).
+	// unattributed is the subset of nodes with a pod CIDR that lies in no ClusterCIDR (yet).
 	unattributed map[string]*held
 	// used holds every pod CIDR of every node, per family: the global overlap check.
 	used [numFamilies]rangeSet
@@ -55,14 +55,18 @@ type clusterCIDR struct {
 
 // held is what one node holds.
 type held struct {
-	cc       *clusterCIDR // nil when its CIDRs lie in no ClusterCIDR (see Occupy)
 	prefixes []netip.Prefix
+	// owners[i] is the ClusterCIDR prefixes[i] is attributed to, nil when it lies in none (see
+	// Occupy). An allocation has one owner for all; occupied CIDRs may have one per family.
+	owners []*clusterCIDR
 }
 
-// Allocation is the pod CIDRs a node holds, IPv4 first, and the ClusterCIDR they belong to.
+// Allocation is the pod CIDRs a node holds, IPv4 first, and the ClusterCIDRs they belong to.
 type Allocation struct {
-	// ClusterCIDR is the name of the ClusterCIDR, or "" if the CIDRs lie in none.
-	ClusterCIDR string
+	// ClusterCIDRs are the names of the ClusterCIDRs the CIDRs belong to, in the order of
+	// PodCIDRs, each once: one for an allocation; for occupied CIDRs none if they lie in no
+	// ClusterCIDR, or two for a dual-stack node whose families came from different ones.
+	ClusterCIDRs []string
 	// PodCIDRs are the node's pod CIDRs, at most one per family, IPv4 first: the value for
 	// the Node's spec.podCIDRs.
 	PodCIDRs []netip.Prefix
@@ -101,7 +105,7 @@ func NewAllocator(serviceCIDRs []netip.Prefix) (*Allocator, error) {
 // AddClusterCIDR makes the ClusterCIDR name with spec available for allocation. Adding the
 // same name with the same spec again is a no-op, so informer resyncs are harmless; a different
 // spec under a known name is refused, since every spec field is immutable (spec B.2). A node
-// whose occupied CIDRs lay in no ClusterCIDR is attributed to this one if it contains them.
+// CIDR occupied outside every ClusterCIDR is attributed to this one if it contains it.
 // Errors match ErrInvalidClusterCIDR. spec is not modified or retained.
 func (a *Allocator) AddClusterCIDR(name string, spec ClusterCIDRSpec) error {
 	if name == "" {
@@ -130,9 +134,15 @@ func (a *Allocator) AddClusterCIDR(name string, spec ClusterCIDRSpec) error {
 	i, _ := slices.BinarySearchFunc(a.ranked, cc, compareStatic)
 	a.ranked = slices.Insert(a.ranked, i, cc)
 	for node, h := range a.unattributed {
-		if cc.containsAll(h.prefixes) {
-			h.cc = cc
-			cc.nodes[node] = struct{}{}
+		outside := false
+		for i, p := range h.prefixes {
+			if h.owners[i] == nil && cc.containsAll(p) {
+				h.owners[i] = cc
+				cc.nodes[node] = struct{}{}
+			}
+			outside = outside || h.owners[i] == nil
+		}
+		if !outside {
 			delete(a.unattributed, node)
 		}
 	}
@@ -200,16 +210,16 @@ next:
 			}
 			blocks[f] = b
 		}
-		prefixes := make([]netip.Prefix, 0, numFamilies)
+		h := &held{prefixes: make([]netip.Prefix, 0, numFamilies), owners: make([]*clusterCIDR, 0, numFamilies)}
 		for f, set := range c.cc.sets {
 			if set == nil {
 				continue
 			}
 			a.used[f].add(blocks[f])
 			set.taken(blocks[f])
-			prefixes = append(prefixes, set.prefixOf(blocks[f]))
+			h.prefixes = append(h.prefixes, set.prefixOf(blocks[f]))
+			h.owners = append(h.owners, c.cc)
 		}
-		h := &held{cc: c.cc, prefixes: prefixes}
 		a.nodes[n.Name] = h
 		c.cc.nodes[n.Name] = struct{}{}
 		return h.allocation(), nil
@@ -223,7 +233,7 @@ next:
 }
 
 // Release frees the pod CIDRs of the node name, when the Node is deleted, and returns what it
-// held. The ClusterCIDR it names may be terminating and now deletable (DeleteClusterCIDR), and
+// held. The ClusterCIDRs it names may be terminating and now deletable (DeleteClusterCIDR), and
 // nodes waiting for CIDRs may now fit.
 func (a *Allocator) Release(name string) (Allocation, bool) {
 	a.mu.Lock()
@@ -249,10 +259,11 @@ func (a *Allocator) releaseLocked(name string, h *held) {
 		}
 	}
 	delete(a.nodes, name)
-	if h.cc != nil {
-		delete(h.cc.nodes, name)
-	} else {
-		delete(a.unattributed, name)
+	delete(a.unattributed, name)
+	for _, cc := range h.owners {
+		if cc != nil {
+			delete(cc.nodes, name)
+		}
 	}
 }
 
@@ -304,10 +315,23 @@ func (a *Allocator) Usage(name string) ([]Usage, bool) {
 
 func (h *held) allocation() Allocation {
 	al := Allocation{PodCIDRs: slices.Clone(h.prefixes)}
-	if h.cc != nil {
-		al.ClusterCIDR = h.cc.name
+	for _, cc := range h.owners {
+		if cc != nil && !slices.Contains(al.ClusterCIDRs, cc.name) {
+			al.ClusterCIDRs = append(al.ClusterCIDRs, cc.name)
+		}
 	}
 	return al
+}
+
+// outside returns the prefixes attributed to no ClusterCIDR.
+func (h *held) outside() []netip.Prefix {
+	var out []netip.Prefix
+	for i, p := range h.prefixes {
+		if h.owners[i] == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // sizeLog2 is log2 of the ClusterCIDR's allocatable blocks: the smaller family's, since a
@@ -331,7 +355,7 @@ func (cc *clusterCIDR) primary() netip.Prefix {
 }
 
 // containsAll reports whether every prefix lies inside the ClusterCIDR's range of its family.
-func (cc *clusterCIDR) containsAll(prefixes []netip.Prefix) bool {
+func (cc *clusterCIDR) containsAll(prefixes ...netip.Prefix) bool {
 	for _, p := range prefixes {
 		set := cc.sets[familyOf(p.Addr())]
 		if set == nil || !set.contains(p) {

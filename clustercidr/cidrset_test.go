@@ -176,7 +176,7 @@ func TestHugeIPv6RangesUseMemoryForUsedBlocksOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.ClusterCIDR != "wide" {
+		if len(got.ClusterCIDRs) != 1 || got.ClusterCIDRs[0] != "wide" {
 			t.Fatalf("got %v, want a block of wide", got)
 		}
 		a.Release("w")

@@ -494,12 +494,17 @@ func (c *Controller) release(ctx context.Context, name string) {
 	if !ok {
 		return
 	}
-	c.metrics.releases.WithLabelValues(got.ClusterCIDR).Inc()
-	klog.FromContext(ctx).V(2).Info("Released pod CIDRs", "node", name, "podCIDRs", got.PodCIDRs, "clusterCIDR", got.ClusterCIDR)
-	c.requeueWaiting()
-	if got.ClusterCIDR != "" && c.ccs != nil {
-		c.ccQueue.Add(cache.ObjectName{Name: got.ClusterCIDR})
+	klog.FromContext(ctx).V(2).Info("Released pod CIDRs", "node", name, "podCIDRs", got.PodCIDRs, "clusterCIDRs", got.ClusterCIDRs)
+	if len(got.ClusterCIDRs) == 0 {
+		c.metrics.releases.WithLabelValues("").Inc()
 	}
+	for _, cc := range got.ClusterCIDRs {
+		c.metrics.releases.WithLabelValues(cc).Inc()
+		if c.ccs != nil {
+			c.ccQueue.Add(cache.ObjectName{Name: cc})
+		}
+	}
+	c.requeueWaiting()
 }
 
 // occupy records a Node's existing CIDRs. They never change (mission: a node that already has
@@ -539,8 +544,10 @@ func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *corev
 		c.setWaiting(n.Name, false)
 		err = c.patchPodCIDRs(ctx, node.Name, node.ResourceVersion, got.PodCIDRs)
 		if err == nil {
-			logger.V(2).Info("Assigned pod CIDRs", "podCIDRs", got.PodCIDRs, "clusterCIDR", got.ClusterCIDR)
-			c.metrics.allocations.WithLabelValues(got.ClusterCIDR).Inc()
+			logger.V(2).Info("Assigned pod CIDRs", "podCIDRs", got.PodCIDRs, "clusterCIDRs", got.ClusterCIDRs)
+			for _, cc := range got.ClusterCIDRs { // one: an allocation comes from one ClusterCIDR
+				c.metrics.allocations.WithLabelValues(cc).Inc()
+			}
 			return nil
 		}
 		if ctx.Err() != nil {

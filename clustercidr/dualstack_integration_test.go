@@ -3,13 +3,18 @@ package clustercidr
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/component-base/metrics"
+
+	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
 // Dual stack end to end, against the package's shared control plane (spec B.2, B.4): the
@@ -160,4 +165,45 @@ func TestDualStackAndIPv6OnlyClusterCIDRsBySelector(t *testing.T) {
 	again := e.nodes("sel-again-"+e.id, 1, false, pool(dsName))
 	got2 := e.waitCIDRs(again...)
 	assert.Equal(t, got[ds[1]], got2[again[0]], "a new node gets both blocks of the deleted one")
+}
+
+// TestNodeWithFamiliesFromTwoClusterCIDRsBelongsToBoth: a node whose IPv4 CIDR lies in an
+// IPv4-only ClusterCIDR and whose IPv6 CIDR lies in an IPv6-only one (set before the
+// controller ran, as after a migration) is attributed to both: no outside warning, and
+// deleting either ClusterCIDR waits for the node.
+func TestNodeWithFamiliesFromTwoClusterCIDRsBelongsToBoth(t *testing.T) {
+	e := newEnv(t)
+	v4, v6 := "split-v4-"+e.id, "split-v6-"+e.id
+	e.clusterCIDR(v4, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 8, IPv4: "10.84.0.0/16"})
+	e.clusterCIDR(v6, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 8, IPv6: "fd00:84::/112"})
+	pool := func(int) map[string]string { return map[string]string{"pool": e.id} }
+	split := e.nodes("split-"+e.id, 1, false, pool, testcluster.PodCIDRs("10.84.3.0/24", "fd00:84::300/120"))[0]
+	e.start(Options{ClusterCIDRs: []string{"10.85.0.0/16"}, MultiClusterCIDR: true})
+
+	res := e.dyn.Resource(clusterCIDRGVR)
+	for _, name := range []string{v6, v4} {
+		require.NoError(t, e.c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
+			obj, err := res.Get(ctx, name, metav1.GetOptions{})
+			return err == nil && slices.Contains(obj.GetFinalizers(), Finalizer), err
+		}), "the controller guards %s", name)
+		require.NoError(t, res.Delete(t.Context(), name, metav1.DeleteOptions{}))
+		assert.Contains(t, e.waitEvent(metav1.NamespaceDefault, name, ReasonClusterCIDRInUse), split)
+		obj, err := res.Get(t.Context(), name, metav1.GetOptions{})
+		require.NoError(t, err, "the finalizer holds %s", name)
+		assert.NotNil(t, obj.GetDeletionTimestamp())
+	}
+	events, err := e.c.Client.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{FieldSelector: fields.Set{
+		"involvedObject.name": split, "reason": ReasonCIDROutsideClusterCIDRs}.String()})
+	require.NoError(t, err)
+	assert.Empty(t, events.Items, "both CIDRs lie in a ClusterCIDR")
+	assert.Equal(t, []string{"10.84.3.0/24", "fd00:84::300/120"}, e.getNode(split).Spec.PodCIDRs, "existing CIDRs never change")
+
+	e.deleteNodes(split)
+	for _, name := range []string{v4, v6} {
+		err := e.c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
+			_, err := res.Get(ctx, name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		assert.NoError(t, err, "%s goes once the node is deleted", name)
+	}
 }

@@ -40,8 +40,17 @@ func withCIDRs(n Node, cidrs ...string) Node {
 	return n
 }
 
+// alloc is an Allocation from the ClusterCIDR cc, or from none if cc is "".
 func alloc(cc string, cidrs ...string) Allocation {
-	return Allocation{ClusterCIDR: cc, PodCIDRs: pfxs(cidrs...)}
+	if cc == "" {
+		return Allocation{PodCIDRs: pfxs(cidrs...)}
+	}
+	return allocFrom([]string{cc}, cidrs...)
+}
+
+// allocFrom is an Allocation whose CIDRs belong to the ClusterCIDRs ccs.
+func allocFrom(ccs []string, cidrs ...string) Allocation {
+	return Allocation{ClusterCIDRs: ccs, PodCIDRs: pfxs(cidrs...)}
 }
 
 type specTweak func(*ClusterCIDRSpec)
@@ -241,12 +250,15 @@ func checkInvariants(t *testing.T, a *Allocator) {
 			all = append(all, owned{name, p})
 			want[familyOf(p.Addr())].add(spanOf(p))
 		}
-		if h.cc != nil {
-			assert.Contains(t, h.cc.nodes, name)
-			assert.True(t, h.cc.containsAll(h.prefixes), "node %s: %v outside %s", name, h.prefixes, h.cc.name)
-			assert.Same(t, h.cc, a.byName[h.cc.name], "node %s attributed to a forgotten ClusterCIDR", name)
-		} else {
-			assert.Contains(t, a.unattributed, name)
+		require.Len(t, h.owners, len(h.prefixes), "node %s", name)
+		for i, cc := range h.owners {
+			if cc == nil {
+				assert.Contains(t, a.unattributed, name)
+				continue
+			}
+			assert.Contains(t, cc.nodes, name)
+			assert.True(t, cc.containsAll(h.prefixes[i]), "node %s: %v outside %s", name, h.prefixes[i], cc.name)
+			assert.Same(t, cc, a.byName[cc.name], "node %s attributed to a forgotten ClusterCIDR", name)
 		}
 	}
 	for i := range all {
@@ -258,15 +270,16 @@ func checkInvariants(t *testing.T, a *Allocator) {
 		assert.Equal(t, orNil(want[f].spans), orNil(a.used[f].spans), "used %s", family(f))
 		checkCanonical(t, &a.used[f])
 	}
-	for name := range a.unattributed {
-		assert.Contains(t, a.nodes, name)
+	for name, h := range a.unattributed {
+		assert.Same(t, h, a.nodes[name])
+		assert.Contains(t, h.owners, (*clusterCIDR)(nil), "node %s is attributed in full", name)
 	}
 	assert.Len(t, a.ranked, len(a.byName))
 	assert.True(t, slices.IsSortedFunc(a.ranked, compareStatic), "ranked is not sorted")
 	for _, cc := range a.ranked {
 		assert.Same(t, cc, a.byName[cc.name])
 		for n := range cc.nodes {
-			assert.Same(t, cc, a.nodes[n].cc)
+			assert.Contains(t, a.nodes[n].owners, cc, "node %s", n)
 		}
 		for f, set := range cc.sets {
 			if set == nil || set.sizeLog2() > 12 {
@@ -304,9 +317,9 @@ func readable(v any) any {
 	switch v := v.(type) {
 	case Allocation:
 		return struct {
-			ClusterCIDR string
-			PodCIDRs    []string
-		}{v.ClusterCIDR, strs(v.PodCIDRs)}
+			ClusterCIDRs []string
+			PodCIDRs     []string
+		}{v.ClusterCIDRs, strs(v.PodCIDRs)}
 	case []Allocation:
 		out := make([]any, len(v))
 		for i, x := range v {

@@ -15,9 +15,12 @@ import (
 // The CIDRs are attributed, for deletion protection, to the first ClusterCIDR in rankFor
 // order that contains all of them; failing that, to any ClusterCIDR that contains them, even
 // a terminating one or one whose selector no longer matches the node's labels (they came from
-// it); failing that, to none: Occupy then still holds them and returns an error matching
-// ErrCIDROutsideClusterCIDRs, which the controller reports as a Warning Event. A ClusterCIDR
-// added later that contains them adopts the node. (Upstream refused to start instead, spec B.4.)
+// it); failing that, each CIDR on its own in the same order, as for a dual-stack node whose
+// IPv4 and IPv6 CIDRs came from different ClusterCIDRs: deleting either then waits for the
+// node. A CIDR in no ClusterCIDR is still held, and Occupy returns an error matching
+// ErrCIDROutsideClusterCIDRs naming it, which the controller reports as a Warning Event. A
+// ClusterCIDR added later that contains it adopts it. (Upstream refused to start instead,
+// spec B.4.)
 //
 // Occupying the same CIDRs again is a no-op. Different CIDRs replace what the node held, as
 // when a Node patch raced with another writer. Errors on which nothing changes:
@@ -49,29 +52,32 @@ func (a *Allocator) occupyLocked(n Node) (Allocation, error) {
 		}
 	}
 
-	cc := a.attribute(n, prefixes)
+	h := &held{prefixes: prefixes, owners: a.attribute(n, prefixes)}
 	if old != nil {
 		a.releaseLocked(n.Name, old)
 	}
 	for _, p := range prefixes {
 		a.used[familyOf(p.Addr())].add(spanOf(p))
 	}
-	h := &held{cc: cc, prefixes: prefixes}
 	a.nodes[n.Name] = h
-	if cc != nil {
-		cc.nodes[n.Name] = struct{}{}
-	} else {
+	for _, cc := range h.owners {
+		if cc != nil {
+			cc.nodes[n.Name] = struct{}{}
+		}
+	}
+	if slices.Contains(h.owners, nil) {
 		a.unattributed[n.Name] = h
 	}
 	return h.allocation(), outsideError(n.Name, h)
 }
 
-// outsideError is the error Occupy returns for a node whose CIDRs lie in no ClusterCIDR.
+// outsideError is the error Occupy returns for a node with CIDRs in no ClusterCIDR.
 func outsideError(name string, h *held) error {
-	if h.cc != nil {
+	outside := h.outside()
+	if len(outside) == 0 {
 		return nil
 	}
-	return fmt.Errorf("node %q: pod CIDRs %v are held but lie in no ClusterCIDR: %w", name, h.prefixes, ErrCIDROutsideClusterCIDRs)
+	return fmt.Errorf("node %q: pod CIDRs %v are held but lie in no ClusterCIDR: %w", name, outside, ErrCIDROutsideClusterCIDRs)
 }
 
 // overlappingNode finds the node, other than self, holding a CIDR that overlaps p; the first
@@ -94,17 +100,34 @@ func (a *Allocator) overlappingNode(p netip.Prefix, self string) (string, netip.
 	return name, theirs, name != ""
 }
 
-// attribute picks the ClusterCIDR a node's existing CIDRs belong to (see Occupy), or nil.
-func (a *Allocator) attribute(n Node, prefixes []netip.Prefix) *clusterCIDR {
+// attribute picks the ClusterCIDR each of a node's existing CIDRs belongs to (see Occupy):
+// one for all of them if one contains them all, else one per CIDR, nil for a CIDR in none.
+func (a *Allocator) attribute(n Node, prefixes []netip.Prefix) []*clusterCIDR {
 	a.scratch = rankFor(a.scratch[:0], a.ranked, n)
 	defer clear(a.scratch)
+	owners := make([]*clusterCIDR, len(prefixes))
+	if cc := a.firstContaining(prefixes...); cc != nil {
+		for i := range owners {
+			owners[i] = cc
+		}
+		return owners
+	}
+	for i, p := range prefixes {
+		owners[i] = a.firstContaining(p)
+	}
+	return owners
+}
+
+// firstContaining returns the first ClusterCIDR containing all prefixes: among those in
+// a.scratch (the ones selecting the node, best first), else among all, else nil.
+func (a *Allocator) firstContaining(prefixes ...netip.Prefix) *clusterCIDR {
 	for _, c := range a.scratch {
-		if c.cc.containsAll(prefixes) {
+		if c.cc.containsAll(prefixes...) {
 			return c.cc
 		}
 	}
 	for _, cc := range a.ranked {
-		if cc.containsAll(prefixes) {
+		if cc.containsAll(prefixes...) {
 			return cc
 		}
 	}

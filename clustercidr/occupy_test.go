@@ -33,9 +33,19 @@ func TestOccupy(t *testing.T) {
 			op:   opOccupy, node: withCIDRs(node("n6"), "10.99.0.0/24"), want: alloc("", "10.99.0.0/24"), wantErr: ErrCIDROutsideClusterCIDRs,
 		},
 		{
-			name: "a dual-stack node whose IPv6 CIDR lies in no ClusterCIDR is reported as outside",
-			op:   opOccupy, node: withCIDRs(node("n7"), "fd00::/64", "10.42.9.0/24"), want: alloc("", "10.42.9.0/24", "fd00::/64"), wantErr: ErrCIDROutsideClusterCIDRs,
+			name: "a dual-stack node whose IPv6 CIDR lies in no ClusterCIDR: IPv4 is attributed, IPv6 reported as outside",
+			op:   opOccupy, node: withCIDRs(node("n7"), "fd00::/64", "10.42.9.0/24"), want: alloc(DefaultClusterCIDRName, "10.42.9.0/24", "fd00::/64"), wantErr: ErrCIDROutsideClusterCIDRs,
 		},
+		{name: "an IPv6-only ClusterCIDR added later adopts the IPv6 CIDR", op: opAdd, cc: "v6", spec: ccSpec("", "fd00::/48", 16, selecting(term(exists("v6"))))},
+		{name: "so the node holds both ClusterCIDRs back from deletion: the IPv6 one", op: opUsers, cc: "v6", want: []string{"n7"}},
+		{name: "and the IPv4 one", op: opUsers, cc: DefaultClusterCIDRName, want: []string{"n5", "n7"}},
+		{name: "occupying it again reports no problem", op: opOccupy, node: withCIDRs(node("n7"), "fd00::/64", "10.42.9.0/24"), want: allocFrom([]string{DefaultClusterCIDRName, "v6"}, "10.42.9.0/24", "fd00::/64")},
+		{
+			name: "a dual-stack node whose families lie in two single-family ClusterCIDRs belongs to both",
+			op:   opOccupy, node: withCIDRs(node("n12", "zone", "z1"), "fd00:0:0:5::/64", "10.1.40.0/24"), want: allocFrom([]string{"a", "v6"}, "10.1.40.0/24", "fd00:0:0:5::/64"),
+		},
+		{name: "deleting the IPv6 ClusterCIDR waits for both of its nodes", op: opDelete, cc: "v6", want: []string{"n12", "n7"}},
+		{name: "the zone ClusterCIDR counts n12 among its nodes", op: opUsers, cc: "a", want: []string{"n1", "n12", "n2", "n3", "n4"}},
 		{
 			name: "occupying the outside CIDR again reports it again",
 			op:   opOccupy, node: withCIDRs(node("n6"), "10.99.0.0/24"), want: alloc("", "10.99.0.0/24"), wantErr: ErrCIDROutsideClusterCIDRs,
@@ -51,6 +61,21 @@ func TestOccupy(t *testing.T) {
 		{name: "an IPv4-mapped IPv6 CIDR is refused", op: opOccupy, node: withCIDRs(node("n11"), "::ffff:10.1.30.0/120"), wantErr: ErrInvalidNode},
 		{name: "a node without a name is refused", op: opOccupy, node: withCIDRs(node(""), "10.1.30.0/24"), wantErr: ErrInvalidNode},
 	})
+}
+
+func TestOccupyNamesOnlyTheCIDRsOutsideEveryClusterCIDR(t *testing.T) {
+	a := newTestAllocator(t)
+	require.NoError(t, a.AddClusterCIDR(DefaultClusterCIDRName, ccSpec("10.42.0.0/16", "", 8)))
+	_, err := a.Occupy(withCIDRs(node("n1"), "10.42.1.0/24", "fd00::/64"))
+	require.ErrorIs(t, err, ErrCIDROutsideClusterCIDRs)
+	assert.EqualError(t, err, `node "n1": pod CIDRs [fd00::/64] are held but lie in no ClusterCIDR: pod CIDR is outside every ClusterCIDR`)
+
+	// Released, the node leaves both the ClusterCIDR and the outside list.
+	_, ok := a.Release("n1")
+	require.True(t, ok)
+	assert.Empty(t, a.NodesUsing(DefaultClusterCIDRName))
+	checkInvariants(t, a)
+	assert.Empty(t, a.unattributed)
 }
 
 func TestDeletingAClusterCIDRKeepsItsOccupiedNodes(t *testing.T) {

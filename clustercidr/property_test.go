@@ -71,7 +71,7 @@ func expectedAllocation(a *Allocator, n Node) (Allocation, bool) {
 			}
 		}
 		if ok {
-			return Allocation{ClusterCIDR: c.cc.name, PodCIDRs: got}, true
+			return Allocation{ClusterCIDRs: []string{c.cc.name}, PodCIDRs: got}, true
 		}
 	}
 	return Allocation{}, false
@@ -99,9 +99,15 @@ func applyOps(t *testing.T, ops []byte) {
 		case 2, 3:
 			a.Release(n.Name)
 		case 4:
-			// Occupy a /26 somewhere in 10.0.0.0/20: inside, across or outside the ClusterCIDRs.
+			// Occupy a /26 somewhere in 10.0.0.0/20: inside, across or outside the ClusterCIDRs;
+			// every other time with a /124 inside or outside c's IPv6 range, which may put
+			// the node's two families in two ClusterCIDRs.
 			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, ops[i] / 5 % 16, 64 * (ops[i+1] / 24 % 4)}), 26)
 			n.PodCIDRs = []netip.Prefix{p}
+			if ops[i]/80%2 == 1 {
+				v6 := [16]byte{0: 0xfd, 14: ops[i+1] / 96 % 2, 15: 16 * (ops[i+1] % 16)}
+				n.PodCIDRs = append(n.PodCIDRs, netip.PrefixFrom(netip.AddrFrom16(v6), 124))
+			}
 			_, err := a.Occupy(n)
 			if err != nil && !errors.Is(err, ErrAlreadyAllocated) && !errors.Is(err, ErrCIDROutsideClusterCIDRs) {
 				t.Fatalf("op %d: occupy %s %s: %v", i/2, n.Name, p, err)
