@@ -179,10 +179,16 @@ func (e *env) deleteNodes(names ...string) {
 // parallel runs f for 0..n-1 on 16 goroutines and fails the test on any error.
 func (e *env) parallel(n int, f func(i int) error) {
 	e.t.Helper()
+	e.parallelOn(16, n, f)
+}
+
+// parallelOn runs f for 0..n-1 on the given number of goroutines and fails the test on any error.
+func (e *env) parallelOn(goroutines, n int, f func(i int) error) {
+	e.t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	next := make(chan int)
-	for range 16 {
+	for range goroutines {
 		wg.Go(func() {
 			for i := range next {
 				if err := f(i); err != nil {

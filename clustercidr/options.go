@@ -42,10 +42,10 @@ type Options struct {
 	// family. nil registers none. One registry takes one Controller.
 	MetricsRegistry metrics.KubeRegistry
 
-	// Workers is the number of node workers. Default 16: Allocate is serialised inside the
-	// allocator, so workers only overlap the Node patches' round trips, and on the 2-core
-	// bench (BenchmarkEndToEnd1000Nodes, a loaded machine) 16 allocated 1,000 Nodes in 3.6–7 s where 4 took
-	// 9–17 s.
+	// Workers is the number of node workers. Default 64: Allocate is serialised inside the
+	// allocator, so workers only overlap the Node patches' round trips. On the 2-core bench
+	// (BenchmarkEndToEnd1000Nodes, kine) 1,000 Nodes were allocated in 9–17 s by 4 workers,
+	// 5.4–6.4 s by 16, 4.4–5.0 s by 32, 3.3–5.4 s by 64 and 2.8–4.3 s by 128.
 	Workers int
 
 	// LeaseName, when set, makes the controller allocate only while it holds the
@@ -70,7 +70,7 @@ type Options struct {
 // Defaults of Options, K3s's and kube-controller-manager's.
 const (
 	defaultClusterCIDR    = "10.42.0.0/16"
-	defaultWorkers        = 16
+	defaultWorkers        = 64
 	defaultLeaseNamespace = "kube-system"
 	defaultLeaseDuration  = 15 * time.Second
 	defaultRenewDeadline  = 10 * time.Second
