@@ -46,7 +46,7 @@ type Dataplane struct {
 	// as the last successful Apply left them, so the next one neither lists the sets nor
 	// reads every set back; nil when unknown. Caches like applied: a set someone else
 	// creates or destroys under one of our names fails the next restore, which drops them;
-	// a set whose members someone else edits stays wrong until a restart.
+	// a set whose members someone else edits stays wrong until ForgetApplied.
 	names   []string
 	members map[string][]string
 }
@@ -80,10 +80,11 @@ func NewDataplane(run Runner) *Dataplane {
 // print the same text, and when our jumps are still first no restore runs at all. After a
 // first full restore, only what changed is written: a pod added to the workload of record
 // adds its address to the sets it belongs to, creates its chain and inserts its two jumps in
-// each top-level chain (ruleEdits). Edits to an unchanged chain of ours by someone else last
-// until that chain changes; an edit that makes one of our restores fail drops the caches, and
-// the next Apply reads the kernel and rewrites. Families absent from st are not touched
-// (Cleanup removes them).
+// each top-level chain (ruleEdits). Edits by someone else to an unchanged chain or set of ours
+// last until that chain changes or ForgetApplied is called (the controller does before each
+// drift-repair sync); an edit that makes one of our restores fail drops the caches, and the
+// next Apply reads the kernel and rewrites. Families absent from st are not touched (Cleanup
+// removes them).
 func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -170,6 +171,21 @@ func (d *Dataplane) setMembers(ctx context.Context, sets []IPSet, existing []str
 	return parseIPSetSave(out), nil
 }
 
+// ForgetApplied drops what the Dataplane remembers of its last Apply, so the next Apply reads
+// our chains and sets back in full and rewrites whatever differs from its State: drift repair
+// for rules or set members someone else changed, which an Apply from the caches does not see.
+// That Apply costs a full table read (iptables-save), as the first one does.
+func (d *Dataplane) ForgetApplied() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forgetLocked()
+}
+
+func (d *Dataplane) forgetLocked() {
+	clear(d.applied)
+	d.names, d.members = nil, nil
+}
+
 // Cleanup removes everything of ours from both families' filter tables and every set of
 // ours, kube-router's included: what K3s should do when --disable-network-policy is set
 // (spec §1.1). It is the shutdown decision written down: a stopped controller does not
@@ -180,8 +196,7 @@ func (d *Dataplane) setMembers(ctx context.Context, sets []IPSet, existing []str
 func (d *Dataplane) Cleanup(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	clear(d.applied)
-	d.names, d.members = nil, nil
+	d.forgetLocked()
 	var errs []error
 	for _, fam := range []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol} {
 		save, restore := tools(fam)

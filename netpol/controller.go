@@ -42,6 +42,8 @@ type dataplane interface {
 	// Preflight checks that the tools the families need are usable.
 	Preflight(ctx context.Context, families []corev1.IPFamily) error
 	Apply(ctx context.Context, st State) error
+	// ForgetApplied makes the next Apply read the kernel back in full (drift repair).
+	ForgetApplied()
 }
 
 var _ dataplane = (*Dataplane)(nil)
@@ -89,7 +91,8 @@ type Controller struct {
 	// problem is reported once per change of the policy, not every sync.
 	reported map[cache.ObjectName]string
 	// lastApply is when applied was programmed. Once MaxSyncInterval has passed, even an
-	// unchanged state is applied again, which repairs what someone else changed.
+	// unchanged state is applied again, from a full read of the kernel, which repairs what
+	// someone else changed.
 	lastApply time.Time
 }
 

@@ -53,9 +53,17 @@ func (k *fakeKernel) count() int {
 type recordingDataplane struct {
 	mu     sync.Mutex
 	states []State
+	// forgets counts ForgetApplied calls.
+	forgets int
 }
 
 func (d *recordingDataplane) Preflight(context.Context, []corev1.IPFamily) error { return nil }
+
+func (d *recordingDataplane) ForgetApplied() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forgets++
+}
 
 func (d *recordingDataplane) Apply(_ context.Context, st State) error {
 	d.mu.Lock()
@@ -287,6 +295,36 @@ func TestControllerUnchangedStateRunsNoCommand(t *testing.T) {
 	f.createPod(ctx, t, 7)
 	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 2 }, waitFor, 10*time.Millisecond)
 	assert.Greater(t, kernel.count(), before)
+}
+
+// TestControllerDriftRepairReadsTheKernelInFull: a sync due to MaxSyncInterval makes the
+// Dataplane forget its caches first, so edits inside our chains and sets are repaired; a sync
+// caused by an event does not.
+func TestControllerDriftRepairReadsTheKernelInFull(t *testing.T) {
+	t.Run("event-driven syncs keep the caches", func(t *testing.T) {
+		dp := &recordingDataplane{}
+		f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond, MaxSyncInterval: time.Hour}, dp, makeNamespace("x"))
+		require.NoError(t, f.ctrl.Start(ctx, f.factory))
+		require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 1 }, waitFor, 10*time.Millisecond)
+		f.createPod(ctx, t, 7)
+		require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 2 }, waitFor, 10*time.Millisecond)
+		dp.mu.Lock()
+		defer dp.mu.Unlock()
+		assert.Zero(t, dp.forgets)
+	})
+	t.Run("every drift-repair sync forgets them", func(t *testing.T) {
+		dp := &recordingDataplane{}
+		f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond, MaxSyncInterval: 100 * time.Millisecond}, dp, makeNamespace("x"))
+		require.NoError(t, f.ctrl.Start(ctx, f.factory))
+		require.Eventually(t, func() bool { return f.syncs(t, syncApplied) >= 3 }, waitFor, 10*time.Millisecond)
+		dp.mu.Lock()
+		forgets, applies := dp.forgets, len(dp.states)
+		dp.mu.Unlock()
+		// With no event, every apply after the first is a repair, which forgets first: the
+		// count is one less than the applies, or equal while a repair is between the two.
+		assert.GreaterOrEqual(t, forgets, 2)
+		assert.Contains(t, []int{applies - 1, applies}, forgets, "%d applies", applies)
+	})
 }
 
 // TestControllerWarnsOncePerInvalidPolicy stores a policy the API server would reject (the

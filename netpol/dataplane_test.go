@@ -460,6 +460,33 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		require.Equal(t, 1, strings.Count(out, "-j KUBE-ROUTER-FORWARD"))
 	})
 
+	t.Run("edits inside our chains and sets are repaired once the caches are forgotten", func(t *testing.T) {
+		tn.apply(t, tn.input(deny))
+		want := tn.kernelDump(t)
+		// Someone opens our forward chain and removes a member from one of our sets.
+		_, err := tn.node.Exec(ctx, "iptables", "-I", "KUBE-ROUTER-FORWARD", "1", "-m", "comment", "--comment", "drift", "-j", "ACCEPT")
+		require.NoError(t, err)
+		var member []string
+		for _, line := range ownObjects(want) {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "add" {
+				member = f[1:]
+				break
+			}
+		}
+		require.NotNil(t, member, "no set member to remove in:\n%s", want)
+		_, err = tn.node.Exec(ctx, "ipset", "del", member[0], member[1])
+		require.NoError(t, err)
+		drifted := tn.kernelDump(t)
+
+		// An Apply from the caches checks only our jumps: this is what the controller's
+		// MaxSyncInterval repair (ForgetApplied, then Apply) is for.
+		tn.apply(t, tn.input(deny))
+		require.Equal(t, drifted, tn.kernelDump(t))
+		tn.dp.ForgetApplied()
+		tn.apply(t, tn.input(deny))
+		require.Equal(t, want, tn.kernelDump(t))
+	})
+
 	t.Run("a local pod missing from the state is isolated by the default deny", func(t *testing.T) {
 		in := tn.input()
 		in.Pods = tn.pods[1:] // x/a runs but is not programmed yet

@@ -50,10 +50,15 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 		return syncFailed, err
 	}
 	st, compileErr := c.compiles.compile(in)
-	if c.applied != nil && time.Since(c.lastApply) < c.opts.MaxSyncInterval && reflect.DeepEqual(*c.applied, st) {
+	repairDue := c.applied != nil && time.Since(c.lastApply) >= c.opts.MaxSyncInterval
+	if c.applied != nil && !repairDue && reflect.DeepEqual(*c.applied, st) {
 		// Nothing the kernel holds would change: no command runs (issue 4, "Do better" 2).
 		c.reportPolicyProblems(ctx, compileErr)
 		return syncUnchanged, nil
+	}
+	if repairDue {
+		// The Dataplane's caches would hide edits made inside our chains and sets.
+		c.dataplane.ForgetApplied()
 	}
 	c.applied = nil
 	if err := c.dataplane.Apply(ctx, st); err != nil {
