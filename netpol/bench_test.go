@@ -252,6 +252,14 @@ func BenchmarkApplyWorkload(b *testing.B) {
 			require.NoError(b, dp.Apply(ctx, st))
 		}
 	})
+	b.Run("drift-repair resync", func(b *testing.B) {
+		// Every MaxSyncInterval: the caches are dropped and the kernel read back in full.
+		require.NoError(b, dp.Apply(ctx, st))
+		for b.Loop() {
+			dp.ForgetApplied()
+			require.NoError(b, dp.Apply(ctx, st))
+		}
+	})
 	b.Run("incremental compile and apply after one local pod is added", func(b *testing.B) {
 		// What the controller does: its compile cache is warm from the previous sync.
 		in := workloadInput(50, 100, 5000, 100, 1000)
