@@ -17,8 +17,10 @@ import (
 // TestNetworkPolicyInTheServersNetworkNamespace runs k3slike in a network namespace of its
 // own, which plays the node: a pod kwok runs on that node gets a network namespace routed
 // from it, a client outside the cluster sends it real connections, and the NetworkPolicies
-// applied with kubectl decide what passes. A restart with --disable-network-policy removes
-// every rule and set again.
+// applied with kubectl decide what passes. Multi-cluster CIDR is on (K3s warns that its
+// policy controller may not work with it): a pod on a second node, whose pod CIDR comes from
+// the mission's worker2 ClusterCIDR, is let in by a pod selector. A restart with
+// --disable-network-policy removes every rule and set again.
 func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
 	netns.Require(t)
 	ctx := t.Context()
@@ -26,7 +28,7 @@ func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
 	require.NoError(t, node.EnableForwarding())
 	c := newCluster(t, "netpol-e2e", "192.0.2.90")
 	c.netns = node.Name()
-	srv := c.start()
+	srv := c.start("--multi-cluster-cidr")
 
 	// The controller manager creates each namespace's default ServiceAccount, which pods need.
 	c.eventually("the default ServiceAccount exists", func() bool { return len(c.names("serviceaccount/default")) == 1 })
@@ -81,6 +83,57 @@ spec:
     ports: [{port: 80, protocol: TCP}]
 `, "apply", "-f", "-")
 	c.eventually("an ipBlock rule lets the client in again", reachable)
+
+	// worker2 gets its pod CIDR from the mission's ClusterCIDR, and runs a client pod whose
+	// network namespace is routed from the node like the external client.
+	c.kubectlIn(`apiVersion: networking.x-k8s.io/v1
+kind: ClusterCIDR
+metadata: {name: worker2}
+spec:
+  nodeSelector:
+    nodeSelectorTerms:
+    - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [worker2]}]
+  perNodeHostBits: 8
+  ipv4: 10.247.0.0/16
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: worker2
+  labels: {kubernetes.io/hostname: worker2}
+  annotations: {kwok.x-k8s.io/node: fake}
+`, "apply", "-f", "-")
+	c.eventually("worker2 gets its pod CIDR from the worker2 ClusterCIDR", func() bool {
+		return c.value("{.spec.podCIDR}", "node", "worker2") == "10.247.0.0/24"
+	})
+	c.kubectl("run", "client", "--image=registry.k8s.io/pause:3.10", "--labels=app=client",
+		`--overrides={"apiVersion":"v1","spec":{"nodeName":"worker2"}}`)
+	c.eventually("kwok runs the client pod with an IP from worker2's pod CIDR", func() bool {
+		return strings.HasPrefix(c.value("{.status.podIP}", "pod", "client"), "10.247.0.")
+	})
+	remoteIP := netip.MustParseAddr(c.value("{.status.podIP}", "pod", "client"))
+	remoteGateway := netip.MustParseAddr("10.247.0.254")
+	remote := netns.NewT(t, "remote")
+	remoteEnd, nodeEnd3, err := remote.AddVeth(ctx, "eth0", node, "vremote")
+	require.NoError(t, err)
+	require.NoError(t, nodeEnd3.AddAddr(ctx, netip.PrefixFrom(remoteGateway, 24)))
+	require.NoError(t, remoteEnd.AddAddr(ctx, netip.PrefixFrom(remoteIP, 24)))
+	require.NoError(t, remote.AddDefaultRoute(ctx, remoteGateway))
+	fromRemote := func() error { return remote.Probe(netns.TCP, target, time.Second) }
+	c.eventually("the ipBlock rule does not admit the pod on worker2", func() bool { return netns.IsBlocked(fromRemote()) })
+
+	c.kubectlIn(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-client-pods}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+`, "apply", "-f", "-")
+	c.eventually("a pod selector lets in the client pod from the other ClusterCIDR", func() bool { return fromRemote() == nil })
+	c.kubectl("label", "pod", "client", "app=other", "--overwrite")
+	c.eventually("and shuts it out once the pod no longer matches", func() bool { return netns.IsBlocked(fromRemote()) })
+	assert.True(t, reachable(), "the external client is still let in by its ipBlock")
 	t.Logf("kubectl get networkpolicy:\n%s", c.kubectl("get", "networkpolicy"))
 	rules := iptablesSave(t, node)
 	t.Logf("the pod's rules:\n%s", podRules(t, node, rules, "default/server"))
