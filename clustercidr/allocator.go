@@ -121,7 +121,55 @@ func (a *Allocator) AddClusterCIDR(name string, spec ClusterCIDRSpec) error {
 			cc.sets[f] = newCIDRSet(p, ps.hostBits)
 		}
 	}
+	return a.add(cc)
+}
 
+// AddRange makes name a range the way kube-controller-manager's range allocator uses
+// --cluster-cidr, which is how K3s allocates without --multi-cluster-cidr: at most one prefix
+// per family, each cut into blocks of its own node mask (--node-cidr-mask-size-ipv4 and
+// -ipv6, /24 and /64 in K3s), every node selected. Unlike a ClusterCIDR's families, the two
+// need not have the same host bits. Adding the same range again is a no-op; errors match
+// ErrInvalidClusterCIDR.
+func (a *Allocator) AddRange(name string, prefixes []netip.Prefix, nodeMaskIPv4, nodeMaskIPv6 int) error {
+	cc, err := newRange(name, prefixes, nodeMaskIPv4, nodeMaskIPv6)
+	if err != nil {
+		return err
+	}
+	return a.add(cc)
+}
+
+// newRange builds the ClusterCIDR AddRange adds, or says what is wrong with the range.
+func newRange(name string, prefixes []netip.Prefix, nodeMaskIPv4, nodeMaskIPv6 int) (*clusterCIDR, error) {
+	if name == "" {
+		return nil, &FieldError{"metadata.name", "must not be empty"}
+	}
+	if len(prefixes) == 0 {
+		return nil, fmt.Errorf("range %q: no prefix: %w", name, ErrInvalidClusterCIDR)
+	}
+	cc := &clusterCIDR{name: name, nodes: map[string]struct{}{}}
+	masks := [numFamilies]int{ipv4: nodeMaskIPv4, ipv6: nodeMaskIPv6}
+	for _, p := range prefixes {
+		if !p.IsValid() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("range %q: %s is not a valid prefix: %w", name, p, ErrInvalidClusterCIDR)
+		}
+		f := familyOf(p.Addr())
+		if cc.sets[f] != nil {
+			return nil, fmt.Errorf("range %q: two %s prefixes: %w", name, f, ErrInvalidClusterCIDR)
+		}
+		if masks[f] < p.Bits() || masks[f] > f.bits() {
+			return nil, fmt.Errorf("range %q: the %s node mask /%d does not fit in %s: %w", name, f, masks[f], p.Masked(), ErrInvalidClusterCIDR)
+		}
+		cc.sets[f] = newCIDRSet(p.Masked(), f.bits()-masks[f])
+		if cc.hostBits == 0 || f == ipv4 {
+			cc.hostBits = cc.sets[f].hostBits // only ranks it against others; a range is alone
+		}
+	}
+	return cc, nil
+}
+
+// add makes cc available for allocation (see AddClusterCIDR).
+func (a *Allocator) add(cc *clusterCIDR) error {
+	name := cc.name
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if old := a.byName[name]; old != nil {
@@ -372,7 +420,8 @@ func (cc *clusterCIDR) sameSpec(o *clusterCIDR) bool {
 		return false
 	}
 	for f := range cc.sets {
-		if (cc.sets[f] == nil) != (o.sets[f] == nil) || cc.sets[f] != nil && cc.sets[f].prefix != o.sets[f].prefix {
+		x, y := cc.sets[f], o.sets[f]
+		if (x == nil) != (y == nil) || x != nil && (x.prefix != y.prefix || x.hostBits != y.hostBits) {
 			return false
 		}
 	}

@@ -73,8 +73,11 @@ type Controller struct {
 	client kubernetes.Interface
 	// opts are the validated options with defaults filled in.
 	opts Options
-	// defaultSpec is the default ClusterCIDR built from opts (spec B.4).
+	// defaultSpec is the default ClusterCIDR built from opts (spec B.4), with MultiClusterCIDR.
 	defaultSpec ClusterCIDRSpec
+	// rangePrefixes and rangeMasks are the range allocated from without MultiClusterCIDR.
+	rangePrefixes []netip.Prefix
+	rangeMasks    [numFamilies]int
 	// serviceCIDRs are never handed out.
 	serviceCIDRs []netip.Prefix
 
@@ -116,7 +119,15 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("clustercidr: invalid options: %w", err)
 	}
-	spec, err := opts.defaultSpec()
+	var spec ClusterCIDRSpec
+	var prefixes []netip.Prefix
+	var masks [numFamilies]int
+	var err error
+	if opts.MultiClusterCIDR {
+		spec, err = opts.defaultSpec()
+	} else {
+		prefixes, masks, err = opts.defaultRange()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clustercidr: %w", err)
 	}
@@ -129,10 +140,12 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 		opts.Identity = host + "_" + rand.String(8)
 	}
 	c := &Controller{
-		client:       client,
-		opts:         opts,
-		defaultSpec:  spec,
-		serviceCIDRs: svc,
+		client:        client,
+		opts:          opts,
+		defaultSpec:   spec,
+		rangePrefixes: prefixes,
+		rangeMasks:    masks,
+		serviceCIDRs:  svc,
 		nodeQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "clustercidr-nodes"}),
@@ -309,8 +322,8 @@ func (c *Controller) rebuild(ctx context.Context) (*Allocator, error) {
 	var terminating []string
 	if c.ccs == nil {
 		// Without --multi-cluster-cidr the flags are the only range, as in K3s's range
-		// allocator; no object is read or written.
-		if err := alloc.AddClusterCIDR(DefaultClusterCIDRName, c.defaultSpec); err != nil {
+		// allocator (each family its own node mask); no object is read or written.
+		if err := alloc.AddRange(DefaultClusterCIDRName, c.rangePrefixes, c.rangeMasks[ipv4], c.rangeMasks[ipv6]); err != nil {
 			return nil, err
 		}
 	} else {

@@ -22,7 +22,8 @@ const (
 // IPv4 host bits if they are at least 4 and no more than the IPv6 host bits; else the IPv6
 // host bits if they lie in [4, 32]; else 4. So the default /24 + /64 gives 8, and every node
 // gets an IPv4 /24 and an IPv6 /120, not a /64 (K3s docs: dual-stack ClusterCIDRs share one
-// perNodeHostBits).
+// perNodeHostBits). Without --multi-cluster-cidr no ClusterCIDR is involved and each family
+// keeps its own mask (Allocator.AddRange).
 //
 // Prefixes with host bits set are masked, as kube-controller-manager parses the flag. The
 // result is validated; an error matches ErrInvalidClusterCIDR. As upstream did (spec B.4, B.5),

@@ -6,8 +6,9 @@
 // check, service CIDRs reserved). The Controller feeds it from the API:
 //
 //   - Without Options.MultiClusterCIDR it allocates from Options.ClusterCIDRs alone, as
-//     kube-controller-manager's range allocator does in K3s. It neither installs the CRD nor
-//     reads or writes ClusterCIDR objects, so it also runs with RBAC that has no rule for them.
+//     kube-controller-manager's range allocator does in K3s, each family with its own node
+//     mask (/24 and /64). It neither installs the CRD nor reads or writes ClusterCIDR
+//     objects, so it also runs with RBAC that has no rule for them.
 //   - With it, Start installs the ClusterCIDR CRD (networking.x-k8s.io/v1, crd.yaml) by
 //     server-side apply and waits until it is Established, creates default-cluster-cidr from
 //     the flags once (never touched again: spec B.5), and watches ClusterCIDRs through a

@@ -88,12 +88,26 @@ func TestDualStackDefaultClusterCIDR(t *testing.T) {
 		"one default ClusterCIDR with both families and one host-bit count")
 }
 
+// TestWithoutMultiClusterCIDRDualStackNodesGetA24AndA64: without --multi-cluster-cidr the
+// node masks are kube-controller-manager's, one per family, as in K3s.
+func TestWithoutMultiClusterCIDRDualStackNodesGetA24AndA64(t *testing.T) {
+	e := newEnv(t)
+	names := e.nodes("range-"+e.id, 3, false, nil)
+	e.start(Options{ClusterCIDRs: []string{"10.86.0.0/16", "fd00:86::/56"}})
+	got := e.waitCIDRs(names...)
+	for _, name := range names {
+		assertDualStack(t, e.getNode(name), "10.86.0.0/16", 24, "fd00:86::/56", 64)
+	}
+	assertNoOverlap(t, got)
+}
+
 func TestDualStackHostBitsFromIPv6AndReleaseOfBothBlocks(t *testing.T) {
 	e := newEnv(t)
-	// IPv4 /24 nodes have 8 host bits, IPv6 /122 nodes 6: the IPv4 count is larger, so the
-	// IPv6 one serves both (spec B.4: "else IPv6 host bits if within [4, 32]"). The IPv6
-	// range holds two /122 blocks and the IPv4 range 1,024 /26 blocks: IPv6 runs out first.
-	opts := Options{ClusterCIDRs: []string{"10.81.0.0/16", "fd00:81::/121"}, NodeCIDRMaskSizeIPv4: 24, NodeCIDRMaskSizeIPv6: 122}
+	// With --multi-cluster-cidr the default ClusterCIDR has one perNodeHostBits. IPv4 /24
+	// nodes have 8 host bits, IPv6 /122 nodes 6: the IPv4 count is larger, so the IPv6 one
+	// serves both (spec B.4: "else IPv6 host bits if within [4, 32]"). The IPv6 range holds
+	// two /122 blocks and the IPv4 range 1,024 /26 blocks: IPv6 runs out first.
+	opts := Options{ClusterCIDRs: []string{"10.81.0.0/16", "fd00:81::/121"}, NodeCIDRMaskSizeIPv4: 24, NodeCIDRMaskSizeIPv6: 122, MultiClusterCIDR: true}
 	spec, err := opts.defaultSpec()
 	require.NoError(t, err)
 	require.Equal(t, int32(6), spec.PerNodeHostBits)

@@ -1,6 +1,7 @@
 package clustercidr
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -18,7 +19,10 @@ type Options struct {
 	ClusterCIDRs []string
 	// NodeCIDRMaskSizeIPv4 and NodeCIDRMaskSizeIPv6 are kube-controller-manager's
 	// --node-cidr-mask-size-ipv4/-ipv6: the prefix length of each node's block in the default
-	// range. 0 means /24 and /64 (spec B.4 dual-stack rule: one host-bit count for both).
+	// range; 0 means /24 and /64. Without MultiClusterCIDR each family keeps its own, as
+	// K3s's range allocator does (a dual-stack node gets a /24 and a /64). With it they become
+	// the default ClusterCIDR's one perNodeHostBits (spec B.4's dual-stack rule: /24 + /64
+	// gives 8, so a /24 and a /120).
 	NodeCIDRMaskSizeIPv4 int
 	NodeCIDRMaskSizeIPv6 int
 	// ServiceCIDRs are the --service-cluster-ip-range ranges; no pod CIDR overlapping them is
@@ -103,7 +107,11 @@ func (o Options) withDefaults() Options {
 // Validate reports every invalid field at once.
 func (o Options) Validate() error {
 	var errs []error
-	if _, err := o.defaultSpec(); err != nil {
+	if o.MultiClusterCIDR {
+		if _, err := o.defaultSpec(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if _, _, err := o.defaultRange(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := parsePrefixes("ServiceCIDRs", o.ServiceCIDRs); err != nil {
@@ -129,6 +137,22 @@ func (o Options) defaultSpec() (ClusterCIDRSpec, error) {
 		return ClusterCIDRSpec{}, fmt.Errorf("ClusterCIDRs %v: %w", o.ClusterCIDRs, err)
 	}
 	return spec, nil
+}
+
+// defaultRange is the range allocated from without MultiClusterCIDR: the ClusterCIDRs and
+// each family's node mask, checked as AddRange checks them.
+func (o Options) defaultRange() ([]netip.Prefix, [numFamilies]int, error) {
+	var masks [numFamilies]int
+	prefixes, err := parsePrefixes("ClusterCIDRs", o.ClusterCIDRs)
+	if err != nil {
+		return nil, masks, err
+	}
+	masks[ipv4] = cmp.Or(o.NodeCIDRMaskSizeIPv4, defaultNodeMaskIPv4)
+	masks[ipv6] = cmp.Or(o.NodeCIDRMaskSizeIPv6, defaultNodeMaskIPv6)
+	if _, err := newRange(DefaultClusterCIDRName, prefixes, masks[ipv4], masks[ipv6]); err != nil {
+		return nil, masks, fmt.Errorf("ClusterCIDRs %v: %w", o.ClusterCIDRs, err)
+	}
+	return prefixes, masks, nil
 }
 
 // parsePrefixes parses CIDR strings, naming the option in the error.
