@@ -93,6 +93,7 @@ type HelmOptions struct {
 	// Workers is the number of charts installed in parallel. Default 1.
 	Workers int
 	// DownloadTimeout bounds one download of a chart or a repository index. Default 60s.
+	// Each download may also read at most 256 MiB (ChartDownloadFailed past that).
 	DownloadTimeout time.Duration
 }
 

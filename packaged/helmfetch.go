@@ -1,6 +1,7 @@
 package packaged
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"helm.sh/helm/v3/pkg/getter"
@@ -59,16 +62,28 @@ func (a fetchAuth) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// defaultMaxDownloadBytes bounds what one fetch reads from the network: the index, the
+// archive, a registry's manifests and blobs, with their HTTP and TLS overhead. Helm's getter
+// keeps a whole body in memory, so a server that streams without end would otherwise grow
+// the process until it dies. Helm's loader refuses charts over 100 MiB once decompressed;
+// the index of a big repository is tens of MiB.
+const defaultMaxDownloadBytes = 256 << 20
+
+// errDownloadTooLarge ends a fetch that read more than its byte budget.
+var errDownloadTooLarge = errors.New("download too large")
+
 // chartFetcher downloads chart archives with the Helm SDK: its HTTP getter for URLs and
 // repositories, its registry client for OCI. It is safe for concurrent use by the workers.
 type chartFetcher struct {
 	timeout time.Duration
-	cache   *archiveCache
+	// maxBytes is the byte budget of one fetch (defaultMaxDownloadBytes).
+	maxBytes int64
+	cache    *archiveCache
 }
 
 // newChartFetcher returns a fetcher whose downloads each take at most timeout.
 func newChartFetcher(timeout time.Duration) *chartFetcher {
-	return &chartFetcher{timeout: timeout, cache: newArchiveCache(chartCacheSize)}
+	return &chartFetcher{timeout: timeout, maxBytes: defaultMaxDownloadBytes, cache: newArchiveCache(chartCacheSize)}
 }
 
 // fetch returns the archive src names. Sources are URL, repository and OCI; inline charts
@@ -78,6 +93,9 @@ func (f *chartFetcher) fetch(src chartSource, a fetchAuth) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Helm's getter takes a *http.Transport, not a RoundTripper, so the budget is kept by
+	// the transport's connections.
+	limitReads(tr, f.maxBytes)
 	// A transport per fetch carries that HelmChart's TLS settings; close its connections
 	// so that none outlives the fetch.
 	defer tr.CloseIdleConnections()
@@ -284,6 +302,39 @@ func newTransport(a fetchAuth) (*http.Transport, error) {
 	}
 	tr.TLSClientConfig = cfg
 	return tr, nil
+}
+
+// limitReads makes every connection tr dials count its reads against one budget of max
+// bytes, shared by the fetch's requests; past it, reads fail with errDownloadTooLarge.
+func limitReads(tr *http.Transport, max int64) {
+	budget := &atomic.Int64{}
+	budget.Store(max)
+	dial := tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &budgetConn{Conn: conn, left: budget, max: max}, nil
+	}
+}
+
+// budgetConn is a connection whose reads draw on a shared byte budget.
+type budgetConn struct {
+	net.Conn
+	left *atomic.Int64
+	max  int64
+}
+
+func (c *budgetConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.left.Add(-int64(n)) < 0 {
+		return n, fmt.Errorf("%w: more than %d MiB read", errDownloadTooLarge, c.max>>20)
+	}
+	return n, err
 }
 
 // redactURL drops credentials written into a URL before it goes into a message.

@@ -112,3 +112,32 @@ func TestFetchFromRepoPicksVersionsAsHelm(t *testing.T) {
 		})
 	}
 }
+
+func TestFetchStopsReadingPastItsByteBudget(t *testing.T) {
+	// An endless body, chunked, as a broken or hostile server might send.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for req.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	f := newChartFetcher(10 * time.Second)
+	f.maxBytes = 1 << 20
+	_, err := f.fetch(chartSource{kind: sourceURL, ref: srv.URL + "/endless.tgz"}, fetchAuth{})
+	require.ErrorIs(t, err, errDownloadTooLarge)
+	assert.ErrorContains(t, err, "more than 1 MiB read")
+
+	// The budget is per fetch: two downloads of 600 KiB each fit one of 1 MiB each.
+	archives := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = w.Write(make([]byte, 600<<10))
+	}))
+	t.Cleanup(archives.Close)
+	for _, name := range []string{"/a.tgz", "/b.tgz"} {
+		data, err := f.fetch(chartSource{kind: sourceURL, ref: archives.URL + name}, fetchAuth{})
+		require.NoError(t, err, name)
+		assert.Len(t, data, 600<<10)
+	}
+}
