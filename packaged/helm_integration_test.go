@@ -246,7 +246,8 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 
 	t.Run("a chart from an unsupported source gets a Warning and is still deleted", func(t *testing.T) {
 		ns := c.Namespace(t)
-		// A K3s v1 Traefik chart, served by the K3s supervisor, which k3snet does not run.
+		// A K3s v1 Traefik chart, served from the K3s server's static directory, which this
+		// controller is not given.
 		hc := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
 			"metadata": map[string]any{"name": "remote", "namespace": ns},

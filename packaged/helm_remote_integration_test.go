@@ -9,6 +9,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,6 +179,8 @@ type helmEnv struct {
 	ns   string
 	ctrl *HelmController
 	dyn  dynamic.Interface
+	// static is the controller's StaticDir.
+	static string
 }
 
 // startHelmEnv installs the CRDs, makes a namespace and starts a controller in it. At the
@@ -188,10 +192,11 @@ func startHelmEnv(t *testing.T, c *testcluster.Cluster) *helmEnv {
 	ns := c.Namespace(t)
 	client, err := kubernetes.NewForConfig(c.Config)
 	require.NoError(t, err)
-	ctrl, err := NewHelmController(client, HelmOptions{Config: c.Config, Namespace: ns})
+	static := t.TempDir()
+	ctrl, err := NewHelmController(client, HelmOptions{Config: c.Config, Namespace: ns, StaticDir: static})
 	require.NoError(t, err)
 	require.NoError(t, ctrl.Start(testContext(t), nil))
-	e := &helmEnv{c: c, ns: ns, ctrl: ctrl, dyn: h.dyn}
+	e := &helmEnv{c: c, ns: ns, ctrl: ctrl, dyn: h.dyn, static: static}
 	t.Cleanup(func() {
 		res := e.dyn.Resource(helmChartResource()).Namespace(ns)
 		list, err := res.List(context.Background(), metav1.ListOptions{})
@@ -328,6 +333,21 @@ func TestHelmChartsFromRepositoriesAndURLs(t *testing.T) {
 	t.Run("a chart given as the URL of its archive installs", func(t *testing.T) {
 		e.createChart(t, "fromurl", map[string]any{"chart": charts.url + "/x-0.1.0.tgz"})
 		e.waitValues(t, "fromurl", map[string]string{"greeting": "hello"})
+	})
+
+	t.Run("a chart of the static directory installs, named as K3s's own manifests name theirs", func(t *testing.T) {
+		require.NoError(t, os.MkdirAll(filepath.Join(e.static, "charts"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(e.static, "charts", "x-0.1.0.tgz"), tinyChart(t), 0o644))
+		e.createChart(t, "fromstatic", map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/x-0.1.0.tgz"})
+		e.waitValues(t, "fromstatic", map[string]string{"greeting": "hello"})
+		e.waitCondition(t, "fromstatic", "False/Deployed")
+
+		// A file staged after its HelmChart: the download fails, and the retry installs it.
+		e.createChart(t, "latestatic", map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/late-0.1.0.tgz"})
+		e.waitCondition(t, "latestatic", "True/"+ReasonChartDownloadFailed)
+		assert.Contains(t, e.waitWarning(t, "latestatic", ReasonChartDownloadFailed), "static/charts/late-0.1.0.tgz")
+		require.NoError(t, os.WriteFile(filepath.Join(e.static, "charts", "late-0.1.0.tgz"), tinyChart(t), 0o644))
+		e.waitValues(t, "latestatic", map[string]string{"greeting": "hello"})
 	})
 
 	t.Run("an OCI chart is pulled with the credentials of dockerRegistrySecret, over plain HTTP", func(t *testing.T) {

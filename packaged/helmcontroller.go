@@ -55,8 +55,9 @@ const (
 	// ReasonUnsupportedVersion is K3s's reason for a helmVersion other than "" or v3.
 	ReasonUnsupportedVersion = "UnsupportedVersion"
 	// ReasonUnsupportedChartSource is emitted for a chart source k3snet cannot install: a
-	// chart served by the K3s supervisor (%{KUBERNETES_API}%), a URL scheme other than
-	// http, https and oci, or a chart name without a repository.
+	// %{KUBERNETES_API}% chart that is not a file of HelmOptions.StaticDir (or with no
+	// StaticDir), a URL scheme other than http, https and oci, or a chart name without a
+	// repository.
 	ReasonUnsupportedChartSource = "UnsupportedChartSource"
 	// ReasonChartDownloadFailed is emitted when a chart cannot be downloaded from its URL,
 	// repository or registry, or its credentials cannot be read; the download is retried
@@ -95,6 +96,11 @@ type HelmOptions struct {
 	// DownloadTimeout bounds one download of a chart or a repository index. Default 60s.
 	// Each download may also read at most 256 MiB (ChartDownloadFailed past that).
 	DownloadTimeout time.Duration
+	// StaticDir is the directory a K3s server serves at https://<apiserver>/static/
+	// (<data-dir>/server/static). A chart https://%{KUBERNETES_API}%/static/<path>, as K3s's
+	// own manifests name theirs, is read from StaticDir/<path>. Empty: such charts fail with
+	// UnsupportedChartSource.
+	StaticDir string
 }
 
 // Validate reports every invalid field at once.
@@ -185,7 +191,7 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 		client:   client,
 		dyn:      dyn,
 		meta:     meta,
-		fetcher:  newChartFetcher(opts.DownloadTimeout),
+		fetcher:  newChartFetcher(opts.DownloadTimeout, opts.StaticDir),
 		opts:     opts,
 		getter:   getter,
 		recorder: &record.FakeRecorder{},
@@ -412,7 +418,7 @@ type desiredRelease struct {
 // condition and Event itself and returns nil with the error to retry on: nil for a bad
 // spec, which only a change fixes.
 func (c *HelmController) desiredRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmChart, key cache.ObjectName) (*desiredRelease, error) {
-	src, err := chartSourceFor(hc.Spec)
+	src, err := chartSourceFor(hc.Spec, c.opts.StaticDir)
 	if err != nil {
 		return nil, c.fail(ctx, u, ReasonUnsupportedChartSource, err.Error(), nil)
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -79,16 +80,22 @@ type chartFetcher struct {
 	// maxBytes is the byte budget of one fetch (defaultMaxDownloadBytes).
 	maxBytes int64
 	cache    *archiveCache
+	// staticDir is the K3s server's static directory (HelmOptions.StaticDir), or "".
+	staticDir string
 }
 
-// newChartFetcher returns a fetcher whose downloads each take at most timeout.
-func newChartFetcher(timeout time.Duration) *chartFetcher {
-	return &chartFetcher{timeout: timeout, maxBytes: defaultMaxDownloadBytes, cache: newArchiveCache(chartCacheSize)}
+// newChartFetcher returns a fetcher whose downloads each take at most timeout, and which
+// reads static charts from staticDir ("" for none).
+func newChartFetcher(timeout time.Duration, staticDir string) *chartFetcher {
+	return &chartFetcher{timeout: timeout, maxBytes: defaultMaxDownloadBytes, cache: newArchiveCache(chartCacheSize), staticDir: staticDir}
 }
 
-// fetch returns the archive src names. Sources are URL, repository and OCI; inline charts
-// never reach the fetcher.
+// fetch returns the archive src names. Sources are URL, repository, OCI and static files;
+// inline charts never reach the fetcher.
 func (f *chartFetcher) fetch(src chartSource, a fetchAuth) ([]byte, error) {
+	if src.kind == sourceStatic {
+		return f.readStatic(src.ref)
+	}
 	tr, err := newTransport(a)
 	if err != nil {
 		return nil, err
@@ -302,6 +309,25 @@ func newTransport(a fetchAuth) (*http.Transport, error) {
 	}
 	tr.TLSClientConfig = cfg
 	return tr, nil
+}
+
+// readStatic reads a chart from the static directory, never from outside it (os.Root stops
+// symbolic links that leave it too). Not cached: the file is local, and a K3s upgrade
+// rewrites it in place.
+func (f *chartFetcher) readStatic(path string) ([]byte, error) {
+	if f.staticDir == "" {
+		return nil, fmt.Errorf("%w: no static directory for %s", errUnsupportedChartSource, path)
+	}
+	root, err := os.OpenRoot(f.staticDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the static directory: %w", err)
+	}
+	defer root.Close()
+	data, err := root.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading chart %s%s from the static directory: %w", staticURLPrefix, path, err)
+	}
+	return data, nil
 }
 
 // limitReads makes every connection tr dials count its reads against one budget of max

@@ -3,6 +3,8 @@ package packaged
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,7 +72,7 @@ func TestFetchFromRepoSendsCredentialsOnlyWhereAllowed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			archives := newArchiveHost(t)
 			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", map[string]string{"0.1.0": sha256Hex(tinyChart(t))})
-			f := newChartFetcher(10 * time.Second)
+			f := newChartFetcher(10*time.Second, "")
 			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL}
 			_, err := f.fetch(src, fetchAuth{username: "u", password: "p", passCredentials: tt.passCredentials})
 			require.NoError(t, err)
@@ -97,7 +99,7 @@ func TestFetchFromRepoPicksVersionsAsHelm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			archives := newArchiveHost(t)
 			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", tt.versions)
-			f := newChartFetcher(10 * time.Second)
+			f := newChartFetcher(10*time.Second, "")
 			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL, version: tt.version}
 			data, err := f.fetch(src, fetchAuth{})
 			if tt.wantErr != "" {
@@ -124,7 +126,7 @@ func TestFetchStopsReadingPastItsByteBudget(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	f := newChartFetcher(10 * time.Second)
+	f := newChartFetcher(10*time.Second, "")
 	f.maxBytes = 1 << 20
 	_, err := f.fetch(chartSource{kind: sourceURL, ref: srv.URL + "/endless.tgz"}, fetchAuth{})
 	require.ErrorIs(t, err, errDownloadTooLarge)
@@ -140,4 +142,28 @@ func TestFetchStopsReadingPastItsByteBudget(t *testing.T) {
 		require.NoError(t, err, name)
 		assert.Len(t, data, 600<<10)
 	}
+}
+
+func TestFetchReadsStaticChartsFromTheStaticDirectoryOnly(t *testing.T) {
+	static := t.TempDir()
+	archive := tinyChart(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(static, "charts"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(static, "charts", "x-0.1.0.tgz"), archive, 0o644))
+	outside := filepath.Join(t.TempDir(), "secret.tgz")
+	require.NoError(t, os.WriteFile(outside, []byte("not yours"), 0o600))
+	require.NoError(t, os.Symlink(outside, filepath.Join(static, "charts", "link.tgz")))
+
+	f := newChartFetcher(10*time.Second, static)
+	data, err := f.fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
+	require.NoError(t, err)
+	assert.Equal(t, archive, data)
+
+	_, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/missing.tgz"}, fetchAuth{})
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.ErrorContains(t, err, "https://%{KUBERNETES_API}%/static/charts/missing.tgz")
+	_, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/link.tgz"}, fetchAuth{})
+	assert.Error(t, err, "a symbolic link out of the static directory is not followed")
+
+	_, err = newChartFetcher(10*time.Second, "").fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
+	assert.ErrorIs(t, err, errUnsupportedChartSource)
 }

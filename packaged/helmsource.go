@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -24,6 +25,10 @@ const stableRepoURL = "https://charts.helm.sh/stable"
 // chart can be served by the K3s supervisor (spec A.9).
 const kubernetesAPIVar = "%{KUBERNETES_API}%"
 
+// staticURLPrefix is how a HelmChart names a file of the K3s server's static directory
+// (<data-dir>/server/static), which its supervisor serves at https://<apiserver>/static/.
+const staticURLPrefix = "https://" + kubernetesAPIVar + "/static/"
+
 // chartSourceKind says where a HelmChart's chart archive comes from.
 type chartSourceKind int
 
@@ -36,18 +41,21 @@ const (
 	sourceRepo
 	// sourceOCI: spec.chart is an oci:// reference.
 	sourceOCI
+	// sourceStatic: spec.chart is https://%{KUBERNETES_API}%/static/<path>, a file of the
+	// static directory (HelmOptions.StaticDir).
+	sourceStatic
 )
 
 // String names the kind in Events, as K3s's ApplyJob message names the source.
 func (k chartSourceKind) String() string {
-	return [...]string{"inline chartContent", "URL", "repository", "OCI registry"}[k]
+	return [...]string{"inline chartContent", "URL", "repository", "OCI registry", "static file"}[k]
 }
 
 // chartSource is where to get a HelmChart's chart from.
 type chartSource struct {
 	kind chartSourceKind
-	// ref is the archive URL (sourceURL), the chart name (sourceRepo) or the oci://
-	// reference (sourceOCI).
+	// ref is the archive URL (sourceURL), the chart name (sourceRepo), the oci://
+	// reference (sourceOCI) or the path under the static directory (sourceStatic).
 	ref string
 	// repo is the repository URL (sourceRepo).
 	repo string
@@ -70,6 +78,8 @@ func (s chartSource) String() string {
 		return fmt.Sprintf("%s %s", redactURL(s.ref), version)
 	case sourceURL:
 		return redactURL(s.ref)
+	case sourceStatic:
+		return staticURLPrefix + s.ref
 	default:
 		return s.kind.String()
 	}
@@ -78,16 +88,28 @@ func (s chartSource) String() string {
 // chartSourceFor decides where hc's chart comes from (spec A.8): chartContent overrides
 // chart and version; an oci:// chart is pulled from its registry; an http(s) chart is the
 // URL of an archive; any other chart is a name in spec.repo's index (stable/<name> without
-// a repo meaning the stable repository, as K3s). Sources k3snet cannot fetch wrap
-// errUnsupportedChartSource.
-func chartSourceFor(spec helmChartSpec) (chartSource, error) {
+// a repo meaning the stable repository, as K3s); https://%{KUBERNETES_API}%/static/<path>
+// is a file of staticDir, the K3s server's static directory, when one is given. Sources
+// k3snet cannot fetch wrap errUnsupportedChartSource.
+func chartSourceFor(spec helmChartSpec, staticDir string) (chartSource, error) {
 	if spec.ChartContent != "" {
 		return chartSource{kind: sourceInline}, nil
 	}
 	chart := strings.TrimSpace(spec.Chart)
 	if strings.Contains(chart, kubernetesAPIVar) {
-		return chartSource{}, fmt.Errorf("%w: chart %q is served by the K3s supervisor (%s), which k3snet does not run; use chartContent",
-			errUnsupportedChartSource, chart, kubernetesAPIVar)
+		path, ok := strings.CutPrefix(chart, staticURLPrefix)
+		switch {
+		case !ok:
+			return chartSource{}, fmt.Errorf("%w: chart %q: %s is only understood in %s<path>",
+				errUnsupportedChartSource, chart, kubernetesAPIVar, staticURLPrefix)
+		case staticDir == "":
+			return chartSource{}, fmt.Errorf("%w: chart %q is a file of the K3s server's static directory, and none is configured; use chartContent",
+				errUnsupportedChartSource, chart)
+		case !filepath.IsLocal(path):
+			return chartSource{}, fmt.Errorf("%w: chart %q: %q is not a path inside the static directory",
+				errUnsupportedChartSource, chart, path)
+		}
+		return chartSource{kind: sourceStatic, ref: path}, nil
 	}
 	if strings.Contains(chart, "://") {
 		return urlSource(chart, spec.Version)

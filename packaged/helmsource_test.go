@@ -14,6 +14,7 @@ func TestChartSourceFor(t *testing.T) {
 	tests := []struct {
 		name        string
 		spec        helmChartSpec
+		staticDir   string
 		want        chartSource
 		unsupported bool
 	}{
@@ -58,8 +59,26 @@ func TestChartSourceFor(t *testing.T) {
 			unsupported: true,
 		},
 		{
-			name:        "a chart on the K3s supervisor is unsupported",
+			name:        "a chart on the K3s supervisor is unsupported without a static directory",
 			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
+			unsupported: true,
+		},
+		{
+			name:      "with one it is a file of the static directory",
+			spec:      helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz", Version: "ignored"},
+			staticDir: "/var/lib/rancher/k3s/server/static",
+			want:      chartSource{kind: sourceStatic, ref: "charts/traefik-1.81.0.tgz"},
+		},
+		{
+			name:        "a static path that leaves the directory is unsupported",
+			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/../cred/admin.kubeconfig"},
+			staticDir:   "/var/lib/rancher/k3s/server/static",
+			unsupported: true,
+		},
+		{
+			name:        "the supervisor's address anywhere but in a static URL is unsupported",
+			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/v1-k3s/charts/x.tgz"},
+			staticDir:   "/var/lib/rancher/k3s/server/static",
 			unsupported: true,
 		},
 		{
@@ -75,7 +94,7 @@ func TestChartSourceFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := chartSourceFor(tt.spec)
+			got, err := chartSourceFor(tt.spec, tt.staticDir)
 			if tt.unsupported {
 				require.Error(t, err)
 				assert.True(t, errors.Is(err, errUnsupportedChartSource), "error %v wraps errUnsupportedChartSource", err)

@@ -134,7 +134,10 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 		if err := d.Start(ctx, f); err != nil {
 			return err
 		}
-		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig})
+		// K3s's own manifests name their charts https://%{KUBERNETES_API}%/static/...: files
+		// of <data-dir>/server/static, read from disk here.
+		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig,
+			StaticDir: filepath.Join(cfg.dataDir, "server", "static")})
 		if err != nil {
 			return err
 		}
