@@ -41,23 +41,13 @@ func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
 	require.NotEqual(t, gateway, podIP, "the node side of the pod's link takes .254")
 
 	// The pod: its IP in the pod CIDR behind a veth whose node end is the gateway.
-	pod := netns.NewT(t, "pod")
-	podEnd, nodeEnd, err := pod.AddVeth(ctx, "eth0", node, "vpod")
-	require.NoError(t, err)
-	require.NoError(t, nodeEnd.AddAddr(ctx, netip.PrefixFrom(gateway, 24)))
-	require.NoError(t, podEnd.AddAddr(ctx, netip.PrefixFrom(podIP, 24)))
-	require.NoError(t, pod.AddDefaultRoute(ctx, gateway))
+	pod := routedFromNode(t, node, "pod", netip.PrefixFrom(podIP, 24), gateway)
 	echo, err := pod.Serve(ctx, netns.TCP, netip.AddrPortFrom(netip.IPv4Unspecified(), 80))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, echo.Close()) })
 
 	// The client: outside every pod CIDR, routed through the node.
-	client := netns.NewT(t, "client")
-	clientEnd, nodeEnd2, err := client.AddVeth(ctx, "eth0", node, "vclient")
-	require.NoError(t, err)
-	require.NoError(t, nodeEnd2.AddAddr(ctx, netip.MustParsePrefix("192.168.50.1/30")))
-	require.NoError(t, clientEnd.AddAddr(ctx, netip.MustParsePrefix("192.168.50.2/30")))
-	require.NoError(t, client.AddDefaultRoute(ctx, netip.MustParseAddr("192.168.50.1")))
+	client := routedFromNode(t, node, "client", netip.MustParsePrefix("192.168.50.2/30"), netip.MustParseAddr("192.168.50.1"))
 
 	target := netip.AddrPortFrom(podIP, 80)
 	reachable := func() bool { return client.Probe(netns.TCP, target, time.Second) == nil }
@@ -112,13 +102,7 @@ metadata:
 		return strings.HasPrefix(c.value("{.status.podIP}", "pod", "client"), "10.247.0.")
 	})
 	remoteIP := netip.MustParseAddr(c.value("{.status.podIP}", "pod", "client"))
-	remoteGateway := netip.MustParseAddr("10.247.0.254")
-	remote := netns.NewT(t, "remote")
-	remoteEnd, nodeEnd3, err := remote.AddVeth(ctx, "eth0", node, "vremote")
-	require.NoError(t, err)
-	require.NoError(t, nodeEnd3.AddAddr(ctx, netip.PrefixFrom(remoteGateway, 24)))
-	require.NoError(t, remoteEnd.AddAddr(ctx, netip.PrefixFrom(remoteIP, 24)))
-	require.NoError(t, remote.AddDefaultRoute(ctx, remoteGateway))
+	remote := routedFromNode(t, node, "remote", netip.PrefixFrom(remoteIP, 24), netip.MustParseAddr("10.247.0.254"))
 	fromRemote := func() error { return remote.Probe(netns.TCP, target, time.Second) }
 	c.eventually("the ipBlock rule does not admit the pod on worker2", func() bool { return netns.IsBlocked(fromRemote()) })
 
@@ -148,6 +132,20 @@ spec:
 	assert.NotContains(t, sets, "KUBE-", "and every ipset")
 	assert.True(t, reachable(), "the pod is reachable without enforcement")
 	srv.stop(t)
+}
+
+// routedFromNode makes a namespace whose eth0 has addr, behind a veth whose node end has
+// gateway in the same prefix, with its default route through gateway.
+func routedFromNode(t *testing.T, node *netns.Namespace, name string, addr netip.Prefix, gateway netip.Addr) *netns.Namespace {
+	t.Helper()
+	ctx := t.Context()
+	ns := netns.NewT(t, name)
+	end, nodeEnd, err := ns.AddVeth(ctx, "eth0", node, "v"+name)
+	require.NoError(t, err)
+	require.NoError(t, nodeEnd.AddAddr(ctx, netip.PrefixFrom(gateway, addr.Bits())))
+	require.NoError(t, end.AddAddr(ctx, addr))
+	require.NoError(t, ns.AddDefaultRoute(ctx, gateway))
+	return ns
 }
 
 func iptablesSave(t *testing.T, ns *netns.Namespace) string {
