@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -43,8 +44,29 @@ func newCluster(t testing.TB, nodeName, nodeIP string) *cluster {
 	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
 	require.NoError(t, err, "building k3slike: %s", out)
 	dataDir := t.TempDir()
+	// Registered after TempDir, so it runs before the directory goes.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logControlPlaneTails(t, filepath.Join(dataDir, "server", "logs"))
+		}
+	})
 	return &cluster{t: t, exe: exe, binDir: binDir, dataDir: dataDir, port: freePort(t), nodeName: nodeName, nodeIP: nodeIP,
 		kubeconfig: filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")}
+}
+
+// logControlPlaneTails logs the last lines of the embedded control plane's component logs,
+// which a failing test would otherwise take with its data dir.
+func logControlPlaneTails(t testing.TB, dir string) {
+	const tail = 30
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		t.Logf("last lines of %s:\n%s", filepath.Base(path), strings.Join(lines[max(0, len(lines)-tail):], "\n"))
+	}
 }
 
 // start runs a k3slike server on the cluster's data dir with extra flags; a later
