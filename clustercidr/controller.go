@@ -102,6 +102,13 @@ type Controller struct {
 	// metrics are the controller's metrics, registered on opts.MetricsRegistry if set.
 	metrics *controllerMetrics
 
+	// gate lets a rebuild of the allocator run alone: workers hold it for reading while they
+	// sync a key, rebuildIfWanted holds it for writing.
+	gate sync.RWMutex
+	// rebuildWanted is set when a conflict showed that another writer gave a Node other CIDRs
+	// than ours: this allocator may not know what that writer handed out elsewhere.
+	rebuildWanted atomic.Bool
+
 	// mu guards waiting.
 	mu sync.Mutex
 	// waiting holds the Nodes that got CIDRNotAvailable; they are requeued when capacity
@@ -448,13 +455,53 @@ func (c *Controller) setWaiting(name string, wait bool) (was bool) {
 
 // runNodeWorker processes Node keys until the queue shuts down.
 func (c *Controller) runNodeWorker(ctx context.Context) {
-	for processNext(ctx, c.nodeQueue, c.syncNode) {
+	for processNext(ctx, c.nodeQueue, c.gated(c.syncNode)) {
+		c.rebuildIfWanted(ctx)
 	}
 }
 
 // runClusterCIDRWorker processes ClusterCIDR keys until the queue shuts down.
 func (c *Controller) runClusterCIDRWorker(ctx context.Context) {
-	for processNext(ctx, c.ccQueue, c.syncClusterCIDR) {
+	for processNext(ctx, c.ccQueue, c.gated(c.syncClusterCIDR)) {
+		c.rebuildIfWanted(ctx)
+	}
+}
+
+// gated runs sync under the read side of the gate, so no rebuild happens during it.
+func (c *Controller) gated(sync func(context.Context, string) error) func(context.Context, string) error {
+	return func(ctx context.Context, name string) error {
+		c.gate.RLock()
+		defer c.gate.RUnlock()
+		return sync(ctx, name)
+	}
+}
+
+// rebuildIfWanted rebuilds the allocator from the API when a sync found another writer
+// (rebuildWanted), once every sync in flight has finished and before any other starts: the
+// state a new leader starts from. Then every Node is queued again, so conflicts the rebuild
+// found get their Events. A failed rebuild keeps the old allocator and is tried again after
+// the next key.
+func (c *Controller) rebuildIfWanted(ctx context.Context) {
+	if !c.rebuildWanted.Load() {
+		return
+	}
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	if !c.rebuildWanted.CompareAndSwap(true, false) {
+		return // another worker did it meanwhile
+	}
+	logger := klog.FromContext(ctx)
+	alloc, err := c.rebuild(ctx)
+	if err != nil {
+		c.rebuildWanted.Store(true)
+		logger.Error(err, "Rebuilding the allocator after another writer was seen failed; retrying")
+		return
+	}
+	c.alloc.Store(alloc)
+	logger.Info("Another writer set pod CIDRs; the allocator was rebuilt from the API")
+	nodes, _ := c.nodes.List(labels.Everything())
+	for _, n := range nodes {
+		c.nodeQueue.Add(cache.MetaObjectToName(n))
 	}
 }
 
@@ -599,6 +646,9 @@ func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *corev
 			logger.V(2).Info("Node got pod CIDRs from another writer", "podCIDRs", fn.PodCIDRs)
 			if !slices.Equal(fn.PodCIDRs, got.PodCIDRs) {
 				c.allocator().Release(n.Name)
+				// Another allocator is (or was) at work: what else it handed out is in
+				// the API, not necessarily in our cache yet.
+				c.rebuildWanted.Store(true)
 			}
 			c.occupy(ctx, fresh, fn)
 			return nil

@@ -145,6 +145,35 @@ func TestSyncNodeTakesTheCIDRsAnotherWriterSetAfterAConflict(t *testing.T) {
 	assert.Equal(t, "10.80.0.0/24", held.PodCIDRs[0].String())
 }
 
+// TestAnotherWriterMakesTheAllocatorRebuildFromTheAPI: a conflict that shows another
+// allocator at work (the Node got other CIDRs than ours) makes the next rebuildIfWanted read
+// every Node from the API, so a block that writer gave a Node our cache has not seen yet is
+// not handed out again.
+func TestAnotherWriterMakesTheAllocatorRebuildFromTheAPI(t *testing.T) {
+	f := newSyncFixture(t, apiNode("n1", "7"))
+	_, ctx := ktesting.NewTestContext(t)
+	nodes := schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	f.conflictOnce(t, func() {
+		// The other writer gives n1 the second block and n2, which our cache lacks, the first.
+		require.NoError(t, f.client.Tracker().Update(nodes, apiNode("n1", "8", "10.80.1.0/24"), ""))
+		require.NoError(t, f.client.Tracker().Add(apiNode("n2", "3", "10.80.0.0/24")))
+	})
+	require.NoError(t, f.c.syncNode(ctx, "n1"))
+	require.True(t, f.c.rebuildWanted.Load(), "another writer was seen")
+
+	f.c.rebuildIfWanted(ctx)
+	assert.False(t, f.c.rebuildWanted.Load())
+	held, ok := f.c.allocator().Lookup("n2")
+	require.True(t, ok, "the rebuilt allocator knows n2 from the API")
+	assert.Equal(t, "10.80.0.0/24", held.PodCIDRs[0].String())
+
+	require.NoError(t, f.indexer.Add(apiNode("n3", "1")))
+	require.NoError(t, f.client.Tracker().Add(apiNode("n3", "1")))
+	require.NoError(t, f.c.syncNode(ctx, "n3"))
+	held, _ = f.c.allocator().Lookup("n3")
+	assert.Equal(t, "10.80.2.0/24", held.PodCIDRs[0].String(), "neither n1's nor n2's block")
+}
+
 func TestSyncNodeRetriesOnTheFreshVersionAfterAConflict(t *testing.T) {
 	f := newSyncFixture(t, apiNode("n1", "7"))
 	_, ctx := ktesting.NewTestContext(t)

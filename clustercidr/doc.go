@@ -25,5 +25,7 @@
 // Several instances (HA servers) must share a Lease (Options.LeaseName) or run under the
 // embedding process's own leader election: a resourceVersion precondition on one Node cannot
 // stop two allocators from giving one block to two different Nodes. A new leader rebuilds its
-// state from the API before allocating.
+// state from the API before allocating, and so does an allocator whose conflict showed that
+// another one gave a Node other CIDRs (a former leader still at work): its workers finish
+// what they hold, wait while every Node is read back, and go on from there.
 package clustercidr
