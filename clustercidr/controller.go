@@ -455,14 +455,16 @@ func (c *Controller) setWaiting(name string, wait bool) (was bool) {
 
 // runNodeWorker processes Node keys until the queue shuts down.
 func (c *Controller) runNodeWorker(ctx context.Context) {
-	for processNext(ctx, c.nodeQueue, c.gated(c.syncNode)) {
+	sync := c.gated(c.syncNode)
+	for processNext(ctx, c.nodeQueue, sync) {
 		c.rebuildIfWanted(ctx)
 	}
 }
 
 // runClusterCIDRWorker processes ClusterCIDR keys until the queue shuts down.
 func (c *Controller) runClusterCIDRWorker(ctx context.Context) {
-	for processNext(ctx, c.ccQueue, c.gated(c.syncClusterCIDR)) {
+	sync := c.gated(c.syncClusterCIDR)
+	for processNext(ctx, c.ccQueue, sync) {
 		c.rebuildIfWanted(ctx)
 	}
 }

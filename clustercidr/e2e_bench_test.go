@@ -76,11 +76,12 @@ func BenchmarkEndToEnd1000Nodes(b *testing.B) {
 		// as the controller has workers, no informer, no allocator: what the API server
 		// accepts at that moment.
 		t3 := time.Now()
-		e.parallelOn(opts.withDefaults().Workers, n, func(j int) error {
+		workers := opts.withDefaults().Workers
+		e.parallelOn(workers, n, func(j int) error {
 			_, err := client.CoreV1().Nodes().Patch(b.Context(), names[j], types.MergePatchType, []byte(`{"metadata":{"labels":{"bench":"floor"}}}`), metav1.PatchOptions{})
 			return err
 		})
-		b.Logf("floor: %d direct Node patches from %d goroutines %s", n, opts.withDefaults().Workers, time.Since(t3))
+		b.Logf("floor: %d direct Node patches from %d goroutines %s", n, workers, time.Since(t3))
 		e.deleteNodes(names...)
 		b.StartTimer()
 	}

@@ -155,8 +155,12 @@ func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config,
 			// stages again, which is cheap insurance.
 			nudged = time.Now()
 			klog.FromContext(ctx).Info("Own node not Ready yet; touching it so kwok sees it again", "node", cfg.nodeName, "last", last)
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, kwokNudgeAnnotation, nudged.UTC().Format(time.RFC3339Nano))
-			if _, err := nodes.Patch(ctx, cfg.nodeName, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+				kwokNudgeAnnotation: nudged.UTC().Format(time.RFC3339Nano)}}})
+			if err != nil {
+				return false, err
+			}
+			if _, err := nodes.Patch(ctx, cfg.nodeName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 				return false, err
 			}
 		}
