@@ -1,12 +1,12 @@
 package controlplane
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/k3snet/k3snet/internal/buildcache"
 )
 
 // BinDirEnv names the environment variable that points at the built control-plane binaries.
@@ -37,7 +37,7 @@ func FindBinDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cacheDir(), "bin", key)
+	dir := filepath.Join(buildcache.Dir(), "bin", key)
 	return dir, checkBinDir(dir)
 }
 
@@ -73,24 +73,9 @@ func findToolsModule(dir string) (string, error) {
 
 // toolsKey must match hack/build-tools.sh: the first 16 hex digits of sha256(go.mod + go.sum).
 func toolsKey(tools string) (string, error) {
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			return "", fmt.Errorf("reading tools module: %w", err)
-		}
-		h.Write(b)
+	key, err := buildcache.Key(filepath.Join(tools, "go.mod"), filepath.Join(tools, "go.sum"))
+	if err != nil {
+		return "", fmt.Errorf("reading tools module: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-func cacheDir() string {
-	if d := os.Getenv("K3SNET_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "k3snet")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "k3snet")
+	return key, nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/k3snet/k3snet/internal/proc"
 )
 
 // KwokNodeAnnotation marks the Nodes kwok simulates: kwok keeps them Ready and runs their pods.
@@ -44,6 +47,15 @@ type Config struct {
 	ServiceCIDR string
 	// PodCIDR is the range kwok gives pods of nodes that have no spec.podCIDR.
 	PodCIDR string
+	// AdvertiseAddress is the address kube-apiserver listens on and publishes as the
+	// kubernetes Service's endpoint, so that pods and other nodes reach it (a real node's
+	// address). Invalid (the zero value) means 127.0.0.1, with no endpoint published: nothing
+	// outside this machine reaches that control plane.
+	AdvertiseAddress netip.Addr
+	// ServingNames are extra DNS names the serving certificate carries (the node's name).
+	ServingNames []string
+	// DisableKwok runs no kwok: every node has a real kubelet.
+	DisableKwok bool
 }
 
 // ControlPlane is a running control plane.
@@ -55,7 +67,8 @@ type ControlPlane struct {
 	// URL is kube-apiserver's address.
 	URL string
 
-	procs []*process // in start order
+	pki   *clusterPKI
+	procs []*proc.Process // in start order
 }
 
 func (c *Config) defaults() error {
@@ -96,7 +109,11 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pki, err := newPKI(dirs["tls"], serviceIP)
+	advertise := cfg.AdvertiseAddress
+	if !advertise.IsValid() {
+		advertise = netip.MustParseAddr("127.0.0.1")
+	}
+	pki, err := newPKI(dirs["tls"], serviceIP, servingNames{ips: []netip.Addr{advertise}, dns: cfg.ServingNames})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -108,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if apiPort == 0 {
 		apiPort = ports[0]
 	}
-	cp := &ControlPlane{URL: "https://127.0.0.1:" + strconv.Itoa(apiPort)}
+	cp := &ControlPlane{URL: "https://" + net.JoinHostPort(advertise.String(), strconv.Itoa(apiPort)), pki: pki}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, cp.Stop())
@@ -122,8 +139,8 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	cp.Config = pki.restConfig(cp.URL, pki.admin)
 
 	bin := func(name string) string { return filepath.Join(cfg.BinDir, name) }
-	start := func(name string, args ...string) (*process, error) {
-		p, err := startProcess(name, bin(name), args, dirs["logs"])
+	start := func(name string, args ...string) (*proc.Process, error) {
+		p, err := proc.Start(name, bin(name), args, dirs["logs"], proc.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
@@ -145,17 +162,39 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	}
 
 	tlsDir := dirs["tls"]
-	apiserver, err := start("kube-apiserver",
+	endpoints := []string{
+		// A real node's address: listen on every address, as K3s's supervisor port does, and
+		// publish the address as the kubernetes Service's endpoint for pods.
+		"--bind-address=0.0.0.0",
+		"--advertise-address=" + advertise.String(),
+	}
+	if !cfg.AdvertiseAddress.IsValid() {
+		endpoints = []string{
+			"--bind-address=127.0.0.1",
+			"--advertise-address=127.0.0.1",
+			// The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation
+			// rejects; nothing in this cluster reaches the API server through its ClusterIP.
+			"--endpoint-reconciler-type=none",
+		}
+	}
+	apiserver, err := start("kube-apiserver", append(endpoints,
 		"--etcd-servers=http://"+kineAddr,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		// The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation
-		// rejects; nothing in this cluster reaches the API server through its ClusterIP.
-		"--endpoint-reconciler-type=none",
 		"--secure-port="+strconv.Itoa(apiPort),
-		"--tls-cert-file="+filepath.Join(tlsDir, "serving-kube-apiserver.crt"),
+		// The chain ends with the CA, so an agent holding only the CA's hash (the node
+		// token's K10 prefix) can check the server before it sends its token.
+		"--tls-cert-file="+pki.servingChain,
 		"--tls-private-key-file="+filepath.Join(tlsDir, "serving-kube-apiserver.key"),
 		"--client-ca-file="+filepath.Join(tlsDir, "ca.crt"),
+		// Agents join with a bootstrap token and get their kubelet's certificate through a
+		// CSR (Kubernetes' TLS bootstrap); NodeRestriction keeps each kubelet to its own node.
+		"--enable-bootstrap-token-auth=true",
+		"--enable-admission-plugins=NodeRestriction",
+		// logs, exec and port-forward reach kubelets as user kube-apiserver (bound to
+		// system:kubelet-api-admin, as K3s's kube-apiserver-kubelet-admin binding does), by
+		// address: node names are not in any DNS.
+		"--kubelet-client-certificate="+filepath.Join(tlsDir, "client-kube-apiserver.crt"),
+		"--kubelet-client-key="+filepath.Join(tlsDir, "client-kube-apiserver.key"),
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+pki.saPub,
 		"--service-account-signing-key-file="+pki.saKey,
@@ -164,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		"--allow-privileged=true",
 		"--service-cluster-ip-range="+cfg.ServiceCIDR,
 		"--profiling=false",
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -223,16 +262,18 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	kwok, err := start("kwok",
-		"--kubeconfig="+kubeconfigs["kwok"],
-		"--config="+bin("kwok-stages.yaml"),
-		"--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"="+KwokNodeAnnotationValue,
-		"--cidr="+cfg.PodCIDR,
-		"--server-address=127.0.0.1:"+strconv.Itoa(ports[5]),
-	)
-	if err != nil {
-		return nil, err
+	var kwok *proc.Process
+	if !cfg.DisableKwok {
+		if kwok, err = start("kwok",
+			"--kubeconfig="+kubeconfigs["kwok"],
+			"--config="+bin("kwok-stages.yaml"),
+			"--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"="+KwokNodeAnnotationValue,
+			"--cidr="+cfg.PodCIDR,
+			"--server-address=127.0.0.1:"+strconv.Itoa(ports[5]),
+		); err != nil {
+			return nil, err
+		}
 	}
 	if err := waitFor(ctx, cm, "kube-controller-manager", func() error { return healthz(cmPort) }); err != nil {
 		return nil, err
@@ -240,8 +281,10 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err := waitFor(ctx, sched, "kube-scheduler", func() error { return healthz(schedPort) }); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, kwok, "kwok", func() error { return dialTCP("127.0.0.1:" + strconv.Itoa(ports[5])) }); err != nil {
-		return nil, err
+	if kwok != nil {
+		if err := waitFor(ctx, kwok, "kwok", func() error { return dialTCP("127.0.0.1:" + strconv.Itoa(ports[5])) }); err != nil {
+			return nil, err
+		}
 	}
 	return cp, nil
 }
@@ -250,7 +293,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 func (cp *ControlPlane) Stop() error {
 	var errs []error
 	for i := len(cp.procs) - 1; i >= 0; i-- {
-		errs = append(errs, cp.procs[i].stop())
+		errs = append(errs, cp.procs[i].Stop())
 	}
 	cp.procs = nil
 	return errors.Join(errs...)
@@ -260,24 +303,24 @@ func (cp *ControlPlane) Stop() error {
 func (cp *ControlPlane) LogPaths() []string {
 	var paths []string
 	for _, p := range cp.procs {
-		paths = append(paths, p.logPath)
+		paths = append(paths, p.LogPath())
 	}
 	return paths
 }
 
 // waitFor polls check until it succeeds, the process exits, ctx ends or readyTimeout passes.
-func waitFor(ctx context.Context, p *process, what string, check func() error) error {
+func waitFor(ctx context.Context, p *proc.Process, what string, check func() error) error {
 	deadline := time.Now().Add(readyTimeout)
 	var last error
 	for {
 		if last = check(); last == nil {
 			return nil
 		}
-		if done, err := p.exited(); done {
+		if done, err := p.Exited(); done {
 			return fmt.Errorf("controlplane: %w", err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("controlplane: %s not ready after %s: %w (log: %s)", what, readyTimeout, last, p.logPath)
+			return fmt.Errorf("controlplane: %s not ready after %s: %w (log: %s)", what, readyTimeout, last, p.LogPath())
 		}
 		select {
 		case <-ctx.Done():

@@ -15,9 +15,9 @@ import (
 
 func TestPKIIsCreatedOnceAndReused(t *testing.T) {
 	dir := t.TempDir()
-	first, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"))
+	first, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"), servingNames{})
 	require.NoError(t, err)
-	second, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"))
+	second, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"), servingNames{})
 	require.NoError(t, err)
 	assert.Equal(t, first.ca.certPEM, second.ca.certPEM, "a restart must keep the CA its clients trust")
 	assert.Equal(t, first.admin.certPEM, second.admin.certPEM)
@@ -38,11 +38,11 @@ func TestPKIIsCreatedOnceAndReused(t *testing.T) {
 
 func TestCertificatesOfAnotherCAAreReissued(t *testing.T) {
 	dir := t.TempDir()
-	_, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"))
+	_, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"), servingNames{})
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(filepath.Join(dir, "ca.crt")))
 	require.NoError(t, os.Remove(filepath.Join(dir, "ca.key")))
-	p, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"))
+	p, err := newPKI(dir, netip.MustParseAddr("10.43.0.1"), servingNames{})
 	require.NoError(t, err)
 	assert.NoError(t, p.admin.cert.CheckSignatureFrom(p.ca.cert))
 }

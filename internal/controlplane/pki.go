@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -72,10 +73,11 @@ func loadOrCreateCA(dir string) (*keyPair, error) {
 	return writeKeyPair(dir, "ca", der, key)
 }
 
-// loadOrIssue reuses dir/<file>.{crt,key} when they exist and were signed by ca, and issues
-// a new pair otherwise.
+// loadOrIssue reuses dir/<file>.{crt,key} when they exist, were signed by ca and still name
+// what req asks for, and issues a new pair otherwise (a server given a new address gets a
+// serving certificate valid for it).
 func loadOrIssue(dir string, ca *keyPair, req certRequest) (*keyPair, error) {
-	if kp, err := loadKeyPair(dir, req.file); err == nil && kp.cert.CheckSignatureFrom(ca.cert) == nil {
+	if kp, err := loadKeyPair(dir, req.file); err == nil && kp.cert.CheckSignatureFrom(ca.cert) == nil && covers(kp.cert, req) {
 		return kp, nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -105,6 +107,21 @@ func loadOrIssue(dir string, ca *keyPair, req certRequest) (*keyPair, error) {
 		return nil, fmt.Errorf("signing certificate %s: %w", req.file, err)
 	}
 	return writeKeyPair(dir, req.file, der, key)
+}
+
+// covers reports whether cert carries every name and address req asks for.
+func covers(cert *x509.Certificate, req certRequest) bool {
+	for _, name := range req.dnsNames {
+		if !slices.Contains(cert.DNSNames, name) {
+			return false
+		}
+	}
+	for _, ip := range req.ips {
+		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	return cert.Subject.CommonName == req.commonName && slices.Equal(cert.Subject.Organization, req.organization)
 }
 
 // loadOrCreateSigningKey returns the paths of the service-account token signing key and its
