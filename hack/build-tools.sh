@@ -43,6 +43,8 @@ build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_flags"
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_flags"
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$kube_flags"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$kube_flags"
+build kubelet k8s.io/kubernetes/cmd/kubelet "$kube_flags"
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$kube_flags"
 CGO_ENABLED=1 build kine github.com/k3s-io/kine "-s -w"
 build kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
 
