@@ -20,6 +20,8 @@ import (
 
 	"github.com/k3snet/k3snet/ccmstub"
 	"github.com/k3snet/k3snet/clustercidr"
+	"github.com/k3snet/k3snet/internal/controlplane"
+	"github.com/k3snet/k3snet/internal/nodejoin"
 	"github.com/k3snet/k3snet/netpol"
 	"github.com/k3snet/k3snet/packaged"
 	"github.com/k3snet/k3snet/servicelb"
@@ -103,13 +105,14 @@ func buildControllers(ctx context.Context, cfg *config, restConfig *rest.Config,
 		return ipam.Start(ctx, f)
 	}})
 
-	// NetworkPolicy enforcement is node-local: every server programs its own node.
+	// NetworkPolicy enforcement is node-local: every server programs its own node (with a
+	// real node, as part of the node's controllers).
 	if cfg.disableNetworkPolicy {
 		if err := netpol.Cleanup(ctx); err != nil {
 			// Leftover rules keep enforcing the last policies; the server still serves.
 			logger.Error(err, "--disable-network-policy: removing the network policy rules failed")
 		}
-	} else {
+	} else if cfg.disableAgent || cfg.kubeconfig != "" {
 		out = append(out, controller{name: "netpol", start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 			np, err := netpol.New(client, netpol.Options{NodeName: cfg.nodeName, ServiceCIDRs: cfg.serviceCIDRs, MetricsRegistry: reg.fresh("netpol")})
 			if err != nil {
@@ -218,4 +221,32 @@ func annotateOwnNode(ctx context.Context, client kubernetes.Interface, cfg *conf
 		return fmt.Errorf("annotating node %s: %w", cfg.nodeName, errors.Join(err, last))
 	}
 	return nil
+}
+
+// approverController approves the client certificates joining agents request for their
+// kube-proxy and node controllers; the kubelets' own are approved by the controller manager.
+func approverController(client kubernetes.Interface) controller {
+	return controller{name: "node-csr-approver", clusterWide: true, start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		a, err := nodejoin.NewApprover(client, nodejoin.ApproverOptions{})
+		if err != nil {
+			return err
+		}
+		return a.Start(ctx, f)
+	}}
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// resolveBinDir is --bin-dir, else where hack/build-tools.sh put the binaries.
+func resolveBinDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return controlplane.FindBinDir()
 }

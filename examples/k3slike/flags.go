@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,17 @@ type config struct {
 	httpsListenPort        int
 	binDir                 string
 	metricsBindAddress     string
+
+	// The node half (K3s's agent flags): the server runs one on its own node unless
+	// disableAgent; `k3slike agent` runs only this half and joins serverURL with token.
+	disableAgent  bool
+	nodeBinDir    string
+	nodeLabels    []string
+	nodeTaints    []string
+	kubeletArgs   []string
+	kubeProxyArgs []string
+	serverURL     string
+	token         string
 }
 
 // disabled reports whether item was named in --disable.
@@ -93,7 +105,10 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	fs.StringVar(&cfg.systemDefaultRegistry, "system-default-registry", "", "private registry to prefix all system images with")
 	fs.IntVar(&cfg.httpsListenPort, "https-listen-port", 6443, "port of the embedded kube-apiserver on 127.0.0.1")
 	fs.StringVar(&cfg.metricsBindAddress, "metrics-bind-address", "127.0.0.1:10258", "address of /healthz, /readyz and /metrics")
-	fs.StringVar(&cfg.binDir, "bin-dir", "", "directory of the control-plane binaries (default $K3SNET_BIN_DIR, else the build cache of hack/build-tools.sh)")
+	fs.StringVar(&cfg.binDir, "bin-dir", "", "directory of the control-plane binaries, kubelet and kube-proxy (default $K3SNET_BIN_DIR, else the build cache of hack/build-tools.sh)")
+	fs.BoolVar(&cfg.disableAgent, "disable-agent", false, "do not run a kubelet, containerd and kube-proxy on this node; kwok simulates the server's node instead")
+	var node nodeFlags
+	node.register(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -101,6 +116,11 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.disable = disable
+	node.apply(&cfg)
+	if cfg.kubeconfig != "" {
+		// Someone else's cluster: its nodes have their own kubelets.
+		cfg.disableAgent = true
+	}
 
 	var errs []error
 	add := func(flag string, err error) {
@@ -122,6 +142,9 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	add("node-ip", err)
 	cfg.nodeExternalIPs, err = ccmstub.ParseIPList(nodeExternalIP...)
 	add("node-external-ip", err)
+	for flag, err := range node.validate() {
+		add(flag, err)
+	}
 	if errs := validation.IsDNS1123Subdomain(cfg.clusterDomain); len(errs) > 0 {
 		add("cluster-domain", errors.New(strings.Join(errs, "; ")))
 	}
@@ -179,3 +202,139 @@ func tenthAddress(p netip.Prefix) netip.Addr {
 }
 
 func osHostname() (string, error) { return os.Hostname() }
+
+// newFlagSet is a flag set whose usage goes to stderr and whose errors are returned.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+// nodeFlags are the flags of the node half that server and agent share, as K3s's agent flags
+// appear on both `k3s server` and `k3s agent`.
+type nodeFlags struct {
+	labels, taints, kubeletArgs, kubeProxyArgs listFlag
+}
+
+func (n *nodeFlags) register(fs *flag.FlagSet, cfg *config) {
+	fs.Var(&n.labels, "node-label", "label to register the node with (key=value); repeatable")
+	fs.Var(&n.taints, "node-taint", "taint to register the node with (key=value:Effect); repeatable")
+	fs.Var(&n.kubeletArgs, "kubelet-arg", "customized flag for the kubelet (name=value, without dashes); repeatable")
+	fs.Var(&n.kubeProxyArgs, "kube-proxy-arg", "customized flag for kube-proxy (name=value, without dashes); repeatable")
+	fs.StringVar(&cfg.nodeBinDir, "node-bin-dir", "", "directory of containerd, runc and the CNI plugins (default $K3SNET_NODE_BIN_DIR, else the build cache of hack/build-node.sh)")
+}
+
+func (n *nodeFlags) apply(cfg *config) {
+	cfg.nodeLabels, cfg.nodeTaints = n.labels, n.taints
+	cfg.kubeletArgs, cfg.kubeProxyArgs = n.kubeletArgs, n.kubeProxyArgs
+}
+
+// validate checks labels, taints and extra arguments, by flag name.
+func (n *nodeFlags) validate() map[string]error {
+	errs := map[string]error{}
+	for _, l := range n.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			errs["node-label"] = fmt.Errorf("%q is not key=value with a valid label key and value", l)
+		}
+	}
+	for _, t := range n.taints {
+		if err := checkTaint(t); err != nil {
+			errs["node-taint"] = err
+		}
+	}
+	for flag, args := range map[string][]string{"kubelet-arg": n.kubeletArgs, "kube-proxy-arg": n.kubeProxyArgs} {
+		for _, a := range args {
+			if name, _, _ := strings.Cut(a, "="); name == "" || strings.HasPrefix(name, "-") {
+				errs[flag] = fmt.Errorf("%q: want name=value, without dashes", a)
+			}
+		}
+	}
+	return errs
+}
+
+// checkTaint accepts K3s's --node-taint form, key[=value]:Effect.
+func checkTaint(t string) error {
+	kv, effect, ok := strings.Cut(t, ":")
+	if !ok {
+		return fmt.Errorf("%q: want key=value:Effect", t)
+	}
+	switch effect {
+	case "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		return fmt.Errorf("%q: effect must be NoSchedule, PreferNoSchedule or NoExecute", t)
+	}
+	k, v, _ := strings.Cut(kv, "=")
+	if len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+		return fmt.Errorf("%q: invalid taint key or value", t)
+	}
+	return nil
+}
+
+// parseAgentFlags parses `k3slike agent`'s flags (without the program name and command), as
+// `k3s agent` takes them: --server and --token (or K3S_URL and K3S_TOKEN), the node's name,
+// addresses, labels and taints. The cluster's settings come from the server when it joins.
+func parseAgentFlags(args []string, getenv func(string) string, hostname func() (string, error), out io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("k3slike agent", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		cfg                    config
+		nodeIP, nodeExternalIP listFlag
+		node                   nodeFlags
+		tokenFile              string
+	)
+	fs.StringVar(&cfg.serverURL, "server", getenv("K3S_URL"), "server to connect to, https://host:6443 ($K3S_URL)")
+	fs.StringVar(&cfg.token, "token", getenv("K3S_TOKEN"), "token to join with, the server's <data-dir>/server/node-token ($K3S_TOKEN)")
+	fs.StringVar(&tokenFile, "token-file", getenv("K3S_TOKEN_FILE"), "file holding the token ($K3S_TOKEN_FILE)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "/var/lib/rancher/k3s", "folder to hold state")
+	fs.StringVar(&cfg.nodeName, "node-name", "", "node name (default $K3S_NODE_NAME, else the hostname)")
+	fs.Var(&nodeIP, "node-ip", "IPv4/IPv6 addresses to advertise for the node; repeatable, comma lists")
+	fs.Var(&nodeExternalIP, "node-external-ip", "IPv4/IPv6 external addresses to advertise for the node; repeatable, comma lists")
+	fs.StringVar(&cfg.binDir, "bin-dir", "", "directory of kubelet and kube-proxy (default $K3SNET_BIN_DIR, else the build cache of hack/build-tools.sh)")
+	node.register(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	node.apply(&cfg)
+	var errs []error
+	add := func(flag string, err error) {
+		if err != nil {
+			errs = append(errs, &flagError{flag: flag, err: err})
+		}
+	}
+	if cfg.token == "" && tokenFile != "" {
+		data, err := os.ReadFile(tokenFile)
+		add("token-file", err)
+		cfg.token = strings.TrimSpace(string(data))
+	}
+	if cfg.serverURL == "" {
+		add("server", errors.New("required (or K3S_URL): the https URL of a server, such as https://10.0.0.1:6443"))
+	} else if u, err := url.Parse(cfg.serverURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		add("server", fmt.Errorf("%q is not an https URL such as https://10.0.0.1:6443", cfg.serverURL))
+	}
+	if cfg.token == "" {
+		add("token", errors.New("required (or K3S_TOKEN): the contents of the server's <data-dir>/server/node-token"))
+	}
+	var err error
+	cfg.nodeIPs, err = ccmstub.ParseIPList(nodeIP...)
+	add("node-ip", err)
+	cfg.nodeExternalIPs, err = ccmstub.ParseIPList(nodeExternalIP...)
+	add("node-external-ip", err)
+	for flag, err := range node.validate() {
+		add(flag, err)
+	}
+	if cfg.dataDir == "" {
+		add("data-dir", errors.New("must not be empty"))
+	} else if cfg.dataDir, err = filepath.Abs(cfg.dataDir); err != nil {
+		add("data-dir", err)
+	}
+	cfg.nodeName, err = ccmstub.ResolveNodeName(cfg.nodeName, getenv, hostname)
+	add("node-name", err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}

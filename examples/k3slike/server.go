@@ -34,6 +34,7 @@ const shutdownTimeout = 10 * time.Second
 func serve(ctx context.Context, cfg *config) (err error) {
 	logger := klog.FromContext(ctx)
 	restConfig, kubeconfig := (*rest.Config)(nil), cfg.kubeconfig
+	var cp *controlplane.ControlPlane
 	if cfg.kubeconfig != "" {
 		restConfig, err = loadKubeconfig(cfg.kubeconfig)
 		if err != nil {
@@ -41,13 +42,21 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		}
 	} else {
 		start := time.Now()
-		cp, err := controlplane.Start(ctx, controlplane.Config{
+		cpConfig := controlplane.Config{
 			DataDir:       filepath.Join(cfg.dataDir, "server"),
 			BinDir:        cfg.binDir,
 			APIServerPort: cfg.httpsListenPort,
 			ServiceCIDR:   cfg.serviceCIDRs[0].String(),
 			PodCIDR:       cfg.clusterCIDRs[0].String(),
-		})
+		}
+		if !cfg.disableAgent {
+			// A real node: other nodes and the pods reach the API server at the node's
+			// address, and there is no simulated node to run.
+			cpConfig.AdvertiseAddress = nodeInternalIPs(cfg)[0]
+			cpConfig.ServingNames = []string{cfg.nodeName}
+			cpConfig.DisableKwok = true
+		}
+		cp, err = controlplane.Start(ctx, cpConfig)
 		if err != nil {
 			return fmt.Errorf("starting the embedded control plane: %w", err)
 		}
@@ -66,20 +75,32 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	if err != nil {
 		return fmt.Errorf("reaching the API server at %s: %w", restConfig.Host, err)
 	}
-	if cfg.kubeconfig == "" {
+	var node *serverNode
+	switch {
+	case cfg.kubeconfig != "":
+		if err := annotateExistingNode(ctx, client, cfg); err != nil {
+			return err
+		}
+	case cfg.disableAgent:
 		if err := registerNode(ctx, client, cfg, kwokNudgeAfter); err != nil {
 			return err
 		}
 		if err := annotateOwnNode(ctx, client, cfg); err != nil {
 			return err
 		}
-	} else if err := annotateExistingNode(ctx, client, cfg); err != nil {
-		return err
+	default:
+		if node, err = startServerNode(ctx, cfg, cp, client); err != nil {
+			return err
+		}
 	}
 	reg := newControllerMetrics()
 	controllers, err := buildControllers(ctx, cfg, restConfig, client, reg)
 	if err != nil {
 		return err
+	}
+	if node != nil {
+		controllers = append(controllers, nodeControllers(cfg, serverClusterSettings(cfg), node.controllerClient, reg)...)
+		controllers = append(controllers, approverController(client))
 	}
 	status := newReadiness()
 	for _, c := range controllers {
@@ -91,7 +112,12 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	waitControllers := runControllers(ctx, client, controllers, status)
 	logger.Info("k3slike is ready", "node", cfg.nodeName, "kubernetes", version.GitVersion,
 		"kubectl", fmt.Sprintf("export KUBECONFIG=%s; kubectl get nodes", kubeconfig))
-	<-ctx.Done()
+	var nodeErr error
+	if node != nil {
+		nodeErr = runUntilDone(ctx, node.agent)
+	} else {
+		<-ctx.Done()
+	}
 	logger.Info("Shutting down", "reason", context.Cause(ctx))
 	released := make(chan struct{})
 	go func() { waitControllers(); close(released) }()
@@ -100,7 +126,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	case <-time.After(shutdownTimeout):
 		logger.Info("Controllers did not stop in time; their Leases expire on their own", "timeout", shutdownTimeout)
 	}
-	return nil
+	return nodeErr
 }
 
 // annotateExistingNode publishes the addresses of --node-name when that Node is already in the

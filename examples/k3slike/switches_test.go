@@ -70,9 +70,11 @@ func logControlPlaneTails(t testing.TB, dir string) {
 }
 
 // start runs a k3slike server on the cluster's data dir with extra flags; a later
-// --metrics-bind-address wins over the free port given here.
+// --metrics-bind-address wins over the free port given here. Its node is kwok's
+// (--disable-agent): these tests are about the server's controllers, and real nodes have
+// tests of their own (realnode_test.go).
 func (c *cluster) start(extra ...string) *server {
-	args := append([]string{"--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
+	args := append([]string{"--disable-agent", "--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(c.t)),
 		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir}, extra...)
 	if c.netns == "" {
