@@ -28,6 +28,9 @@ func runAgent(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("invalid --token: %w", err)
 	}
+	if _, _, err := nodePreflight(cfg); err != nil {
+		return err
+	}
 	l := agent.NewLayout(cfg.dataDir)
 	joinCtx, cancel := context.WithTimeout(ctx, joinTimeout)
 	creds, err := nodejoin.Join(joinCtx, cfg.serverURL, tok, l.Agent)

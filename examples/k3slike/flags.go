@@ -142,9 +142,7 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	add("node-ip", err)
 	cfg.nodeExternalIPs, err = ccmstub.ParseIPList(nodeExternalIP...)
 	add("node-external-ip", err)
-	for flag, err := range node.validate() {
-		add(flag, err)
-	}
+	errs = append(errs, node.validate()...)
 	if errs := validation.IsDNS1123Subdomain(cfg.clusterDomain); len(errs) > 0 {
 		add("cluster-domain", errors.New(strings.Join(errs, "; ")))
 	}
@@ -229,24 +227,27 @@ func (n *nodeFlags) apply(cfg *config) {
 	cfg.kubeletArgs, cfg.kubeProxyArgs = n.kubeletArgs, n.kubeProxyArgs
 }
 
-// validate checks labels, taints and extra arguments, by flag name.
-func (n *nodeFlags) validate() map[string]error {
-	errs := map[string]error{}
+// validate checks labels, taints and extra arguments, each error naming its flag.
+func (n *nodeFlags) validate() []error {
+	var errs []error
 	for _, l := range n.labels {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
-			errs["node-label"] = fmt.Errorf("%q is not key=value with a valid label key and value", l)
+			errs = append(errs, &flagError{flag: "node-label", err: fmt.Errorf("%q is not key=value with a valid label key and value", l)})
 		}
 	}
 	for _, t := range n.taints {
 		if err := checkTaint(t); err != nil {
-			errs["node-taint"] = err
+			errs = append(errs, &flagError{flag: "node-taint", err: err})
 		}
 	}
-	for flag, args := range map[string][]string{"kubelet-arg": n.kubeletArgs, "kube-proxy-arg": n.kubeProxyArgs} {
-		for _, a := range args {
+	for _, f := range []struct {
+		flag string
+		args []string
+	}{{"kubelet-arg", n.kubeletArgs}, {"kube-proxy-arg", n.kubeProxyArgs}} {
+		for _, a := range f.args {
 			if name, _, _ := strings.Cut(a, "="); name == "" || strings.HasPrefix(name, "-") {
-				errs[flag] = fmt.Errorf("%q: want name=value, without dashes", a)
+				errs = append(errs, &flagError{flag: f.flag, err: fmt.Errorf("%q: want name=value, without dashes", a)})
 			}
 		}
 	}
@@ -323,9 +324,7 @@ func parseAgentFlags(args []string, getenv func(string) string, hostname func() 
 	add("node-ip", err)
 	cfg.nodeExternalIPs, err = ccmstub.ParseIPList(nodeExternalIP...)
 	add("node-external-ip", err)
-	for flag, err := range node.validate() {
-		add(flag, err)
-	}
+	errs = append(errs, node.validate()...)
 	if cfg.dataDir == "" {
 		add("data-dir", errors.New("must not be empty"))
 	} else if cfg.dataDir, err = filepath.Abs(cfg.dataDir); err != nil {

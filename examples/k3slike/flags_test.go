@@ -97,3 +97,69 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestParseAgentFlags(t *testing.T) {
+	const token = "K10abc::abcdef.0123456789abcdef"
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, cfg *config)
+		wantErr []string
+	}{
+		{
+			name: "K3S_URL and K3S_TOKEN stand in for --server and --token, as for k3s agent",
+			env:  map[string]string{"K3S_URL": "https://10.0.0.1:6443", "K3S_TOKEN": token, "K3S_NODE_NAME": "Worker-1"},
+			check: func(t *testing.T, cfg *config) {
+				assert.Equal(t, "https://10.0.0.1:6443", cfg.serverURL)
+				assert.Equal(t, token, cfg.token)
+				assert.Equal(t, "worker-1", cfg.nodeName)
+				assert.Equal(t, "/var/lib/rancher/k3s", cfg.dataDir)
+			},
+		},
+		{
+			name: "flags win over the environment; labels, taints and component args are kept in order",
+			args: []string{"--server=https://10.0.0.2:6443", "--token=" + token, "--node-label=pool=a", "--node-label", "tier=web",
+				"--node-taint=dedicated=lb:NoSchedule", "--kubelet-arg=max-pods=50", "--kube-proxy-arg=v=2", "--node-ip=10.0.0.7"},
+			env: map[string]string{"K3S_URL": "https://10.0.0.1:6443"},
+			check: func(t *testing.T, cfg *config) {
+				assert.Equal(t, "https://10.0.0.2:6443", cfg.serverURL)
+				assert.Equal(t, []string{"pool=a", "tier=web"}, cfg.nodeLabels)
+				assert.Equal(t, []string{"dedicated=lb:NoSchedule"}, cfg.nodeTaints)
+				assert.Equal(t, []string{"max-pods=50"}, cfg.kubeletArgs)
+				assert.Equal(t, []string{"v=2"}, cfg.kubeProxyArgs)
+				assert.Equal(t, "[10.0.0.7]", fmt.Sprint(cfg.nodeIPs))
+			},
+		},
+		{name: "server and token are required", wantErr: []string{"invalid --server: required", "invalid --token: required"}},
+		{name: "the server must be an https URL", args: []string{"--server=10.0.0.1:6443", "--token=" + token}, wantErr: []string{"invalid --server"}},
+		{name: "a taint needs an effect", args: []string{"--server=https://s:6443", "--token=t", "--node-taint=a=b"}, wantErr: []string{"invalid --node-taint"}},
+		{name: "a taint's effect is one of three", args: []string{"--server=https://s:6443", "--token=t", "--node-taint=a=b:Sometimes"}, wantErr: []string{"effect must be"}},
+		{name: "a label needs a value", args: []string{"--server=https://s:6443", "--token=t", "--node-label=justakey"}, wantErr: []string{"invalid --node-label"}},
+		{name: "component args come without dashes", args: []string{"--server=https://s:6443", "--token=t", "--kubelet-arg=--max-pods=5"}, wantErr: []string{"invalid --kubelet-arg"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseAgentFlags(tt.args, env(tt.env), host("host-a"), io.Discard)
+			if len(tt.wantErr) > 0 {
+				for _, want := range tt.wantErr {
+					require.ErrorContains(t, err, want)
+				}
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestParseFlagsNodeFlagsAndAgentSwitch(t *testing.T) {
+	cfg, err := parseFlags([]string{"--disable-agent", "--node-label=a=b", "--kubelet-arg=max-pods=9"}, env(nil), host("h"), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, cfg.disableAgent)
+	assert.Equal(t, []string{"a=b"}, cfg.nodeLabels)
+	assert.Equal(t, []string{"max-pods=9"}, cfg.kubeletArgs)
+	cfg, err = parseFlags([]string{"--kubeconfig=/k"}, env(nil), host("h"), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, cfg.disableAgent, "someone else's cluster has its own kubelets")
+}

@@ -190,3 +190,23 @@ func requireBinaries(t testing.TB) string {
 	}
 	return dir
 }
+
+// TestServerThatCannotRunContainersSaysSoInOneLine starts a server whose node binaries are
+// missing: it exits at once, before any control plane starts, with one line that names what
+// is missing and how to run without a real node.
+func TestServerThatCannotRunContainersSaysSoInOneLine(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+	empty := t.TempDir()
+	cmd := exec.Command(exe, "server", "--node-name=n", "--data-dir="+t.TempDir(), "--bin-dir="+empty, "--node-bin-dir="+empty)
+	out, err = cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	line := strings.TrimSpace(string(out))
+	assert.Equal(t, 1, strings.Count(line, "\n")+1, "one line: %q", out)
+	assert.Contains(t, line, "cannot run containers here")
+	assert.Contains(t, line, "containerd is missing")
+	assert.Contains(t, line, "--disable-agent")
+}

@@ -48,17 +48,25 @@ type nodeCredentials struct {
 	controller string
 }
 
+// nodePreflight finds the node's binaries and checks that this machine can run containers,
+// before anything starts.
+func nodePreflight(cfg *config) (binDir, nodeBinDir string, err error) {
+	if binDir, err = resolveBinDir(cfg.binDir); err != nil {
+		return "", "", err
+	}
+	if nodeBinDir = cfg.nodeBinDir; nodeBinDir == "" {
+		if nodeBinDir, err = agent.FindNodeBinDir(); err != nil {
+			return "", "", err
+		}
+	}
+	return binDir, nodeBinDir, agent.Preflight(binDir, nodeBinDir)
+}
+
 // startNode starts the node's containerd, kubelet and kube-proxy.
 func startNode(ctx context.Context, cfg *config, cluster clusterSettings, creds nodeCredentials) (*agent.Agent, error) {
-	binDir, err := resolveBinDir(cfg.binDir)
+	binDir, nodeBinDir, err := nodePreflight(cfg)
 	if err != nil {
 		return nil, err
-	}
-	nodeBinDir := cfg.nodeBinDir
-	if nodeBinDir == "" {
-		if nodeBinDir, err = agent.FindNodeBinDir(); err != nil {
-			return nil, err
-		}
 	}
 	// K3s's pause image, behind --system-default-registry as every system image.
 	image := images.PauseImage

@@ -35,6 +35,12 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	logger := klog.FromContext(ctx)
 	restConfig, kubeconfig := (*rest.Config)(nil), cfg.kubeconfig
 	var cp *controlplane.ControlPlane
+	if !cfg.disableAgent {
+		// Say at once, before the control plane starts, when this machine cannot be a node.
+		if _, _, err := nodePreflight(cfg); err != nil {
+			return fmt.Errorf("%w; start with --disable-agent to run the server without a real node (kwok simulates it)", err)
+		}
+	}
 	if cfg.kubeconfig != "" {
 		restConfig, err = loadKubeconfig(cfg.kubeconfig)
 		if err != nil {

@@ -16,6 +16,10 @@ import (
 // criNamespace is the containerd namespace the CRI (and so the kubelet) uses.
 const criNamespace = "k8s.io"
 
+// pinnedLabel is the containerd image label the CRI reports as pinned; the kubelet's image
+// garbage collection never removes a pinned image.
+const pinnedLabel = "io.cri-containerd.pinned=pinned"
+
 // imageArchiveSuffixes are the tarballs K3s imports from <data-dir>/agent/images.
 var imageArchiveSuffixes = []string{".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.lz4"}
 
@@ -52,8 +56,10 @@ func importImages(ctx context.Context, ctr, socket, dir string) error {
 	}
 	for _, archive := range archives {
 		start := time.Now()
+		// Pinned, as K3s pins the images it imports: no registry can bring them back once
+		// the kubelet's image garbage collection removed them.
 		out, err := exec.CommandContext(ctx, ctr, "--address", socket, "--namespace", criNamespace,
-			"images", "import", archive).CombinedOutput()
+			"images", "import", "--label", pinnedLabel, archive).CombinedOutput()
 		if err != nil {
 			logger.Error(err, "Importing an image tarball failed; its images are not available", "file", archive, "output", strings.TrimSpace(string(out)))
 			continue

@@ -25,6 +25,14 @@ type hostFacts struct {
 // capSysResource is CAP_SYS_RESOURCE's bit in /proc/self/status's CapEff.
 const capSysResource = 24
 
+// Preflight checks, before anything starts, that this machine can run the node: root, the
+// binaries in binDir and nodeBinDir, an overlay filesystem and cgroups. Its error wraps
+// ErrCannotRunContainers and names every missing thing at once.
+func Preflight(binDir, nodeBinDir string) error {
+	_, err := preflight(findNodeBinaries(&Config{BinDir: binDir, NodeBinDir: nodeBinDir}))
+	return err
+}
+
 // preflight checks what containers need and reports every missing thing at once.
 func preflight(bins nodeBinaries) (hostFacts, error) {
 	var problems []string

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ const (
 	// hack/build-images.sh writes into the build cache.
 	AirgapEnv = "K3SNET_AIRGAP_IMAGES"
 	// airgapName is the tarball hack/build-images.sh writes, K3s's name for its own.
-	airgapName = "k3s-airgap-images-amd64.tar"
+	airgapName = "k3s-airgap-images-" + runtime.GOARCH + ".tar"
 )
 
 // Subnet is every cluster's LAN. Each cluster has a fabric namespace of its own, so clusters

@@ -1,0 +1,366 @@
+package images
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/servicelb"
+)
+
+// nodeBinDirEnv names the directory of containerd, ctr, runc and the runc shim; without
+// it the tests look where hack/build-node.sh builds them.
+const nodeBinDirEnv = "K3SNET_NODE_BIN_DIR"
+
+// criNamespace is the containerd namespace the CRI (and so the kubelet) uses.
+const criNamespace = "k8s.io"
+
+// pinnedLabel is the image label containerd's CRI reports as pinned, which the kubelet's
+// image garbage collection skips.
+const pinnedLabel = "io.cri-containerd.pinned=pinned"
+
+// findNodeBinDir returns $K3SNET_NODE_BIN_DIR, or hack/build-node.sh's bin directory: the
+// cache keyed by the first 16 hex digits of the script's SHA-256.
+func findNodeBinDir() (string, error) {
+	if dir := os.Getenv(nodeBinDirEnv); dir != "" {
+		return dir, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		script, err := os.ReadFile(filepath.Join(d, "hack", "build-node.sh"))
+		if err == nil {
+			sum := sha256.Sum256(script)
+			return filepath.Join(k3snetCache(), "node", hex.EncodeToString(sum[:])[:16], "bin"), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no hack/build-node.sh above %s; set %s", wd, nodeBinDirEnv)
+		}
+	}
+}
+
+// k3snetCache is the cache directory of the hack/ scripts.
+func k3snetCache() string {
+	if c := os.Getenv("K3SNET_CACHE"); c != "" {
+		return c
+	}
+	if c := os.Getenv("XDG_CACHE_HOME"); c != "" {
+		return filepath.Join(c, "k3snet")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "k3snet")
+}
+
+// nodeBinaries returns the paths of names in the node bin directory. A missing one skips the
+// test, naming it, or fails it under CI, where hack/build-node.sh has run.
+func nodeBinaries(t *testing.T, names ...string) map[string]string {
+	t.Helper()
+	dir, err := findNodeBinDir()
+	var missing []string
+	out := map[string]string{}
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		if _, serr := os.Stat(p); err != nil || serr != nil {
+			missing = append(missing, name)
+		}
+		out[name] = p
+	}
+	if len(missing) == 0 {
+		return out
+	}
+	msg := fmt.Sprintf("needs %s from hack/build-node.sh in %s (or set %s)", strings.Join(missing, ", "), dir, nodeBinDirEnv)
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return nil
+}
+
+// testContainerd is a throwaway containerd with its own root, state and socket.
+type testContainerd struct {
+	ctr    string
+	socket string
+}
+
+// startContainerd runs containerd from bins in dir until the test ends. The CRI and NRI
+// plugins are off: the test talks to containerd through ctr, and NRI's socket is global.
+func startContainerd(t *testing.T, bins map[string]string, dir string) *testContainerd {
+	t.Helper()
+	socket := filepath.Join(dir, "containerd.sock")
+	config := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, socket+".ttrpc", filepath.Join(dir, "opt"))
+	configPath := filepath.Join(dir, "config.toml")
+	require.NoError(t, os.WriteFile(configPath, []byte(config), 0o600))
+
+	logPath := filepath.Join(dir, "containerd.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(bins["containerd"], "--config", configPath)
+	// The shim and runc are looked up on PATH.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bins["containerd"])+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
+
+	c := &testContainerd{ctr: bins["ctr"], socket: socket}
+	t.Cleanup(func() {
+		c.removeTasks(t)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		unmountUnder(t, dir)
+		if t.Failed() {
+			if log, err := os.ReadFile(logPath); err == nil {
+				t.Logf("containerd log:\n%s", lastLines(string(log), 40))
+			}
+		}
+	})
+
+	// Ready means ctr gets an answer; a containerd that exits is a failure at once.
+	for range 600 {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("containerd exited: %v\n%s", err, lastLines(string(log), 40))
+		default:
+		}
+		if _, err := c.run(t, nil, "version"); err == nil {
+			return c
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("containerd did not answer on its socket within a minute")
+	return nil
+}
+
+// run runs ctr against the test containerd in the CRI namespace and returns its stdout.
+func (c *testContainerd) run(t *testing.T, stdin []byte, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.ctr, append([]string{"--address", c.socket, "--namespace", criNamespace}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("ctr %s: %w: %s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// removeTasks kills and deletes the containers a failed test may have left running.
+func (c *testContainerd) removeTasks(t *testing.T) {
+	out, err := c.run(t, nil, "containers", "ls", "-q")
+	if err != nil {
+		return
+	}
+	for id := range strings.FieldsSeq(out) {
+		_, _ = c.run(t, nil, "tasks", "kill", "-s", "SIGKILL", id)
+		_, _ = c.run(t, nil, "tasks", "delete", "-f", id)
+		_, _ = c.run(t, nil, "containers", "delete", id)
+	}
+}
+
+// unmountUnder detaches every mount below dir (snapshots of containers that were not
+// removed), so that the test's temporary directory can go.
+func unmountUnder(t *testing.T, dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var mounts []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			t.Logf("unmounting %s: %v", mounts[i], err)
+		}
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestContainerdImportsAndRunsTheImages imports a tarball of the test server and LB images
+// into a real containerd with `ctr images import`, as the agent does with the air-gap
+// tarball, checks that both are listed under their full names, and runs them: the test
+// server through its own entrypoint, fetching from this test over loopback, the LB
+// image's iptables, and its forwarder in a network namespace of the test's.
+func TestContainerdImportsAndRunsTheImages(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containerd")
+	}
+	needIptables(t)
+	bins := nodeBinaries(t, "containerd", "ctr")
+	dir := t.TempDir()
+
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from the test")
+	}), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	// The test server image as AirgapImages builds it, told to fetch from this test
+	// instead of serving: its command line is then the image's entrypoint plus Cmd.
+	ts := testServerImage(buildStatic(t, "./testserver"))
+	ts.Cmd = []string{"get", "http://" + ln.Addr().String() + "/"}
+	lb, err := lbImage(buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"), debianHost())
+	require.NoError(t, err)
+	tarball := filepath.Join(dir, "images.tar")
+	f, err := os.Create(tarball)
+	require.NoError(t, err)
+	require.NoError(t, WriteArchive(f, []Image{ts, lb}))
+	require.NoError(t, f.Close())
+
+	c := startContainerd(t, bins, dir)
+	// The pinned label keeps the kubelet's image garbage collection off the images, which
+	// no registry could bring back.
+	_, err = c.run(t, nil, "images", "import", "--snapshotter", "overlayfs", "--label", pinnedLabel, tarball)
+	require.NoError(t, err)
+	out, err := c.run(t, nil, "images", "ls", "-q")
+	require.NoError(t, err)
+	lbName, err := NormalizeName(servicelb.DefaultImage)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{TestServerImage, lbName}, strings.Fields(out), "only the full names, no import-<date> prefix")
+	out, err = c.run(t, nil, "images", "ls")
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(out, pinnedLabel), "both images carry the label:\n%s", out)
+	// The CRI runs containers from unpacked snapshots: the import has made one per layer.
+	out, err = c.run(t, nil, "snapshots", "--snapshotter", "overlayfs", "ls")
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(out, "Committed"), "one committed snapshot per image:\n%s", out)
+
+	// Running needs runc and the shim, which containerd finds on PATH next to itself.
+	nodeBinaries(t, "runc", "containerd-shim-runc-v2")
+	// iptables-restore reads the rules from a file mounted into the container: ctr does not
+	// close a container's stdin at the end of its own.
+	rules := filepath.Join(dir, "rules")
+	require.NoError(t, os.WriteFile(rules, []byte("*nat\n:KUBE-TEST - [0:0]\n"+
+		"-A KUBE-TEST -p tcp -m tcp --dport 80 -m comment --comment svc -j DNAT --to-destination 10.0.0.1:80\nCOMMIT\n"), 0o644))
+	mountRules := "--mount=type=bind,src=" + rules + ",dst=/rules,options=rbind:ro"
+	tests := []struct {
+		name  string
+		flags []string
+		image string
+		args  []string
+		want  string
+	}{
+		{name: "the test server image runs its entrypoint", flags: []string{"--net-host"}, image: TestServerImage, want: "hello from the test"},
+		{name: "the LB image's plain iptables has the host's backend", image: lbName, args: []string{"iptables", "--version"}, want: hostIptablesMode(t)},
+		{name: "the LB image's legacy iptables runs", image: lbName, args: []string{"ip6tables-legacy-save", "--version"}, want: "(legacy)"},
+		{name: "the LB image's iptables-restore loads extensions", flags: []string{"--privileged", mountRules}, image: lbName, args: []string{"iptables-restore", "--test", "/rules"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("k3snet-images-test-%d", i)
+			args := append([]string{"run", "--rm", "--snapshotter", "overlayfs", "--cgroup", "/k3snet-images-test/" + id}, tt.flags...)
+			args = append(append(args, tt.image, id), tt.args...)
+			out, err := c.run(t, nil, args...)
+			require.NoError(t, err)
+			assert.Contains(t, out, tt.want)
+		})
+	}
+	t.Run("the LB image's forwarder installs its rules and removes them on SIGTERM", func(t *testing.T) {
+		ns := netns.NewT(t, "imgs")
+		require.NoError(t, ns.EnableForwarding())
+		const id = "k3snet-images-test-lb"
+		env := []string{"SRC_PORT=80", "SRC_RANGES=0.0.0.0/0", "DEST_PROTO=TCP", "DEST_PORT=8080", "DEST_IPS=10.0.0.5"}
+		args := []string{"--address", c.socket, "--namespace", criNamespace, "run", "--rm", "--snapshotter", "overlayfs",
+			"--privileged", "--with-ns", "network:" + ns.Path(), "--cgroup", "/k3snet-images-test/" + id}
+		for _, e := range env {
+			args = append(args, "--env", e)
+		}
+		cmd := exec.Command(c.ctr, append(args, lbName, id)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+		// The rules appear once the forwarder has started, signal handler included.
+		const dnat = "--to-destination 10.0.0.5:8080"
+		installed := false
+		for range 600 {
+			select {
+			case err := <-exited:
+				t.Fatalf("the forwarder exited early: %v\n%s", err, out.String())
+			default:
+			}
+			rules, err := ns.Exec(t.Context(), "iptables-nft-save", "-t", "nat")
+			require.NoError(t, err)
+			if installed = strings.Contains(rules, dnat); installed {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		require.True(t, installed, "the forwarder's DNAT rule within a minute:\n%s", out.String())
+
+		_, err := c.run(t, nil, "tasks", "kill", "--signal", "SIGTERM", id)
+		require.NoError(t, err)
+		require.NoError(t, <-exited, "the forwarder exits 0 on SIGTERM:\n%s", out.String())
+		rules, err := ns.Exec(t.Context(), "iptables-nft-save")
+		require.NoError(t, err)
+		assert.NotContains(t, rules, "KLIPPER-LB", "the forwarder removed its rules")
+	})
+	t.Cleanup(func() {
+		// runc removes each container's cgroup; the parent is the test's own.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/k3snet-images-test")
+		unified, _ := filepath.Glob("/sys/fs/cgroup/k3snet-images-test")
+		for _, d := range append(dirs, unified...) {
+			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Logf("removing cgroup %s: %v", d, err)
+			}
+		}
+	})
+}
