@@ -7,17 +7,26 @@ DATA_DIR ?= $(CURDIR)/data
 RUN_ARGS ?=
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all setup tools test lint unit run bench clean-data
+.PHONY: all setup tools test lint unit run killall bench clean-data
+
+# Where the built parts are, as the scripts that build them print it (they build nothing when
+# their cache is warm): control plane + kubelet + kube-proxy, the node's containerd, runc and
+# CNI plugins, and the air-gap image tarball.
+BUILT_ENV = K3SNET_BIN_DIR=$$(hack/build-tools.sh) K3SNET_NODE_BIN_DIR=$$(hack/build-node.sh) \
+	K3SNET_AIRGAP_IMAGES=$$(hack/build-images.sh "$$(hack/build-node.sh)")
 
 all: test
 
-# System packages the dataplane tests and the server need (iptables, ipset, iproute2, conntrack).
+# System packages the dataplane tests and the server need (iptables, ipset, iproute2, conntrack,
+# nsenter, libseccomp-dev).
 setup:
 	hack/setup.sh
 
-# The control-plane binaries, built once into ~/.cache/k3snet/bin/<key> (cold: ~30 min on 2 cores).
+# Everything a cluster runs, built once into ~/.cache/k3snet: the control plane with kubelet and
+# kube-proxy (bin/<key>) and the node's runtime (node/<key>) side by side, then the air-gap images.
 tools:
-	hack/build-tools.sh >/dev/null
+	hack/build-tools.sh >/dev/null & tools=$$!; hack/build-node.sh >/dev/null; wait $$tools
+	hack/build-images.sh "$$(hack/build-node.sh)" >/dev/null
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -27,17 +36,25 @@ lint:
 
 # Every tier: unit tables, integration against the real control plane, dataplane in netns.
 test: setup tools lint
-	K3SNET_BIN_DIR=$$(hack/build-tools.sh) go test $(GO_TEST_FLAGS) ./...
+	$(BUILT_ENV) go test $(GO_TEST_FLAGS) ./...
 
 # Quick run without building the control plane: tests that need it, or root, skip and say so.
 unit:
 	go test -count=1 ./...
 
+# A real single-node cluster on this machine, as `k3s server` runs one: the air-gap images go
+# into the data dir's agent/images, where the agent imports them at start.
 run: setup tools
-	K3SNET_BIN_DIR=$$(hack/build-tools.sh) go run ./examples/k3slike --data-dir=$(DATA_DIR) $(RUN_ARGS)
+	mkdir -p $(DATA_DIR)/agent/images
+	ln -sf "$$(hack/build-images.sh "$$(hack/build-node.sh)")" $(DATA_DIR)/agent/images/
+	$(BUILT_ENV) go run ./examples/k3slike server --data-dir=$(DATA_DIR) $(RUN_ARGS)
+
+# What k3s-killall.sh does, for the data dir of `make run`: containers, mounts, pod network, rules.
+killall:
+	go run ./examples/k3slike killall --data-dir=$(DATA_DIR)
 
 bench: setup tools
-	K3SNET_BIN_DIR=$$(hack/build-tools.sh) go test -run '^$$' -bench . -benchmem ./...
+	$(BUILT_ENV) go test -run '^$$' -bench . -benchmem ./...
 
 clean-data:
 	rm -rf $(DATA_DIR)

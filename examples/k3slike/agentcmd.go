@@ -24,6 +24,9 @@ const joinTimeout = 2 * time.Minute
 // and runs the node-local controllers; nothing cluster-wide.
 func runAgent(ctx context.Context, cfg *config) error {
 	logger := klog.FromContext(ctx)
+	// The node-local controllers stop with the node's processes.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	tok, err := nodejoin.ParseToken(cfg.token)
 	if err != nil {
 		return fmt.Errorf("invalid --token: %w", err)

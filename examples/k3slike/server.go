@@ -33,6 +33,10 @@ const shutdownTimeout = 10 * time.Second
 // server's own node, and the controllers.
 func serve(ctx context.Context, cfg *config) (err error) {
 	logger := klog.FromContext(ctx)
+	// A node process that dies ends the server too, as in K3s; its controllers then stop and
+	// release their Leases as at a SIGTERM.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	restConfig, kubeconfig := (*rest.Config)(nil), cfg.kubeconfig
 	var cp *controlplane.ControlPlane
 	if !cfg.disableAgent {
@@ -121,6 +125,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	var nodeErr error
 	if node != nil {
 		nodeErr = runUntilDone(ctx, node.agent)
+		cancel(nodeErr)
 	} else {
 		<-ctx.Done()
 	}
