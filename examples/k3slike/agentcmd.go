@@ -59,10 +59,7 @@ func runAgent(ctx context.Context, cfg *config) error {
 	}
 	// The kubelet writes its kubeconfig once its client certificate is issued; the node's
 	// own identity then annotates its addresses, which NodeRestriction allows on its own Node.
-	if err := waitForFile(ctx, nodeCreds.kubelet, a); err != nil {
-		return errors.Join(err, a.Stop())
-	}
-	kubeletClient, err := clientFromKubeconfig(nodeCreds.kubelet)
+	kubeletClient, err := waitForKubeletClient(ctx, nodeCreds.kubelet, a)
 	if err != nil {
 		return errors.Join(err, a.Stop())
 	}

@@ -142,22 +142,29 @@ func waitForNode(ctx context.Context, client kubernetes.Interface, name string, 
 	return nil
 }
 
-// waitForFile waits until path exists, as a joining kubelet writes its kubeconfig once its
-// client certificate is issued.
-func waitForFile(ctx context.Context, path string, a *agent.Agent) error {
+// waitForKubeletClient waits until the kubeconfig a joining kubelet writes once its client
+// certificate is issued loads, certificate included (the kubelet writes the kubeconfig before
+// the certificate file it names), and returns a client with that identity.
+func waitForKubeletClient(ctx context.Context, path string, a *agent.Agent) (kubernetes.Interface, error) {
+	var client kubernetes.Interface
+	var last error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, nodeRegistrationTimeout, true, func(context.Context) (bool, error) {
 		select {
 		case err := <-a.Exited():
 			return false, fmt.Errorf("a node process stopped: %w", err)
 		default:
 		}
-		_, err := os.Stat(path)
-		return err == nil, nil
+		if _, err := os.Stat(path); err != nil {
+			last = err
+			return false, nil
+		}
+		client, last = clientFromKubeconfig(path)
+		return last == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for the kubelet's TLS bootstrap to write %s (logs: %s): %w", path, a.Layout().Logs, err)
+		return nil, fmt.Errorf("waiting for the kubelet's TLS bootstrap to write %s (logs: %s): %w", path, a.Layout().Logs, errors.Join(err, last))
 	}
-	return nil
+	return client, nil
 }
 
 // runUntilDone waits for ctx or for a node process to stop, then stops the node's processes

@@ -51,10 +51,11 @@ spec:
 // pod CIDR and its addresses and loses the uninitialized taint; a Deployment spread over the
 // nodes runs with pod IPs from each node's CIDR; pods reach each other across nodes with their
 // own source address; a ClusterIP and a NodePort Service answer through kube-proxy; a node
-// that joins later is initialized the same way; and an agent that restarts keeps its pods
-// serving.
+// that joins later is initialized the same way, with its pod CIDR from the ClusterCIDR that
+// selects it, and its pods reachable with their own address; and an agent that restarts keeps
+// its pods serving.
 func TestRealNodes(t *testing.T) {
-	c := nodecluster.Start(t, nodecluster.Options{Agents: 2})
+	c := nodecluster.Start(t, nodecluster.Options{Agents: 2, ServerArgs: []string{"--multi-cluster-cidr"}})
 	ctx := t.Context()
 	client := c.Client(t)
 	t.Logf("kubectl get nodes -o wide:\n%s", c.Kubectl(t, "get", "nodes", "-o", "wide"))
@@ -134,13 +135,38 @@ func TestRealNodes(t *testing.T) {
 	}
 	t.Logf("client %s reached the NodePort %s on every node", clientIP, nodePort)
 
-	// A node that joins later is initialized like the others.
+	// A node that joins later is initialized like the others; a ClusterCIDR outside
+	// --cluster-cidr decides its pod addresses (K3s's docs' worker2 example).
+	c.Apply(t, `apiVersion: networking.x-k8s.io/v1
+kind: ClusterCIDR
+metadata: {name: agent-3}
+spec:
+  nodeSelector:
+    nodeSelectorTerms:
+    - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [agent-3]}]
+  perNodeHostBits: 8
+  ipv4: 10.247.0.0/16
+`)
 	late := c.AddAgent(t, "agent-3")
-	nodecluster.Eventually(t, time.Minute, "the late node gets a pod CIDR, its address, and loses the uninitialized taint", func() bool {
+	nodecluster.Eventually(t, time.Minute, "the late node gets a pod CIDR from its ClusterCIDR, its address, and loses the uninitialized taint", func() bool {
 		n, err := client.CoreV1().Nodes().Get(ctx, late.Name, metav1.GetOptions{})
-		return err == nil && n.Spec.PodCIDR != "" && !hasTaint(n, ccmstub.UninitializedTaint) &&
+		return err == nil && n.Spec.PodCIDR == "10.247.0.0/24" && !hasTaint(n, ccmstub.UninitializedTaint) &&
 			len(n.Status.Addresses) > 0 && n.Status.Addresses[0].Address == late.IP.String()
 	})
+	c.Kubectl(t, "scale", "deployment", "web", "--replicas=4")
+	var latePod corev1.Pod
+	nodecluster.Eventually(t, 2*time.Minute, "a pod runs on the late node", func() bool {
+		list, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web", FieldSelector: "spec.nodeName=agent-3"})
+		if err != nil || len(list.Items) != 1 || !podReady(&list.Items[0]) {
+			return false
+		}
+		latePod = list.Items[0]
+		return true
+	})
+	assert.True(t, netip.MustParsePrefix("10.247.0.0/24").Contains(netip.MustParseAddr(latePod.Status.PodIP)), "pod IP %s", latePod.Status.PodIP)
+	out = c.Kubectl(t, "exec", from.Name, "--", "/testserver", "get", "http://"+latePod.Status.PodIP+":8080/clientip")
+	assert.True(t, strings.HasPrefix(strings.TrimSpace(out), from.Status.PodIP+":"),
+		"a ClusterCIDR's range is a pod range too: routed, and not masqueraded: %q", out)
 
 	// An agent's restart keeps its pods running and serving.
 	pod := byNode["agent-1"]

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -22,12 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/internal/agent"
 	"github.com/k3snet/k3snet/servicelb"
 )
-
-// nodeBinDirEnv names the directory of containerd, ctr, runc and the runc shim; without
-// it the tests look where hack/build-node.sh builds them.
-const nodeBinDirEnv = "K3SNET_NODE_BIN_DIR"
 
 // criNamespace is the containerd namespace the CRI (and so the kubelet) uses.
 const criNamespace = "k8s.io"
@@ -36,45 +31,12 @@ const criNamespace = "k8s.io"
 // image garbage collection skips.
 const pinnedLabel = "io.cri-containerd.pinned=pinned"
 
-// findNodeBinDir returns $K3SNET_NODE_BIN_DIR, or hack/build-node.sh's bin directory: the
-// cache keyed by the first 16 hex digits of the script's SHA-256.
-func findNodeBinDir() (string, error) {
-	if dir := os.Getenv(nodeBinDirEnv); dir != "" {
-		return dir, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		script, err := os.ReadFile(filepath.Join(d, "hack", "build-node.sh"))
-		if err == nil {
-			sum := sha256.Sum256(script)
-			return filepath.Join(k3snetCache(), "node", hex.EncodeToString(sum[:])[:16], "bin"), nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no hack/build-node.sh above %s; set %s", wd, nodeBinDirEnv)
-		}
-	}
-}
-
-// k3snetCache is the cache directory of the hack/ scripts.
-func k3snetCache() string {
-	if c := os.Getenv("K3SNET_CACHE"); c != "" {
-		return c
-	}
-	if c := os.Getenv("XDG_CACHE_HOME"); c != "" {
-		return filepath.Join(c, "k3snet")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "k3snet")
-}
-
 // nodeBinaries returns the paths of names in the node bin directory. A missing one skips the
 // test, naming it, or fails it under CI, where hack/build-node.sh has run.
 func nodeBinaries(t *testing.T, names ...string) map[string]string {
 	t.Helper()
-	dir, err := findNodeBinDir()
+	root, err := agent.FindNodeBinDir()
+	dir := filepath.Join(root, "bin")
 	var missing []string
 	out := map[string]string{}
 	for _, name := range names {
@@ -87,7 +49,7 @@ func nodeBinaries(t *testing.T, names ...string) map[string]string {
 	if len(missing) == 0 {
 		return out
 	}
-	msg := fmt.Sprintf("needs %s from hack/build-node.sh in %s (or set %s)", strings.Join(missing, ", "), dir, nodeBinDirEnv)
+	msg := fmt.Sprintf("needs %s from hack/build-node.sh in %s (or set %s)", strings.Join(missing, ", "), dir, agent.NodeBinDirEnv)
 	if err != nil {
 		msg += ": " + err.Error()
 	}

@@ -52,6 +52,12 @@ func (n *Namespace) init(ctx context.Context) error {
 	if err := n.Link("lo").Up(ctx); err != nil {
 		return err
 	}
+	// A new namespace copies the IPv4 settings of the machine's own, so a host that forwards
+	// (any Kubernetes node does) would make every new namespace a router: a fresh namespace
+	// does not forward until asked to (EnableForwarding).
+	if err := n.SetSysctl("net.ipv4.ip_forward", "0"); err != nil {
+		return err
+	}
 	// Links created later inherit "default". Without DAD their IPv6 link-local
 	// addresses are usable at once; while one is tentative the kernel sends no
 	// neighbour solicitation for forwarded packets, so a router namespace
