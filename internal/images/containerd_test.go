@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/agent"
+	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
