@@ -1,6 +1,8 @@
 package nodecluster
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,15 +19,55 @@ import (
 	"github.com/k3snet/k3snet/internal/images"
 )
 
+// leftovers are what a cluster put on the machine, to look for once it is torn down.
+type leftovers struct {
+	Dirs, RunDirs, Namespaces, CgroupRoots, Sockets []string
+}
+
 // TestTeardownLeavesNothing runs a server and an agent with a pod on each, lets the cluster's
 // teardown run, and checks that no process, mount, cgroup, network namespace, shim socket,
 // runtime directory or route of it is left on the machine.
 func TestTeardownLeavesNothing(t *testing.T) {
-	var (
-		dir, runDirs, namespaces, cgroupRoots []string
-		sockets                               []string
-	)
-	t.Run("cluster", func(t *testing.T) {
+	var left leftovers
+	t.Run("cluster", func(t *testing.T) { left = runPods(t) })
+	assertNothingLeft(t, left)
+}
+
+// TestTeardownAfterAFailingTest runs the same cluster in a test that fails (in a child
+// process of this test binary), and checks that its teardown still removed everything.
+func TestTeardownAfterAFailingTest(t *testing.T) {
+	if os.Getenv(failingChildEnv) != "" {
+		left := runPods(t)
+		out, _ := json.Marshal(left)
+		fmt.Printf("%s%s\n", leftoversMarker, out)
+		t.Fatal("failing on purpose, after the cluster ran pods")
+	}
+	Require(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTeardownAfterAFailingTest$", "-test.v")
+	cmd.Env = append(os.Environ(), failingChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child test must fail:\n%s", out)
+	var left leftovers
+	for line := range strings.Lines(string(out)) {
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), leftoversMarker); ok {
+			require.NoError(t, json.Unmarshal([]byte(data), &left))
+		}
+	}
+	require.NotEmpty(t, left.Dirs, "the child ran a cluster:\n%s", out)
+	assert.Contains(t, string(out), "failing on purpose")
+	assertNothingLeft(t, left)
+}
+
+const (
+	failingChildEnv = "K3SNET_NODECLUSTER_FAILING_CHILD"
+	leftoversMarker = "LEFTOVERS="
+)
+
+// runPods starts a server and an agent, runs a pod on each and returns what to look for once
+// the cluster is gone.
+func runPods(t *testing.T) leftovers {
+	var left leftovers
+	{
 		c := Start(t, Options{Agents: 1})
 		c.Apply(t, `apiVersion: apps/v1
 kind: Deployment
@@ -44,21 +86,26 @@ spec:
 			out, err := c.TryKubectl("", "get", "pods", "-l", "app=sleeper", "-o", "jsonpath={.items[*].status.phase}")
 			return err == nil && out == "Running Running"
 		})
-		dir = []string{c.dir}
+		left.Dirs = []string{c.dir}
 		for _, n := range c.Nodes() {
-			runDirs = append(runDirs, agent.NewLayout(n.DataDir).Run)
-			namespaces = append(namespaces, n.NS.Name())
-			cgroupRoots = append(cgroupRoots, n.CgroupRoot)
+			left.RunDirs = append(left.RunDirs, agent.NewLayout(n.DataDir).Run)
+			left.Namespaces = append(left.Namespaces, n.NS.Name())
+			left.CgroupRoots = append(left.CgroupRoots, n.CgroupRoot)
 		}
-		namespaces = append(namespaces, c.Fabric.Name())
+		left.Namespaces = append(left.Namespaces, c.Fabric.Name())
 		for _, cmdline := range cmdlines(t) {
-			if containsAny(cmdline, runDirs) {
-				sockets = append(sockets, agent.ShimSockets(cmdline)...)
+			if containsAny(cmdline, left.RunDirs) {
+				left.Sockets = append(left.Sockets, agent.ShimSockets(cmdline)...)
 			}
 		}
-		require.NotEmpty(t, sockets, "the pods' shims are running")
-	})
-	markers := append(append([]string{}, dir...), runDirs...)
+		require.NotEmpty(t, left.Sockets, "the pods' shims are running")
+	}
+	return left
+}
+
+// assertNothingLeft checks the machine for anything of a torn-down cluster.
+func assertNothingLeft(t *testing.T, left leftovers) {
+	markers := append(append([]string{}, left.Dirs...), left.RunDirs...)
 	for _, cmdline := range cmdlines(t) {
 		assert.False(t, containsAny(cmdline, markers), "process left: %s", cmdline)
 	}
@@ -67,17 +114,17 @@ spec:
 	for line := range strings.Lines(string(mountinfo)) {
 		assert.False(t, containsAny(line, markers), "mount left: %s", line)
 	}
-	for _, d := range runDirs {
+	for _, d := range append(append([]string{}, left.RunDirs...), left.Dirs...) {
 		assert.NoDirExists(t, d)
 	}
-	for _, ns := range namespaces {
+	for _, ns := range left.Namespaces {
 		assert.NoFileExists(t, filepath.Join("/run/netns", ns))
 	}
-	for _, root := range cgroupRoots {
+	for _, root := range left.CgroupRoots {
 		left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", root))
 		assert.Empty(t, left, "cgroups left")
 	}
-	for _, s := range sockets {
+	for _, s := range left.Sockets {
 		assert.NoFileExists(t, s, "shim socket left")
 	}
 	routes, err := exec.Command("ip", "route", "show").CombinedOutput()
