@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 			DataDir:       filepath.Join(cfg.dataDir, "server"),
 			BinDir:        cfg.binDir,
 			APIServerPort: cfg.httpsListenPort,
-			ServiceCIDR:   cfg.serviceCIDRs[0].String(),
+			ServiceCIDR:   strings.Join(prefixStrings(cfg.serviceCIDRs), ","),
 			PodCIDR:       cfg.clusterCIDRs[0].String(),
 		}
 		if !cfg.disableAgent {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -43,7 +44,8 @@ type Config struct {
 	BinDir string
 	// APIServerPort is kube-apiserver's secure port on 127.0.0.1; 0 picks a free one.
 	APIServerPort int
-	// ServiceCIDR is the Service ClusterIP range (K3s default 10.43.0.0/16).
+	// ServiceCIDR is the Service ClusterIP range (K3s default 10.43.0.0/16), or one range per
+	// family, comma-separated, primary first, for a dual-stack cluster.
 	ServiceCIDR string
 	// PodCIDR is the range kwok gives pods of nodes that have no spec.podCIDR.
 	PodCIDR string
@@ -105,7 +107,8 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 			return nil, fmt.Errorf("controlplane: creating %s: %w", dirs[d], err)
 		}
 	}
-	serviceIP, err := firstServiceIP(cfg.ServiceCIDR)
+	primary, _, _ := strings.Cut(cfg.ServiceCIDR, ",")
+	serviceIP, err := firstServiceIP(primary)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,9 @@ import (
 // line, and carries the output so a failing iptables or ipset call explains
 // itself.
 func (n *Namespace) Exec(ctx context.Context, name string, args ...string) (string, error) {
+	if n.path != "" {
+		return run(ctx, "nsenter", append([]string{"--net=" + n.path, "--", name}, args...)...)
+	}
 	return run(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,8 +21,11 @@ const closeTimeout = 30 * time.Second
 // Namespace is a named network namespace created by New or NewT. It is safe
 // for concurrent use; Close deletes it.
 type Namespace struct {
-	// name is the namespace's name under /run/netns.
+	// name is the namespace's name under /run/netns, or a label for one made elsewhere.
 	name string
+	// path, when set, is the namespace's file, for a namespace someone else made (a pod's):
+	// Close then leaves it alone.
+	path string
 	// closeOnce makes Close idempotent, so a caller's defer and t.Cleanup can both call it.
 	closeOnce sync.Once
 	// closeErr is the result of the first Close.
@@ -92,7 +96,26 @@ func NewT(t testing.TB, prefix string) *Namespace {
 func (n *Namespace) Name() string { return n.name }
 
 // Path returns the namespace's bind mount, /run/netns/NAME.
-func (n *Namespace) Path() string { return filepath.Join(netnsDir, n.name) }
+func (n *Namespace) Path() string {
+	if n.path != "" {
+		return n.path
+	}
+	return filepath.Join(netnsDir, n.name)
+}
+
+// Open returns the network namespace at path (a bind mount, or /proc/<pid>/ns/net), made by
+// someone else (a pod's, say), called label in messages. Do, Probe, Serve, SetSysctl and Exec
+// work in it; Close does nothing, since the namespace is not ours to delete.
+func Open(path, label string) (*Namespace, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return nil, fmt.Errorf("opening netns %s at %s: %w", label, path, err)
+	}
+	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
+		return nil, fmt.Errorf("opening netns %s: %s is not a namespace file", label, path)
+	}
+	return &Namespace{name: label, path: path}, nil
+}
 
 // String returns the namespace's name.
 func (n *Namespace) String() string { return n.name }
@@ -102,6 +125,9 @@ func (n *Namespace) String() string { return n.name }
 // kernel object alive until they close, but its name is gone. Calling Close
 // again returns the first result.
 func (n *Namespace) Close() error {
+	if n.path != "" {
+		return nil
+	}
 	n.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,12 +49,30 @@ var Subnet = netip.MustParsePrefix("172.30.0.0/24")
 // Gateway is the fabric's own address on the LAN: where tests talk to the cluster from.
 var Gateway = netip.MustParseAddr("172.30.0.1")
 
+// Subnet6 is the LAN's IPv6 range in a dual-stack cluster: every machine on the LAN has
+// fd30::<n> beside 172.30.0.<n> (IPv6Of).
+var Subnet6 = netip.MustParsePrefix("fd30::/64")
+
+// IPv6Of is the IPv6 address of the LAN machine whose IPv4 address is ip: fd30::<n> for
+// 172.30.0.<n>, written with the same digits.
+func IPv6Of(ip netip.Addr) netip.Addr {
+	return netip.MustParseAddr("fd30::" + strconv.Itoa(int(ip.As4()[3])))
+}
+
+// Dual-stack ranges of the cluster, K3s's docs' example ranges.
+const (
+	dualStackClusterCIDR = "10.42.0.0/16,fd00:42::/56"
+	dualStackServiceCIDR = "10.43.0.0/16,fd00:43::/112"
+)
+
 // Options shape a cluster.
 type Options struct {
 	// Agents is the number of nodes joined to the server with `k3slike agent`.
 	Agents int
 	// ServerArgs and AgentArgs are extra k3slike flags for the server and every agent.
 	ServerArgs, AgentArgs []string
+	// DualStack gives the LAN, every node and the cluster IPv6 beside IPv4.
+	DualStack bool
 }
 
 // Cluster is a running server with its agents.
@@ -71,6 +90,7 @@ type Cluster struct {
 	BinDir string
 
 	t          testing.TB
+	dualStack  bool
 	exe        string
 	nodeBinDir string
 	airgap     string
@@ -82,9 +102,10 @@ type Cluster struct {
 
 // Node is one real node of the cluster.
 type Node struct {
-	// Name is the node's name; IP its address on the LAN.
-	Name string
-	IP   netip.Addr
+	// Name is the node's name; IP its address on the LAN, IP6 its IPv6 one in a dual-stack
+	// cluster.
+	Name    string
+	IP, IP6 netip.Addr
 	// NS is the node's network namespace, where its processes, pods' host side and rules are.
 	NS *netns.Namespace
 	// DataDir is the node's --data-dir.
@@ -92,8 +113,10 @@ type Node struct {
 	// CgroupRoot is the kubelet's --cgroup-root, unique to the node.
 	CgroupRoot string
 
-	c       *Cluster
-	args    []string
+	c *Cluster
+	// args are the k3slike arguments of the current run; baseArgs those Start began with,
+	// which StartWith adds to.
+	args, baseArgs []string
 	logPath string
 	marker  string
 	cmd     *exec.Cmd
@@ -144,7 +167,7 @@ func Require(t testing.TB) (binDir, nodeBinDir, airgap string) {
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	binDir, nodeBinDir, airgap := Require(t)
-	c := &Cluster{t: t, BinDir: binDir, nodeBinDir: nodeBinDir, airgap: airgap, dir: t.TempDir(),
+	c := &Cluster{t: t, BinDir: binDir, nodeBinDir: nodeBinDir, airgap: airgap, dir: t.TempDir(), dualStack: opts.DualStack,
 		nextHost: netip.MustParseAddr("172.30.0.100")}
 	// Registered after TempDir, so it runs first: processes, mounts and namespaces go before
 	// the directory does.
@@ -161,14 +184,20 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if _, err := fabric.AddBridge(t.Context(), fabricBridge); err != nil {
 		t.Fatalf("nodecluster: %v", err)
 	}
-	if err := fabric.Link(fabricBridge).AddAddr(t.Context(), netip.PrefixFrom(Gateway, Subnet.Bits())); err != nil {
-		t.Fatalf("nodecluster: %v", err)
+	for _, a := range c.lanAddrs(Gateway) {
+		if err := fabric.Link(fabricBridge).AddAddr(t.Context(), a); err != nil {
+			t.Fatalf("nodecluster: %v", err)
+		}
 	}
 
 	c.Server = c.newNode(t, "server", netip.MustParseAddr("172.30.0.10"))
-	c.Server.args = append([]string{"server", "--node-name=server", "--node-ip=" + c.Server.IP.String(),
+	c.Server.args = []string{"server", "--node-name=server", "--node-ip=" + c.Server.nodeIPs(),
 		"--data-dir=" + c.Server.DataDir, "--bin-dir=" + binDir, "--node-bin-dir=" + nodeBinDir,
-		"--kubelet-arg=cgroup-root=" + c.Server.CgroupRoot, "--metrics-bind-address=127.0.0.1:10258"}, opts.ServerArgs...)
+		"--kubelet-arg=cgroup-root=" + c.Server.CgroupRoot, "--metrics-bind-address=127.0.0.1:10258"}
+	if opts.DualStack {
+		c.Server.args = append(c.Server.args, "--cluster-cidr="+dualStackClusterCIDR, "--service-cidr="+dualStackServiceCIDR)
+	}
+	c.Server.args = append(c.Server.args, opts.ServerArgs...)
 	c.Server.marker = "k3slike is ready"
 	c.Server.Start(t)
 	token, err := os.ReadFile(filepath.Join(c.Server.DataDir, "server", "node-token"))
@@ -210,7 +239,7 @@ func (c *Cluster) newAgent(t testing.TB, name string, extra []string) *Node {
 	c.mu.Unlock()
 	n := c.newNode(t, name, ip)
 	n.args = append([]string{"agent", "--server=https://" + net.JoinHostPort(c.Server.IP.String(), "6443"), "--token=" + c.Token,
-		"--node-name=" + name, "--node-ip=" + ip.String(), "--data-dir=" + n.DataDir, "--bin-dir=" + c.BinDir,
+		"--node-name=" + name, "--node-ip=" + n.nodeIPs(), "--data-dir=" + n.DataDir, "--bin-dir=" + c.BinDir,
 		"--node-bin-dir=" + c.nodeBinDir, "--kubelet-arg=cgroup-root=" + n.CgroupRoot}, extra...)
 	n.marker = "k3slike agent is ready"
 	return n
@@ -226,6 +255,9 @@ func (c *Cluster) newNode(t testing.TB, name string, ip netip.Addr) *Node {
 		t.Fatalf("nodecluster: %v", err)
 	}
 	n := &Node{Name: name, IP: ip, NS: ns, c: c, DataDir: filepath.Join(c.dir, name), CgroupRoot: "/k3snet-" + ns.Name()}
+	if c.dualStack {
+		n.IP6 = IPv6Of(ip)
+	}
 	c.mu.Lock()
 	c.hosts = append(c.hosts, ns)
 	c.mu.Unlock()
@@ -234,11 +266,13 @@ func (c *Cluster) newNode(t testing.TB, name string, ip netip.Addr) *Node {
 	if err == nil {
 		err = peer.SetMaster(ctx, c.Fabric.Link(fabricBridge))
 	}
-	if err == nil {
-		err = eth0.AddAddr(ctx, netip.PrefixFrom(ip, Subnet.Bits()))
-	}
-	if err == nil {
-		err = ns.AddDefaultRoute(ctx, Gateway)
+	for _, a := range c.lanAddrs(ip) {
+		if err == nil {
+			err = eth0.AddAddr(ctx, a)
+		}
+		if err == nil {
+			err = ns.AddDefaultRoute(ctx, c.gateway(a.Addr()))
+		}
 	}
 	if err != nil {
 		t.Fatalf("nodecluster: wiring node %s: %v", name, err)
@@ -272,13 +306,41 @@ func (c *Cluster) AddHost(t testing.TB, prefix string) (*netns.Namespace, netip.
 	if err == nil {
 		err = peer.SetMaster(ctx, c.Fabric.Link(fabricBridge))
 	}
-	if err == nil {
-		err = eth0.AddAddr(ctx, netip.PrefixFrom(ip, Subnet.Bits()))
+	for _, a := range c.lanAddrs(ip) {
+		if err == nil {
+			err = eth0.AddAddr(ctx, a)
+		}
 	}
 	if err != nil {
 		t.Fatalf("nodecluster: wiring host %s: %v", ns.Name(), err)
 	}
 	return ns, ip
+}
+
+// lanAddrs are the LAN addresses of the machine whose IPv4 address is ip: that one, and in a
+// dual-stack cluster its IPv6 twin.
+func (c *Cluster) lanAddrs(ip netip.Addr) []netip.Prefix {
+	out := []netip.Prefix{netip.PrefixFrom(ip, Subnet.Bits())}
+	if c.dualStack {
+		out = append(out, netip.PrefixFrom(IPv6Of(ip), Subnet6.Bits()))
+	}
+	return out
+}
+
+// gateway is the fabric's address of ip's family.
+func (c *Cluster) gateway(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		return IPv6Of(Gateway)
+	}
+	return Gateway
+}
+
+// nodeIPs is the node's --node-ip value.
+func (n *Node) nodeIPs() string {
+	if n.IP6.IsValid() {
+		return n.IP.String() + "," + n.IP6.String()
+	}
+	return n.IP.String()
 }
 
 // Start runs the node's k3slike (again, after Stop) and waits for its ready line.
@@ -290,8 +352,19 @@ func (n *Node) Start(t testing.TB) {
 	}
 }
 
+// StartWith runs the node's k3slike (after Stop) with extra flags added to the ones it first
+// started with, as a user restarts K3s with a changed configuration.
+func (n *Node) StartWith(t testing.TB, extra ...string) {
+	t.Helper()
+	n.args = append(slices.Clone(n.baseArgs), extra...)
+	n.Start(t)
+}
+
 // start is Start for goroutines: it reports failures with Errorf.
 func (n *Node) start(t testing.TB) {
+	if n.baseArgs == nil {
+		n.baseArgs = slices.Clone(n.args)
+	}
 	log, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Errorf("nodecluster: %v", err)
