@@ -117,10 +117,10 @@ type Node struct {
 	// args are the k3slike arguments of the current run; baseArgs those Start began with,
 	// which StartWith adds to.
 	args, baseArgs []string
-	logPath string
-	marker  string
-	cmd     *exec.Cmd
-	done    chan error
+	logPath        string
+	marker         string
+	cmd            *exec.Cmd
+	done           chan error
 }
 
 // Require skips t, naming what is missing, unless this machine can run real nodes: root, the
