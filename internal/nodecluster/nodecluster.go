@@ -434,6 +434,55 @@ func (n *Node) stop() error {
 	}
 }
 
+// Kill kills the node's k3slike with SIGKILL, as `kill -9` would: its containerd, kubelet and
+// kube-proxy die with it, its pods and rules stay. Start brings it back.
+func (n *Node) Kill(t testing.TB) {
+	t.Helper()
+	if n.cmd == nil {
+		t.Fatalf("nodecluster: %s is not running", n.Name)
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-n.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("nodecluster: %s still running %s after SIGKILL", n.Name, stopTimeout)
+	}
+	n.cmd = nil
+	// Its children die on their own parent-death signal; wait until they are gone, so a
+	// restart does not meet a containerd still holding its socket.
+	markers := []string{agent.NewLayout(n.DataDir).ContainerdSocket, agent.NewLayout(n.DataDir).ContainerdConfig}
+	Eventually(t, stopTimeout, n.Name+"'s node processes are gone", func() bool {
+		return len(processesWith(markers, "containerd-shim")) == 0
+	})
+}
+
+// processesWith lists the command lines containing one of markers, except those of programs
+// whose name contains skip.
+func processesWith(markers []string, skip string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(strings.Fields(cmd)[0], skip) {
+			continue
+		}
+		for _, m := range markers {
+			if strings.Contains(cmd, m) {
+				out = append(out, cmd)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Log returns what the node's k3slike printed so far.
 func (n *Node) Log() string {
 	text, _ := readFrom(n.logPath, 0)
