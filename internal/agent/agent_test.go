@@ -92,6 +92,8 @@ func TestContainerdConfig(t *testing.T) {
 	cni := runtime["cni"].(map[string]any)
 	assert.Equal(t, []any{"/bin/node/cni"}, cni["bin_dirs"])
 	assert.Equal(t, l.CNIConfDir, cni["conf_dir"])
+	nri := plugins["io.containerd.nri.v1.nri"].(map[string]any)
+	assert.Equal(t, l.Run+"/nri/nri.sock", nri["socket_path"], "two nodes on one machine must not share NRI's socket")
 }
 
 func TestKubeletConfig(t *testing.T) {

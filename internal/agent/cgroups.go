@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // cgroupMounts lists the mount points of every cgroup hierarchy (v1 and v2) in mountinfo.
@@ -78,10 +80,27 @@ func RemoveCgroupRoot(root string) error {
 			return nil
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := removeCgroup(dirs[i]); err != nil {
 				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeCgroup removes one empty cgroup. A process just killed can keep its cgroup busy for a
+// moment (a thread group leader that has exited while its other threads are still being torn
+// down is counted until the last one goes), so EBUSY is retried for a few seconds.
+func removeCgroup(dir string) error {
+	var err error
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		err = os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) || wait > 2*time.Second {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }

@@ -69,6 +69,11 @@ func renderContainerdConfig(l Layout, s containerdSettings) string {
 	line("  bin_dirs = [%s]", q(s.cniBinDir))
 	line("  conf_dir = %s", q(l.CNIConfDir))
 	line("")
+	// NRI's socket defaults to /var/run/nri/nri.sock, one per machine: a second node on the
+	// same machine would fail to start ("bind: address already in use"). Each node gets its own.
+	line("[plugins.'io.containerd.nri.v1.nri']")
+	line("  socket_path = %s", q(filepath.Join(l.Run, "nri", "nri.sock")))
+	line("")
 	line("[plugins.'io.containerd.grpc.v1.cri']")
 	line("  disable_tcp_service = true")
 	line("  stream_server_address = \"127.0.0.1\"")
