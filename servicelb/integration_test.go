@@ -360,6 +360,7 @@ func TestServesLoadBalancerFromEveryNode(t *testing.T) {
 	// The annotation switches one Service to ipMode Proxy.
 	h.patchService("web", map[string]any{"metadata": map[string]any{"annotations": map[string]string{h.ctrl.keys.IPMode: "proxy"}}})
 	h.waitIngress("web", corev1.LoadBalancerIPModeProxy, "10.71.0.1", "10.71.0.22")
+	h.waitEvent("web", ReasonUpdatedLoadBalancer, "IPs [10.71.0.1 10.71.0.22] with new ipMode: VIP -> Proxy")
 
 	h.resyncWritesNothing()
 

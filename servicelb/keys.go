@@ -33,7 +33,8 @@ const (
 	ReasonAppliedDaemonSet = "AppliedDaemonSet"
 	// ReasonDeletedDaemonSet (Normal) follows the deletion of a Service's DaemonSet.
 	ReasonDeletedDaemonSet = "DeletedDaemonSet"
-	// ReasonUpdatedLoadBalancer (Normal) follows a status write with a non-empty ingress list.
+	// ReasonUpdatedLoadBalancer (Normal) follows a status write with a non-empty ingress list,
+	// whether its addresses or only their ipMode changed.
 	ReasonUpdatedLoadBalancer = "UpdatedLoadBalancer"
 	// ReasonUnAvailableLoadBalancer (Warning) follows a status write with an empty ingress list.
 	ReasonUnAvailableLoadBalancer = "UnAvailableLoadBalancer"
@@ -45,6 +46,7 @@ const (
 	messageAppliedDaemonSet        = "Applied LoadBalancer DaemonSet %s/%s"
 	messageDeletedDaemonSet        = "Deleted LoadBalancer DaemonSet %s/%s"
 	messageUpdatedLoadBalancer     = "Updated LoadBalancer with new IPs: %v -> %v"
+	messageUpdatedIPMode           = "Updated LoadBalancer IPs %v with new ipMode: %s -> %s"
 	messageUnAvailableLoadBalancer = "There are no available nodes for LoadBalancer"
 )
 

@@ -236,12 +236,32 @@ func podsSettling(pods []*corev1.Pod, now time.Time, unbound, bound time.Duratio
 // ingressEvent is the Event K3s emits after writing a new ingress list (spec 1.11): Warning
 // UnAvailableLoadBalancer when it is empty, else Normal UpdatedLoadBalancer listing the old
 // and new addresses. A controller adds the placement summary to the Warning when it has one.
+//
+// When the addresses stay and only their ipMode changes (the ipmode annotation or
+// Options.IPMode), the message names the ipModes instead: "new IPs: [a] -> [a]" would report
+// a change without showing one. K3s never sets ipMode, so it has no such message.
 func ingressEvent(old, updated []corev1.LoadBalancerIngress) (eventType, reason, message string) {
 	if len(updated) == 0 {
 		return corev1.EventTypeWarning, ReasonUnAvailableLoadBalancer, messageUnAvailableLoadBalancer
 	}
-	return corev1.EventTypeNormal, ReasonUpdatedLoadBalancer,
-		fmt.Sprintf(messageUpdatedLoadBalancer, ingressAddresses(old), ingressAddresses(updated))
+	oldAddrs, newAddrs := ingressAddresses(old), ingressAddresses(updated)
+	oldModes, newModes := ingressIPModes(old), ingressIPModes(updated)
+	if slices.Equal(oldAddrs, newAddrs) && oldModes != newModes {
+		return corev1.EventTypeNormal, ReasonUpdatedLoadBalancer, fmt.Sprintf(messageUpdatedIPMode, newAddrs, oldModes, newModes)
+	}
+	return corev1.EventTypeNormal, ReasonUpdatedLoadBalancer, fmt.Sprintf(messageUpdatedLoadBalancer, oldAddrs, newAddrs)
+}
+
+// ingressIPModes lists the distinct ipModes of ing's entries in order, an unset one as VIP
+// (the API server's default), joined with commas: "Proxy", or "VIP,Proxy" for a mixed list.
+func ingressIPModes(ing []corev1.LoadBalancerIngress) string {
+	var modes []string
+	for _, in := range ing {
+		if m := string(effectiveIPMode(in)); m != "" && !slices.Contains(modes, m) {
+			modes = append(modes, m)
+		}
+	}
+	return strings.Join(modes, ",")
 }
 
 // ingressAddresses lists each entry's IP, or its hostname when it has no IP.

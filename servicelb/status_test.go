@@ -299,6 +299,22 @@ func TestIngressEvent(t *testing.T) {
 			wantMsg:    "Updated LoadBalancer with new IPs: [lb.example] -> [10.0.0.1]",
 		},
 		{
+			name:       "an ipMode change on the same addresses names the ipModes, not the same list twice",
+			old:        vip("10.0.0.1", "fd00::1"),
+			new:        proxy("10.0.0.1", "fd00::1"),
+			wantType:   corev1.EventTypeNormal,
+			wantReason: "UpdatedLoadBalancer",
+			wantMsg:    "Updated LoadBalancer IPs [10.0.0.1 fd00::1] with new ipMode: VIP -> Proxy",
+		},
+		{
+			name:       "an unset ipMode reads as VIP, the API server's default",
+			old:        []corev1.LoadBalancerIngress{{IP: "10.0.0.1"}},
+			new:        proxy("10.0.0.1"),
+			wantType:   corev1.EventTypeNormal,
+			wantReason: "UpdatedLoadBalancer",
+			wantMsg:    "Updated LoadBalancer IPs [10.0.0.1] with new ipMode: VIP -> Proxy",
+		},
+		{
 			name:       "an empty list is a warning",
 			old:        vip("10.0.0.1"),
 			wantType:   corev1.EventTypeWarning,
