@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/netpol/netpoltest"
 )
 
 // The upstream e2e model on a real kernel: namespaces x, y, z with pods a, b, c, each pod a
@@ -133,26 +134,26 @@ func TestDataplaneUpstreamE2E(t *testing.T) {
 	sctp, err := netns.SCTPSupported()
 	require.NoError(t, err)
 	runOnNodes(t, newModelNodes(t, modelNodes), upstreamE2ECases(),
-		func(c upstreamCase) string { return c.name },
-		func(t *testing.T, tn *testNode, c upstreamCase) {
+		func(c netpoltest.Case) string { return c.Name },
+		func(t *testing.T, tn *testNode, c netpoltest.Case) {
 			// One sync serves both families: the kernel holds both at once.
-			m := newModel(c.nsTweaks, c.podTweaks)
-			cluster := m.cluster(c.policies...)
-			tn.apply(t, tn.modelInput(m, c.policies...))
-			for _, family := range c.runFamilies() {
+			m := newModel(c.NamespaceTweaks, c.PodTweaks)
+			cluster := m.cluster(c.Policies...)
+			tn.apply(t, tn.modelInput(m, c.Policies...))
+			for _, family := range c.RunFamilies() {
 				t.Run(string(family), func(t *testing.T) {
-					probe := c.probe
+					probe := caseProbe(c)
 					probe.Family = family
-					if c.tcpWant != nil {
-						tn.requireSCTPRules(t, family, c.policies)
+					if c.TCPWant != nil {
+						tn.requireSCTPRules(t, family, c.Policies)
 						tcp := probe
 						tcp.Protocol = corev1.ProtocolTCP
-						tn.requireUpstreamMatrix(t, c.name, cluster, m, tcp, c.tcpWant)
+						tn.requireUpstreamMatrix(t, c.Name, cluster, m, tcp, c.TCPWant)
 						if !sctp {
 							t.Skip(sctpUnsupportedSkip + "; the TCP cells on the same port were")
 						}
 					}
-					tn.requireUpstreamMatrix(t, c.name, cluster, m, probe, c.want)
+					tn.requireUpstreamMatrix(t, c.Name, cluster, m, probe, c.Want)
 				})
 			}
 		})
@@ -160,9 +161,9 @@ func TestDataplaneUpstreamE2E(t *testing.T) {
 
 // requireUpstreamMatrix probes every cell of the model node with probe and requires the
 // observed matrix, the evaluator's and want to agree.
-func (tn *testNode) requireUpstreamMatrix(t *testing.T, name string, cluster Cluster, m model, probe Probe, want *expectation) {
+func (tn *testNode) requireUpstreamMatrix(t *testing.T, name string, cluster Cluster, m model, probe Probe, want *netpoltest.Expectation) {
 	t.Helper()
-	expected := want.matrix(probe)
+	expected := expectedMatrix(want, probe)
 	evaluated, err := Reachability(cluster, m.endpoints(), probe)
 	require.NoError(t, err)
 	if diff := expected.Diff(evaluated); len(diff) > 0 {
