@@ -18,13 +18,8 @@ import (
 // directory, so the search looks at this cluster's pods only.
 func (c *Cluster) PodNamespace(t testing.TB, ip netip.Addr) *netns.Namespace {
 	t.Helper()
-	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatalf("nodecluster: %v", err)
-	}
 	for _, n := range c.Nodes() {
-		state := agent.NewLayout(n.DataDir).ContainerdState
-		for _, path := range nsfsMounts(string(mountinfo), state) {
+		for _, path := range n.PodNetnsPaths(t) {
 			ns, err := netns.Open(path, "pod-"+filepath.Base(path))
 			if err != nil {
 				continue
@@ -43,7 +38,18 @@ func (c *Cluster) PodNamespace(t testing.TB, ip netip.Addr) *netns.Namespace {
 	return nil
 }
 
-// nsfsMounts lists the network namespace bind mounts below dir.
+// PodNetnsPaths lists the network namespaces of the pods on this node, as the bind mounts
+// containerd makes for them below the node's state directory.
+func (n *Node) PodNetnsPaths(t testing.TB) []string {
+	t.Helper()
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("nodecluster: %v", err)
+	}
+	return nsfsMounts(string(mountinfo), agent.NewLayout(n.DataDir).ContainerdState)
+}
+
+// nsfsMounts lists the network namespace bind mounts (nsfs) below dir in a mountinfo table.
 func nsfsMounts(mountinfo, dir string) []string {
 	var out []string
 	for line := range strings.Lines(mountinfo) {
