@@ -1,7 +1,8 @@
 // Package controlplane runs a real Kubernetes control plane on loopback from binaries built by
-// hack/build-tools.sh: kine (SQLite) as the datastore, kube-apiserver with its own CA and
-// client-certificate users, kube-controller-manager, kube-scheduler, and kwok simulating the
-// nodes annotated kwok.x-k8s.io/node=fake. Integration tests use it through internal/testcluster;
+// hack/build-tools.sh: kine (SQLite) as the datastore, served on a unix socket only its owner
+// can reach, kube-apiserver with its own CA and client-certificate users,
+// kube-controller-manager, kube-scheduler, and kwok simulating the nodes annotated
+// kwok.x-k8s.io/node=fake. Integration tests use it through internal/testcluster;
 // examples/k3slike uses it as its embedded control plane, with state kept in its data dir.
 package controlplane
 
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -31,13 +33,20 @@ const (
 	KwokNodeAnnotationValue = "fake"
 )
 
+// kineSocket is the unix socket kine serves the etcd API on, in the 0700 database directory,
+// so only this user reaches the datastore: kine has no authentication of its own, and on a
+// TCP port any local process could read and write every object, Secrets included. K3s serves
+// its embedded kine the same way (unix://kine.sock relative to its data directory).
+const kineSocket = "kine.sock"
+
 // readyTimeout bounds the wait for each component; a cold kube-apiserver on kine is ready in
 // about 5 s on the 2-core machines this runs on.
 const readyTimeout = 90 * time.Second
 
 // Config describes a control plane. DataDir is the only required field.
 type Config struct {
-	// DataDir holds tls/, cred/, db/ and logs/ (for k3slike: <data-dir>/server). Existing
+	// DataDir holds tls/, cred/, db/ (the database and kine's socket, owner only) and logs/
+	// (for k3slike: <data-dir>/server); a relative path is made absolute. Existing
 	// certificates and the database are reused, so a restart keeps the cluster.
 	DataDir string
 	// BinDir holds the binaries; empty means FindBinDir.
@@ -77,6 +86,13 @@ func (c *Config) defaults() error {
 	if c.DataDir == "" {
 		return errors.New("controlplane: DataDir is required")
 	}
+	// kine and kube-apiserver run in the database directory (see kineSocket), so every path
+	// handed to a component must be absolute.
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("controlplane: DataDir: %w", err)
+	}
+	c.DataDir = dir
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.43.0.0/16"
 	}
@@ -107,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 			return nil, fmt.Errorf("controlplane: creating %s: %w", dirs[d], err)
 		}
 	}
+	if err := privateDir(dirs["db"]); err != nil {
+		return nil, err
+	}
 	primary, _, _ := strings.Cut(cfg.ServiceCIDR, ",")
 	serviceIP, err := firstServiceIP(primary)
 	if err != nil {
@@ -120,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -142,25 +161,35 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	cp.Config = pki.restConfig(cp.URL, pki.admin)
 
 	bin := func(name string) string { return filepath.Join(cfg.BinDir, name) }
-	start := func(name string, args ...string) (*proc.Process, error) {
-		p, err := proc.Start(name, bin(name), args, dirs["logs"], proc.Options{})
+	startIn := func(dir, name string, args ...string) (*proc.Process, error) {
+		p, err := proc.Start(name, bin(name), args, dirs["logs"], proc.Options{Dir: dir})
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
 		cp.procs = append(cp.procs, p)
 		return p, nil
 	}
+	start := func(name string, args ...string) (*proc.Process, error) { return startIn("", name, args...) }
 
-	kineAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
-	kine, err := start("kine",
-		"--listen-address", kineAddr,
+	// kine and kube-apiserver name the socket relative to the database directory, their
+	// working directory: a unix socket's path is limited to 108 bytes, which a deep data
+	// directory (a test's temporary directory) exceeds.
+	socket := filepath.Join(dirs["db"], kineSocket)
+	// A socket left by a killed kine would pass the readiness check below before kine binds.
+	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("controlplane: removing kine's old socket: %w", err)
+	}
+	kine, err := startIn(dirs["db"], "kine",
+		"--listen-address", "unix://"+kineSocket,
 		"--endpoint", "sqlite://"+filepath.Join(dirs["db"], "state.db")+"?_journal=WAL&cache=shared&_busy_timeout=30000",
-		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(ports[2]),
+		// No metrics port either: nothing of kine listens on TCP.
+		"--metrics-bind-address", "0",
 	)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, kine, "kine", func() error { return dialTCP(kineAddr) }); err != nil {
+	// The socket appears when kine listens; our own dial could not name a path this long.
+	if err := waitFor(ctx, kine, "kine", func() error { return isSocket(socket) }); err != nil {
 		return nil, err
 	}
 
@@ -180,8 +209,8 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 			"--endpoint-reconciler-type=none",
 		}
 	}
-	apiserver, err := start("kube-apiserver", append(endpoints,
-		"--etcd-servers=http://"+kineAddr,
+	apiserver, err := startIn(dirs["db"], "kube-apiserver", append(endpoints,
+		"--etcd-servers=unix://"+kineSocket,
 		"--secure-port="+strconv.Itoa(apiPort),
 		// The chain ends with the CA, so an agent holding only the CA's hash (the node
 		// token's K10 prefix) can check the server before it sends its token.
@@ -220,7 +249,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 
-	cmPort, schedPort := ports[3], ports[4]
+	cmPort, schedPort, kwokPort := ports[1], ports[2], ports[3]
 	cm, err := start("kube-controller-manager",
 		"--kubeconfig="+kubeconfigs["controller-manager"],
 		"--authentication-kubeconfig="+kubeconfigs["controller-manager"],
@@ -273,7 +302,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 			"--manage-all-nodes=false",
 			"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"="+KwokNodeAnnotationValue,
 			"--cidr="+cfg.PodCIDR,
-			"--server-address=127.0.0.1:"+strconv.Itoa(ports[5]),
+			"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
 		); err != nil {
 			return nil, err
 		}
@@ -285,7 +314,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	if kwok != nil {
-		if err := waitFor(ctx, kwok, "kwok", func() error { return dialTCP("127.0.0.1:" + strconv.Itoa(ports[5])) }); err != nil {
+		if err := waitFor(ctx, kwok, "kwok", func() error { return dialTCP("127.0.0.1:" + strconv.Itoa(kwokPort)) }); err != nil {
 			return nil, err
 		}
 	}
@@ -331,6 +360,34 @@ func waitFor(ctx context.Context, p *proc.Process, what string, check func() err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// privateDir makes dir, which must be a directory of ours and no symlink, accessible to its
+// owner only, whatever mode an earlier run or another tool left it with.
+func privateDir(dir string) error {
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !info.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("controlplane: %s must be a directory owned by uid %d", dir, os.Geteuid())
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	return nil
+}
+
+func isSocket(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if info.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%s is not a socket", path)
+	}
+	return nil
 }
 
 func dialTCP(addr string) error {

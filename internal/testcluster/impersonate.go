@@ -59,7 +59,7 @@ func (c *Cluster) ImpersonateRole(t testing.TB, user string, role *rbacv1.Cluste
 		t.Fatalf("creating ClusterRoleBinding %s: %v", user, err)
 	}
 
-	reviews := accessReviews(user, role.Rules)
+	reviews := AccessReviews(user, role.Rules)
 	err = c.Poll(ctx, func(ctx context.Context) (bool, error) {
 		for _, r := range reviews {
 			got, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
@@ -78,10 +78,10 @@ func (c *Cluster) ImpersonateRole(t testing.TB, user string, role *rbacv1.Cluste
 	return cfg
 }
 
-// accessReviews asks, for each rule, whether user may use its first verb on its first
+// AccessReviews asks, for each rule, whether user may use its first verb on its first
 // resource or non-resource URL: enough to see that the authorizer has the binding and the
-// role's current rules.
-func accessReviews(user string, rules []rbacv1.PolicyRule) []*authorizationv1.SubjectAccessReview {
+// role's current rules. The reviews are cluster-wide; set a namespace for a Role's rules.
+func AccessReviews(user string, rules []rbacv1.PolicyRule) []*authorizationv1.SubjectAccessReview {
 	var out []*authorizationv1.SubjectAccessReview
 	for _, r := range rules {
 		if len(r.Verbs) == 0 {
