@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -121,6 +122,55 @@ func BenchmarkCompileRender(b *testing.B) {
 		}
 		renderAll(st)
 	}
+}
+
+// BenchmarkIPBlockExcepts times the worst case of ipBlock subtraction: random /32 or /128
+// excepts under 0.0.0.0/0 or ::/0, each of which cuts the most prefixes out. "subtract"
+// is the sweep alone, without the bound (entries is its output); "compile" is Compile of a
+// policy holding the block and selecting a local pod, with the bound: the first cases are
+// refused, "compile/at-the-bound" is a policy of maxPolicyBlockEntries /32 peers.
+func BenchmarkIPBlockExcepts(b *testing.B) {
+	cases := []struct {
+		name    string
+		cidr    string
+		excepts int
+		v6      bool
+	}{
+		{name: "ipv4-2000", cidr: "0.0.0.0/0", excepts: 2000},
+		{name: "ipv6-2000", cidr: "::/0", excepts: 2000, v6: true},
+		{name: "ipv4-8000", cidr: "0.0.0.0/0", excepts: 8000},
+	}
+	for _, c := range cases {
+		b.Run("subtract/"+c.name, func(b *testing.B) {
+			cidr, excepts := netip.MustParsePrefix(c.cidr), randomExcepts(c.excepts, c.v6)
+			var out []netip.Prefix
+			for b.Loop() {
+				out, _ = subtractExcepts(nil, cidr, excepts, math.MaxInt)
+			}
+			b.ReportMetric(float64(len(out)), "entries")
+		})
+	}
+	compile := func(b *testing.B, np *networkingv1.NetworkPolicy) {
+		in := Input{NodeName: "node-1", Namespaces: []*corev1.Namespace{makeNamespace("x")},
+			Pods:     []*corev1.Pod{makePod("x", "a", onNode("node-1"), withIPs("10.42.0.1", "fd42::1"))},
+			Policies: []*networkingv1.NetworkPolicy{np}, Families: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}}
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = Compile(in)
+		}
+	}
+	for _, c := range cases {
+		b.Run("compile/"+c.name, func(b *testing.B) {
+			var except []string
+			for _, e := range randomExcepts(c.excepts, c.v6) {
+				except = append(except, e.String())
+			}
+			compile(b, makePolicy("x", "p", ingressRules(from(peers(cidrPeer(c.cidr, except...))))))
+		})
+	}
+	b.Run("compile/at-the-bound", func(b *testing.B) {
+		compile(b, blockPolicy("p", []int{maxPolicyBlockEntries}))
+	})
 }
 
 // BenchmarkIncrementalCompile times what the controller's compile costs per event on the

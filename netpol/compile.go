@@ -89,7 +89,9 @@ type IPSet struct {
 // reject (an unparsable selector or CIDR, a peer with no field, a bad port) is left out and
 // reported in the returned error, which joins every such problem with ErrInvalidPolicy; the
 // State is usable even then and fails closed: the rest of the policy still isolates its
-// targets. Only a policy whose own podSelector cannot be parsed selects nothing.
+// targets. Only a policy whose own podSelector cannot be parsed selects nothing. A policy
+// whose ipBlocks need more than maxPolicyBlockEntries set entries is refused with
+// ErrPolicyTooLarge: it keeps isolating its targets but none of its rules admit anything.
 //
 // Compile starts from nothing every time; the controller keeps a compileCache instead, whose
 // compile gives the same State while recomputing only what changed since its last call.

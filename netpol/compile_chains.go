@@ -200,15 +200,12 @@ func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, side, prefix s
 	if len(r.selectorPeers) > 0 {
 		out = append(out, "-m set --match-set "+fc.selectorSet(p, r, prefix)+" "+side)
 	}
-	if len(r.blocks) > 0 {
-		prefixes := blockPrefixes(r.blocks, fc.fam == corev1.IPv6Protocol)
-		if len(prefixes) > 0 {
-			entries := make([]string, len(prefixes))
-			for i, pr := range prefixes {
-				entries[i] = pr.String()
-			}
-			out = append(out, "-m set --match-set "+fc.sets.add(prefix, fc.fam, setTypeNet, entries)+" "+side)
+	if prefixes := r.blockNets(fc.fam); len(prefixes) > 0 {
+		entries := make([]string, len(prefixes))
+		for i, pr := range prefixes {
+			entries[i] = pr.String()
 		}
+		out = append(out, "-m set --match-set "+fc.sets.add(prefix, fc.fam, setTypeNet, entries)+" "+side)
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package netpol
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -36,6 +38,9 @@ type ruleInfo struct {
 	// matches nothing (fail closed).
 	selectorPeers []selectorPeer
 	blocks        []blockPeer
+	// blockNets4 and blockNets6 are the prefixes blocks admit in each family, computed once
+	// per parse (resolveBlocks): the excepts are already subtracted.
+	blockNets4, blockNets6 []netip.Prefix
 	// anyPort: ports is empty, so every port and protocol matches (spec §2.2).
 	anyPort bool
 	ports   []portInfo
@@ -63,23 +68,32 @@ type portInfo struct {
 	first, last int32
 }
 
-// PolicyError is one part of a NetworkPolicy that Compile left out because the API server
-// would have rejected it. It names the policy, so the controller can put a Warning Event on
-// it, and errors.Is(err, ErrInvalidPolicy) holds for it.
+// ErrPolicyTooLarge is the kind of a PolicyError for a NetworkPolicy Compile refused whole
+// because its ipBlocks need more ipset entries than one policy may use
+// (maxPolicyBlockEntries).
+var ErrPolicyTooLarge = errors.New("NetworkPolicy too large")
+
+// PolicyError is one problem Compile found in a NetworkPolicy: a part the API server would
+// have rejected, which is left out, or a policy too large to enforce, whose rules are all
+// left out. It names the policy, so the controller can put a Warning Event on it, and
+// errors.Is(err, Err) holds for it.
 type PolicyError struct {
 	// Namespace and Name identify the NetworkPolicy.
 	Namespace, Name string
 	// Problem says which field is wrong and why.
 	Problem string
+	// Err is the kind of problem: ErrInvalidPolicy (also when nil) or ErrPolicyTooLarge.
+	Err error
 }
 
-// Error renders the problem as "invalid NetworkPolicy ns/name: field: reason".
+// Error renders the problem as "invalid NetworkPolicy ns/name: field: reason", or as
+// "NetworkPolicy too large ns/name: reason".
 func (e *PolicyError) Error() string {
-	return fmt.Sprintf("%v %s/%s: %s", ErrInvalidPolicy, e.Namespace, e.Name, e.Problem)
+	return fmt.Sprintf("%v %s/%s: %s", e.Unwrap(), e.Namespace, e.Name, e.Problem)
 }
 
-// Unwrap makes errors.Is(err, ErrInvalidPolicy) true.
-func (e *PolicyError) Unwrap() error { return ErrInvalidPolicy }
+// Unwrap makes errors.Is(err, ErrInvalidPolicy) or errors.Is(err, ErrPolicyTooLarge) true.
+func (e *PolicyError) Unwrap() error { return cmp.Or(e.Err, ErrInvalidPolicy) }
 
 // parsePolicyInfo parses np, returning nil when its podSelector is unparsable (it then
 // selects nothing) and one error per part left out.
@@ -108,7 +122,50 @@ func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
 	for i, r := range np.Spec.Egress {
 		p.egress = append(p.egress, parseRuleInfo(fmt.Sprintf("spec.egress[%d]", i), r.To, r.Ports, bad))
 	}
+	if !p.resolveBlocks(maxPolicyBlockEntries) {
+		// Refused, and failing closed: the policy keeps isolating the pods it selects in the
+		// directions it names, with no rule of its own, so they get only what other policies
+		// allow. Leaving the policy out instead would open those pods (a pod no policy
+		// selects is not isolated), so a tenant could lift isolation by growing a policy.
+		// Keeping the peers that fit the bound would enforce an arbitrary part of the policy,
+		// decided by rule order; none is clearer, and the Event says so.
+		p.ingress, p.egress = nil, nil
+		errs = append(errs, &PolicyError{Namespace: np.Namespace, Name: np.Name, Err: ErrPolicyTooLarge,
+			Problem: fmt.Sprintf("its ipBlocks need more than %d ipset entries, the most one policy may use; none of its rules are enforced and the pods it selects stay isolated", maxPolicyBlockEntries)})
+	}
 	return p, errs
+}
+
+// resolveBlocks subtracts the excepts of every rule's ipBlocks, in both families, once per
+// parse. It reports false, having stopped early, when the whole policy would need more than
+// limit set entries (shared set entries are counted once per rule).
+func (p *policyInfo) resolveBlocks(limit int) bool {
+	for _, rules := range [][]ruleInfo{p.ingress, p.egress} {
+		for i := range rules {
+			r := &rules[i]
+			if len(r.blocks) == 0 {
+				continue
+			}
+			var ok bool
+			if r.blockNets4, ok = blockPrefixes(r.blocks, false, limit); !ok {
+				return false
+			}
+			limit -= len(r.blockNets4)
+			if r.blockNets6, ok = blockPrefixes(r.blocks, true, limit); !ok {
+				return false
+			}
+			limit -= len(r.blockNets6)
+		}
+	}
+	return true
+}
+
+// blockNets returns the prefixes the rule's ipBlocks admit in family fam.
+func (r *ruleInfo) blockNets(fam corev1.IPFamily) []netip.Prefix {
+	if fam == corev1.IPv6Protocol {
+		return r.blockNets6
+	}
+	return r.blockNets4
 }
 
 // parseRuleInfo parses one rule's peers and ports, reporting invalid entries through bad.

@@ -314,7 +314,9 @@ func TestBlockPrefixes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := []string{}
-			for _, p := range blockPrefixes(tt.blocks, tt.v6) {
+			prefixes, ok := blockPrefixes(tt.blocks, tt.v6, maxPolicyBlockEntries)
+			require.True(t, ok)
+			for _, p := range prefixes {
 				got = append(got, p.String())
 			}
 			assert.Equal(t, tt.want, got)

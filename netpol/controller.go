@@ -34,6 +34,12 @@ const (
 	ReasonInvalidPolicy = "InvalidNetworkPolicy"
 	// MessageInvalidPolicy takes the problems, joined with "; ".
 	MessageInvalidPolicy = "Part of this NetworkPolicy is invalid and not enforced on node %s (the rest is): %s"
+	// ReasonPolicyTooLarge: a NetworkPolicy's ipBlocks need more ipset entries than one policy
+	// may use, so none of its rules are enforced; it still isolates the pods it selects, which
+	// get only what other policies allow (fail closed).
+	ReasonPolicyTooLarge = "NetworkPolicyTooLarge"
+	// MessagePolicyTooLarge takes the problems, joined with "; ".
+	MessagePolicyTooLarge = "This NetworkPolicy is refused on node %s; the pods it selects stay isolated: %s"
 )
 
 // dataplane is what the controller needs of the kernel side; Dataplane is it, tests replace

@@ -370,6 +370,29 @@ func TestControllerWarnsOncePerInvalidPolicy(t *testing.T) {
 	assert.Contains(t, event(), "10.0.0.0/34")
 }
 
+// TestControllerWarnsOfTooLargePolicy stores a policy whose ipBlocks need more set entries
+// than one policy may use: it gets a NetworkPolicyTooLarge Warning Event, and the pod it
+// selects stays isolated with nothing admitted by the policy.
+func TestControllerWarnsOfTooLargePolicy(t *testing.T) {
+	dp := &recordingDataplane{}
+	f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond}, dp,
+		makeNamespace("x"), makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5")),
+		blockPolicy("p", []int{maxPolicyBlockEntries + 1}))
+	require.NoError(t, f.ctrl.Start(ctx, f.factory))
+	select {
+	case e := <-f.recorder.Events:
+		assert.Contains(t, e, "Warning "+ReasonPolicyTooLarge)
+		assert.Contains(t, e, "the pods it selects stay isolated")
+	case <-time.After(waitFor):
+		t.Fatal("no Event")
+	}
+	st, _ := dp.last()
+	rs := ruleset(t, st, corev1.IPv4Protocol)
+	chain := policyChainName(corev1.IPv4Protocol, "x", "p", dirIngress)
+	assert.Empty(t, chainRules(rs, chain))
+	assert.Contains(t, chainRules(rs, podChainName("x", "a")), "-d 10.42.0.5 -j "+chain)
+}
+
 // TestControllerRetriesFailedApply makes the first applies fail: the runner retries without
 // a new event, and the sync succeeds once the kernel does.
 func TestControllerRetriesFailedApply(t *testing.T) {

@@ -372,7 +372,7 @@ func (tn *testNode) kernelDump(t *testing.T) string {
 func ownObjects(dump string) []string {
 	var out []string
 	for line := range strings.Lines(dump) {
-		for _, marker := range []string{"KUBE-ROUTER", podChainPrefix, policyChainPrefix, srcSetPrefix, dstSetPrefix} {
+		for _, marker := range []string{ChainInput, ChainForward, ChainOutput, podChainPrefix, policyChainPrefix, srcSetPrefix, dstSetPrefix} {
 			if strings.Contains(line, marker) {
 				out = append(out, strings.TrimSpace(line))
 				break
@@ -535,6 +535,68 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		require.NoError(t, tn.dp.Cleanup(ctx), "a second Cleanup has nothing to do")
 		tn.requireMatrix(t, Cluster{Namespaces: tn.nss}, tcp80)
 	})
+}
+
+// TestDataplaneLeavesKubeRouterServiceChain: kube-router's service proxy keeps its chain
+// KUBE-ROUTER-SERVICES in the filter table, jumped to from INPUT. The KUBE-ROUTER- prefix does
+// not make it ours: in both families it survives a first Apply, an Apply from the caches, a
+// drift-repair Apply, a restarted controller's Apply and Cleanup, which still removes
+// everything of ours.
+func TestDataplaneLeavesKubeRouterServiceChain(t *testing.T) {
+	t.Parallel()
+	tn := newBareNode(t, netip.MustParsePrefix("10.42.0.0/24"), netip.MustParsePrefix("fd42::/64"))
+	tn.nss = []*corev1.Namespace{makeNamespace("x")}
+	tn.pods = []*corev1.Pod{makePod("x", "a", onNode(nodeName), withIPs("10.42.0.2", "fd42::2"))}
+	ctx := t.Context()
+	const comment = "handle traffic to IPVS service IPs in custom chain"
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		for _, args := range [][]string{
+			{"-N", "KUBE-ROUTER-SERVICES"},
+			{"-A", "KUBE-ROUTER-SERVICES", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT"},
+			{"-I", "INPUT", "1", "-m", "comment", "--comment", comment, "-j", "KUBE-ROUTER-SERVICES"},
+		} {
+			_, err := tn.node.Exec(ctx, tool, args...)
+			require.NoError(t, err)
+		}
+	}
+	foreign := []string{
+		":KUBE-ROUTER-SERVICES - [0:0]",
+		"-A INPUT -m comment --comment \"" + comment + "\" -j KUBE-ROUTER-SERVICES",
+		"-A KUBE-ROUTER-SERVICES -p tcp -m tcp --dport 8080 -j ACCEPT",
+	}
+	requireForeign := func(step string) {
+		t.Helper()
+		for _, save := range []string{"iptables-save", "ip6tables-save"} {
+			out, err := tn.node.Exec(ctx, save, "-t", "filter")
+			require.NoError(t, err)
+			for _, line := range foreign {
+				require.Contains(t, out, "\n"+line+"\n", "%s after %s", save, step)
+			}
+		}
+	}
+	in := tn.input(makePolicy("x", "deny-ingress", ingressRules()))
+	tn.apply(t, in)
+	requireForeign("a first Apply")
+	synced := tn.kernelDump(t)
+	require.Contains(t, synced, "-j "+ChainInput)
+
+	tn.apply(t, in)
+	requireForeign("an Apply from the caches")
+	require.Equal(t, synced, tn.kernelDump(t), "an unchanged resync changes nothing")
+
+	tn.dp.ForgetApplied()
+	tn.apply(t, in)
+	requireForeign("a drift-repair Apply")
+	require.Equal(t, synced, tn.kernelDump(t))
+
+	st, err := Compile(in)
+	require.NoError(t, err)
+	require.NoError(t, NewDataplane(nsRunner(tn.node)).Apply(ctx, st))
+	requireForeign("a restarted controller's Apply")
+
+	require.NoError(t, tn.dp.Cleanup(ctx))
+	requireForeign("Cleanup")
+	require.Empty(t, ownObjects(tn.kernelDump(t)))
 }
 
 // TestDataplaneUpdatesSetMembersInPlace relabels a peer in and out of a policy's peer

@@ -1,7 +1,9 @@
 // Package netpol enforces Kubernetes NetworkPolicies on one node with iptables and ipset, as
 // the kube-router network policy controller embedded in K3s does, with the same chain, ipset
-// and mark names (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*, KUBE-SRC-*/KUBE-DST-*) so the
-// documented K3s cleanup commands keep working.
+// and mark names (KUBE-ROUTER-INPUT/FORWARD/OUTPUT, KUBE-POD-FW-*, KUBE-NWPLCY-*,
+// KUBE-SRC-*/KUBE-DST-*) so the documented K3s cleanup commands keep working. Those names are
+// all it owns: other KUBE-ROUTER-* chains, such as kube-router's service proxy chain
+// KUBE-ROUTER-SERVICES and its jump from INPUT, are left alone by every sync and by Cleanup.
 //
 // The package is a pipeline of three stages:
 //

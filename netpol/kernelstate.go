@@ -13,7 +13,9 @@ import (
 type tableState struct {
 	// ownChains lists our chains present in the table, sorted.
 	ownChains []string
-	// jumps maps INPUT/FORWARD/OUTPUT to the rules that jump to KUBE-ROUTER-*, in order.
+	// jumps maps INPUT/FORWARD/OUTPUT to the rules that jump to one of our top-level chains
+	// (KUBE-ROUTER-INPUT/FORWARD/OUTPUT), in order; jumps to other KUBE-ROUTER-* chains are
+	// not ours.
 	jumps map[string][]builtinRule
 }
 
@@ -47,7 +49,7 @@ func parseIPTablesSave(text string) tableState {
 				continue
 			}
 			pos[chain]++
-			if target := jumpTarget(rule); strings.HasPrefix(target, "KUBE-ROUTER-") {
+			if isTopLevelChain(jumpTarget(rule)) {
 				st.jumps[chain] = append(st.jumps[chain], builtinRule{pos: pos[chain], rule: rule})
 			}
 		}

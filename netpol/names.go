@@ -100,16 +100,34 @@ func familySetName(prefix string, family corev1.IPFamily, hash string) string {
 	return name
 }
 
-// isOwnChain reports whether a filter-table chain is one we (or kube-router) create.
+// isOwnChain reports whether a filter-table chain is one netpol creates, or kube-router's
+// network policy controller created under the same names. Other KUBE-ROUTER-* chains belong
+// to kube-router's service proxy (KUBE-ROUTER-SERVICES, jumped to from INPUT) or another
+// component and are never touched: owning the whole prefix made every Apply remove them.
 func isOwnChain(name string) bool {
-	return strings.HasPrefix(name, "KUBE-ROUTER-") || strings.HasPrefix(name, podChainPrefix) ||
-		strings.HasPrefix(name, policyChainPrefix)
+	switch name {
+	case ChainInput, ChainForward, ChainOutput, ChainDefault, ChainCommon, ChainTail:
+		return true
+	}
+	return hasHashSuffix(name, podChainPrefix) || hasHashSuffix(name, policyChainPrefix)
 }
 
-// isOwnSet reports whether an ipset is one we (or kube-router) create.
+// isTopLevelChain reports whether name is one of the chains the built-in chains jump to.
+func isTopLevelChain(name string) bool {
+	return name == ChainInput || name == ChainForward || name == ChainOutput
+}
+
+// isOwnSet reports whether an ipset is one we (or kube-router's network policy controller)
+// create; kube-router's other sets (kube-router-svip, kube-router-pod-subnets, ...) are not.
 func isOwnSet(name string) bool {
 	name = strings.TrimPrefix(name, ipv6SetPrefix)
 	return strings.HasPrefix(name, srcSetPrefix) || strings.HasPrefix(name, dstSetPrefix) || name == kubeRouterLocalPods
+}
+
+// hasHashSuffix reports whether name is prefix followed by a nameHash.
+func hasHashSuffix(name, prefix string) bool {
+	hash, ok := strings.CutPrefix(name, prefix)
+	return ok && len(hash) == 16 && strings.Trim(hash, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
 }
 
 // setFamily returns the family of one of our sets, from its name.

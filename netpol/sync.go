@@ -130,14 +130,17 @@ func podCIDRs(node *corev1.Node) ([]netip.Prefix, error) {
 }
 
 // reportPolicyProblems puts one Warning Event on each NetworkPolicy Compile found a problem
-// in, once per change of the policy or of its problems (STYLE §5: emit on change), and
-// forgets policies that are fixed or gone, so a policy broken again is reported again.
+// in (refused as too large, or partly invalid), once per change of the policy or of its
+// problems, not on every sync, and forgets policies that are fixed or gone, so a policy
+// broken again is reported again.
 func (c *Controller) reportPolicyProblems(ctx context.Context, err error) {
 	logger := klog.FromContext(ctx)
 	problems := map[cache.ObjectName][]string{}
+	refused := map[cache.ObjectName]bool{}
 	for _, pe := range policyErrors(err) {
 		key := cache.NewObjectName(pe.Namespace, pe.Name)
 		problems[key] = append(problems[key], pe.Problem)
+		refused[key] = refused[key] || errors.Is(pe, ErrPolicyTooLarge)
 	}
 	for key := range c.reported {
 		if _, ok := problems[key]; !ok {
@@ -157,6 +160,11 @@ func (c *Controller) reportPolicyProblems(ctx context.Context, err error) {
 			continue
 		}
 		c.reported[key] = mark
+		if refused[key] {
+			logger.Info("NetworkPolicy refused; the pods it selects stay isolated", "networkPolicy", klog.KObj(np), "problems", msg)
+			c.recorder.Eventf(np, corev1.EventTypeWarning, ReasonPolicyTooLarge, MessagePolicyTooLarge, c.opts.NodeName, msg)
+			continue
+		}
 		logger.Info("NetworkPolicy partly invalid; enforcing the rest", "networkPolicy", klog.KObj(np), "problems", msg)
 		c.recorder.Eventf(np, corev1.EventTypeWarning, ReasonInvalidPolicy, MessageInvalidPolicy, c.opts.NodeName, msg)
 	}
