@@ -58,6 +58,16 @@ func (c addonClient) getOrCreate(ctx context.Context, name, source string) (*uns
 	return created, nil
 }
 
+// source returns spec.source of the Addon name, or "" when it cannot be read.
+func (c addonClient) source(ctx context.Context, name string) string {
+	addon, err := c.res().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	s, _, _ := unstructured.NestedString(addon.Object, "spec", "source")
+	return s
+}
+
 // addonChecksum returns spec.checksum of addon.
 func addonChecksum(addon *unstructured.Unstructured) string {
 	s, _, _ := unstructured.NestedString(addon.Object, "spec", "checksum")

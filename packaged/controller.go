@@ -73,8 +73,13 @@ type Controller struct {
 	addons addonClient
 	// recorder sends Events on Addons; Start replaces the no-op one with a broadcaster's.
 	recorder record.EventRecorder
+	// nodeRecorder sends the NodeHosts Warnings on Nodes; startEvents sets it.
+	nodeRecorder record.EventRecorder
 	// files is the per-file state of the deploy loop; only the loop goroutine uses it.
 	files map[string]fileState
+	// maxManifestBytes is the longest manifest the deploy loop reads
+	// (defaultMaxManifestBytes); tests lower it.
+	maxManifestBytes int64
 	// afterPass, when set (by tests), is called after every pass with its error.
 	afterPass func(error)
 }
@@ -96,6 +101,8 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 		addons:   addonClient{dyn: opts.Dynamic},
 		recorder: &record.FakeRecorder{},
 		files:    map[string]fileState{},
+
+		maxManifestBytes: defaultMaxManifestBytes,
 	}, nil
 }
 
@@ -122,13 +129,15 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 		}
 	}
 	factory.Start(ctx.Done())
+	stopEvents := c.startEvents(ctx)
 	if nodeHosts != nil {
+		nodeHosts.recorder = c.nodeRecorder
 		if err := nodeHosts.run(klog.NewContext(ctx, logger.WithName("nodehosts"))); err != nil {
+			stopEvents()
 			return fmt.Errorf("packaged: %w", err)
 		}
 	}
 	ctx = klog.NewContext(ctx, logger.WithName("deploy"))
-	stopEvents := c.startEvents(ctx)
 	logger.Info("Starting deploy controller", "dir", c.opts.ManifestsDir, "interval", c.opts.Interval)
 	go func() {
 		defer runtime.HandleCrashWithContext(ctx)
@@ -138,12 +147,13 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	return nil
 }
 
-// startEvents points the recorder at a broadcaster that writes Events to the API server
+// startEvents points the recorders at a broadcaster that writes Events to the API server
 // and logs them, and returns the broadcaster's shutdown.
 func (c *Controller) startEvents(ctx context.Context) func() {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(2)
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})
+	c.nodeRecorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: nodeHostsEventComponent})
 	return broadcaster.Shutdown
 }

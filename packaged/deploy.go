@@ -48,8 +48,20 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 	}
 	var errs []error
 	var todo []*fileWork
-	for _, f := range scan.files {
-		switch classify(f.rel, c.opts.Disables, scan.skips) {
+	actions := make([]fileAction, len(scan.files))
+	var named []manifestFile
+	for i, f := range scan.files {
+		if actions[i] = classify(f.rel, c.opts.Disables, scan.skips); actions[i] != actionIgnore {
+			named = append(named, f)
+		}
+	}
+	refused := nameConflicts(named, func(name string) string { return c.addons.source(ctx, name) })
+	for i, f := range scan.files {
+		if keeper, ok := refused[f.path]; ok {
+			errs = append(errs, c.refuse(ctx, f, keeper))
+			continue
+		}
+		switch actions[i] {
 		case actionDisable:
 			errs = append(errs, c.disable(ctx, f))
 		case actionApply:
@@ -93,12 +105,12 @@ func (c *Controller) prepare(ctx context.Context, f manifestFile) (*fileWork, er
 	if mt := fi.ModTime(); !st.done.IsZero() && mt.Unix() != 0 && mt.Equal(st.done) {
 		return nil, nil
 	}
-	name := addonName(f.path)
+	name := addonName(f.rel)
 	addon, err := c.addons.getOrCreate(ctx, name, f.path)
 	if err != nil {
 		return nil, c.failed(ctx, f, nil, ReasonApplyManifestFailed, "Applying", err)
 	}
-	data, err := os.ReadFile(f.path)
+	data, err := readManifest(f.path, c.maxManifestBytes)
 	if err != nil {
 		return nil, c.failed(ctx, f, addon, ReasonReadManifestFailed, "Reading", err)
 	}
@@ -173,7 +185,7 @@ func (c *Controller) applyFile(ctx context.Context, w *fileWork) error {
 	if err := c.applier.prune(ctx, name, prune, w.applied); err != nil {
 		return c.failed(ctx, w.file, w.addon, ReasonApplyManifestFailed, "Applying", err)
 	}
-	// Re-read the Addon: another file with the same name may have updated it this pass.
+	// Re-read the Addon for a fresh resourceVersion to update.
 	addon, err := c.addons.getOrCreate(ctx, name, w.file.path)
 	if err != nil {
 		return c.failed(ctx, w.file, w.addon, ReasonApplyManifestFailed, "Applying", err)
@@ -201,13 +213,13 @@ func (c *Controller) disable(ctx context.Context, f manifestFile) error {
 	if st := c.files[f.path]; !st.done.IsZero() && fi.ModTime().Equal(st.done) {
 		return nil
 	}
-	name := addonName(f.path)
+	name := addonName(f.rel)
 	addon, err := c.addons.getOrCreate(ctx, name, f.path)
 	if err != nil {
 		return fmt.Errorf("disabling %s: %w", f.path, err)
 	}
 	gvks := parseGVKs(addon.GetAnnotations()[annotationGVKs])
-	if data, err := os.ReadFile(f.path); err == nil {
+	if data, err := readManifest(f.path, c.maxManifestBytes); err == nil {
 		if objs, err := parseManifest(data); err == nil {
 			gvks = unionGVKs(gvks, fileGVKs(objs))
 		}
@@ -231,6 +243,20 @@ func (c *Controller) disable(ctx context.Context, f manifestFile) error {
 		delete(c.files, f.path)
 	}
 	return nil
+}
+
+// errAddonNameConflict refuses a file whose Addon name another file already uses.
+var errAddonNameConflict = errors.New("conflicting Addon name")
+
+// refuse reports that f maps to the Addon name of the file keeper, which keeps it: f is
+// neither applied nor disabled, so neither file prunes the other's objects, and a Warning
+// Event on the Addon says which files to rename.
+func (c *Controller) refuse(ctx context.Context, f manifestFile, keeper string) error {
+	name := addonName(f.rel)
+	// Without the Addon the conflict is still logged and returned, only not as an Event.
+	addon, _ := c.addons.getOrCreate(ctx, name, keeper)
+	err := fmt.Errorf("%w: Addon %s tracks %q; rename one of the files", errAddonNameConflict, name, keeper)
+	return c.failed(ctx, f, addon, ReasonAddonNameConflict, "Applying", err)
 }
 
 // failed logs a file's failure, sends a Warning Event on its Addon when the message differs

@@ -17,6 +17,25 @@
 //     NodeHosts in ConfigMap kube-system/coredns while CoreDNS is enabled (spec A.4), and
 //     installs the Addon, HelmChart and HelmChartConfig CRDs.
 //
+//     Addon names: a top-level file keeps K3s's name, its basename up to the first dot
+//     (traefik.yaml is "traefik"), so Addons and objects K3s created are adopted. A file in a
+//     folder is named by its path without the last extension, folders joined by dots
+//     (a/config.yaml is "a.config"), where K3s uses the basename alone and two folders'
+//     config.yaml prune each other's objects (K3s #9500). Two files that still map to one
+//     name (foo.yaml and foo.custom.yaml, foo.yaml and foo.json) are not shared: the file the
+//     Addon's spec.source names, else the first in path order, keeps it, and the other is
+//     neither applied nor disabled, with an AddonNameConflict Warning on the Addon.
+//
+//     Files read: regular files only, at most 32 MiB each. Symbolic links to regular files
+//     are followed, as K3s follows them (NixOS links every manifest into its store); a file
+//     that is, or links to, a named pipe, a device, a socket or a directory, or one over the
+//     limit, gets a ReadManifestFailed Warning and is not applied.
+//
+//     NodeHosts lists only InternalIPs that parse as IP addresses (written in canonical
+//     form, no zone) of nodes whose names are DNS names: a node writes its own status, and
+//     CoreDNS answers every name of a hosts line for the whole cluster. A node with anything
+//     else is left out, with a NodeHostsSkipped Warning on the Node.
+//
 //   - HelmController is the helm controller of spec A.8–A.10, run in-process with the Helm
 //     SDK instead of K3s's per-chart Jobs: it claims HelmCharts as K3s does (managed-by and
 //     unmanaged annotations), merges HelmChart and HelmChartConfig values with K3s's exact
@@ -27,7 +46,9 @@
 //     Charts come inline (chartContent), from an http(s) URL, from a repository's index
 //     (repo, version) or from an OCI registry, with K3s's repoCA, repoCAConfigMap,
 //     authSecret, authPassCredentials, insecureSkipTLSVerify, plainHTTP and
-//     dockerRegistrySecret; downloads are cached, and an unreachable source is a Failed
+//     dockerRegistrySecret; archives that load as charts are cached (64 MiB in all),
+//     credentials written into chart or repo URLs are masked in status, Events and logs
+//     (Helm's own errors included), and an unreachable source is a Failed
 //     condition and a Warning Event, retried with backoff. A change to a values Secret
 //     (unless ignoreUpdates) or to an authSecret re-syncs the charts that read it. Start it
 //     after Controller.Start, which installs its CRDs.

@@ -15,6 +15,9 @@ const (
 	ReasonParseManifestFailed = "ParseManifestFailed"
 	// ReasonApplyManifestFailed is emitted when an object is of an unknown kind or rejected.
 	ReasonApplyManifestFailed = "ApplyManifestFailed"
+	// ReasonAddonNameConflict is emitted when a file maps to the Addon name another file
+	// already uses; the file is neither applied nor disabled until one is renamed.
+	ReasonAddonNameConflict = "AddonNameConflict"
 
 	messageApplying = "Applying manifest at %q"
 	messageApplied  = "Applied manifest at %q"

@@ -398,6 +398,22 @@ func TestHelmChartsFromRepositoriesAndURLs(t *testing.T) {
 		e.waitCondition(t, "unreachable", "False/Deployed")
 	})
 
+	t.Run("credentials written into chart and repo URLs reach neither status nor Events", func(t *testing.T) {
+		host := strings.TrimPrefix(charts.url, "http://")
+		e.createChart(t, "urlcreds", map[string]any{"chart": "http://alice:s3cr3t@" + host + "/missing-0.1.0.tgz"})
+		e.createChart(t, "repocreds", map[string]any{"repo": "http://alice:s3cr3t@" + host + "/nowhere", "chart": "x"})
+		for _, name := range []string{"urlcreds", "repocreds"} {
+			e.waitCondition(t, name, "True/"+ReasonChartDownloadFailed)
+			hc, err := e.dyn.Resource(helmChartResource()).Namespace(e.ns).Get(t.Context(), name, metav1.GetOptions{})
+			require.NoError(t, err)
+			status, err := json.Marshal(hc.Object["status"])
+			require.NoError(t, err)
+			assert.NotContains(t, string(status), "s3cr3t", name)
+			assert.Contains(t, string(status), "alice:xxxxx@", name)
+			assert.NotContains(t, e.waitWarning(t, name, ReasonChartDownloadFailed), "s3cr3t", name)
+		}
+	})
+
 	t.Run("a chart the repository does not have fails until the HelmChart is fixed", func(t *testing.T) {
 		e.createChart(t, "missing", map[string]any{"repo": charts.url, "chart": "x", "version": "9.9.9"})
 		e.waitCondition(t, "missing", "True/"+ReasonChartDownloadFailed)

@@ -1,7 +1,6 @@
 package packaged
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -351,7 +349,7 @@ func (c *HelmController) processNextItem(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	if err := c.syncHelmChart(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing HelmChart", "helmChart", key.String())
+		utilruntime.HandleErrorWithContext(ctx, redactError(err), "Syncing HelmChart", "helmChart", key.String())
 		c.queue.AddRateLimited(key)
 		return true
 	}
@@ -374,7 +372,7 @@ func (c *HelmController) syncHelmChart(ctx context.Context, key cache.ObjectName
 	u := obj.(*unstructured.Unstructured)
 	hc := &helmChart{}
 	if err := decodeObject(u, hc); err != nil {
-		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, err.Error())
+		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, redactCredentials(err.Error()))
 		return nil // a bad spec is permanent; the next change requeues it
 	}
 	switch claimFor(hc, c.opts.ManagedBy) {
@@ -469,13 +467,9 @@ func (c *HelmController) chartOf(ctx context.Context, hc *helmChart, src chartSo
 	if err != nil {
 		return nil, "", err
 	}
-	data, err := c.fetcher.fetch(src, a)
+	ch, data, err := c.fetcher.fetch(src, a)
 	if err != nil {
 		return nil, "", err
-	}
-	ch, err := loader.LoadArchive(bytes.NewReader(data))
-	if err != nil {
-		return nil, "", fmt.Errorf("loading %s: %w", src, err)
 	}
 	return ch, "sha256:" + sha256Hex(data), nil
 }
@@ -598,7 +592,7 @@ func (c *HelmController) remove(ctx context.Context, u *unstructured.Unstructure
 		return err
 	}
 	if err := rel.uninstall(); err != nil {
-		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, err.Error())
+		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, redactCredentials(err.Error()))
 		return err
 	}
 	klog.FromContext(ctx).Info("Uninstalled release", "namespace", rel.ns, "release", rel.name)
@@ -680,6 +674,7 @@ func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []v
 // same reason when the condition changed (emit on change: a retry that fails the same way
 // stays quiet). It returns retryErr, nil for a permanent failure that waits for a change.
 func (c *HelmController) fail(ctx context.Context, u *unstructured.Unstructured, reason, message string, retryErr error) error {
+	message, retryErr = redactCredentials(message), redactError(retryErr)
 	klog.FromContext(ctx).Info("HelmChart failed", "reason", reason, "message", message)
 	changed, err := c.setFailed(ctx, u, true, reason, message)
 	if err != nil {

@@ -1,6 +1,7 @@
 package packaged
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -19,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/registry"
 	"helm.sh/helm/v3/pkg/repo"
@@ -29,10 +32,12 @@ import (
 // defaultDownloadTimeout bounds one download (an index, an archive, a registry pull).
 const defaultDownloadTimeout = 60 * time.Second
 
-// chartCacheSize is how many downloaded archives the fetcher keeps. Charts are small and a
-// server installs a handful, so a re-sync (a values change, a restart of a worker, a
-// retry after a failed install) normally finds its archive here.
-const chartCacheSize = 32
+// chartCacheBytes bounds the archives the fetcher keeps, counted once per key they are
+// stored under. Charts are tens or hundreds of KiB and a server installs a handful, so a
+// re-sync (a values change, a restart of a worker, a retry after a failed install) normally
+// finds its archive here, while a few charts near Helm's size limit cannot hold the memory
+// of a download budget each.
+const chartCacheBytes = 64 << 20
 
 // fetchAuth is how to reach a repository or registry: the HelmChart's TLS and credential
 // fields with the Secrets and ConfigMaps they name already read (spec A.8).
@@ -87,18 +92,36 @@ type chartFetcher struct {
 // newChartFetcher returns a fetcher whose downloads each take at most timeout, and which
 // reads static charts from staticDir ("" for none).
 func newChartFetcher(timeout time.Duration, staticDir string) *chartFetcher {
-	return &chartFetcher{timeout: timeout, maxBytes: defaultMaxDownloadBytes, cache: newArchiveCache(chartCacheSize), staticDir: staticDir}
+	return &chartFetcher{timeout: timeout, maxBytes: defaultMaxDownloadBytes, cache: newArchiveCache(chartCacheBytes), staticDir: staticDir}
 }
 
-// fetch returns the archive src names. Sources are URL, repository, OCI and static files;
-// inline charts never reach the fetcher.
-func (f *chartFetcher) fetch(src chartSource, a fetchAuth) ([]byte, error) {
+// fetch returns the chart src names, loaded, and its archive. Sources are URL, repository,
+// OCI and static files; inline charts never reach the fetcher. An archive is cached only
+// once it loaded: a server that once answered with an error page instead of the archive
+// must not fail every retry until a restart.
+func (f *chartFetcher) fetch(src chartSource, a fetchAuth) (*chart.Chart, []byte, error) {
+	data, keys, err := f.download(src, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := loader.LoadArchive(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading %s: %w", src, err)
+	}
+	f.cache.put(data, keys...)
+	return ch, data, nil
+}
+
+// download returns the archive src names, from the cache or the source, and the cache
+// keys to store it under once it loaded.
+func (f *chartFetcher) download(src chartSource, a fetchAuth) ([]byte, []string, error) {
 	if src.kind == sourceStatic {
-		return f.readStatic(src.ref)
+		data, err := f.readStatic(src.ref)
+		return data, nil, err
 	}
 	tr, err := newTransport(a)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Helm's getter takes a *http.Transport, not a RoundTripper, so the budget is kept by
 	// the transport's connections.
@@ -114,7 +137,7 @@ func (f *chartFetcher) fetch(src chartSource, a fetchAuth) ([]byte, error) {
 	case sourceOCI:
 		return f.fetchOCI(src, a, tr)
 	}
-	return nil, fmt.Errorf("%w: %s", errUnsupportedChartSource, src.kind)
+	return nil, nil, fmt.Errorf("%w: %s", errUnsupportedChartSource, src.kind)
 }
 
 // httpGetter returns Helm's HTTP getter for base. Credentials go to base's host only,
@@ -138,21 +161,20 @@ func (f *chartFetcher) httpGetter(base string, a fetchAuth, tr *http.Transport) 
 
 // fetchURL downloads the archive at chartURL. The URL is the cache key: like K3s, which
 // reinstalls only when the HelmChart changes, k3snet does not poll a URL for new content.
-func (f *chartFetcher) fetchURL(chartURL string, a fetchAuth, tr *http.Transport) ([]byte, error) {
+func (f *chartFetcher) fetchURL(chartURL string, a fetchAuth, tr *http.Transport) ([]byte, []string, error) {
 	key := cacheKey("url", chartURL, a.fingerprint())
 	if data, ok := f.cache.get(key); ok {
-		return data, nil
+		return data, nil, nil
 	}
 	g, err := f.httpGetter(chartURL, a, tr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	buf, err := g.Get(chartURL)
 	if err != nil {
-		return nil, fmt.Errorf("downloading chart %s: %w", redactURL(chartURL), err)
+		return nil, nil, fmt.Errorf("downloading chart %s: %w", redactCredentials(chartURL), err)
 	}
-	f.cache.put(key, buf.Bytes())
-	return buf.Bytes(), nil
+	return buf.Bytes(), []string{key}, nil
 }
 
 // fetchFromRepo reads the repository's index.yaml, picks the chart version as helm does
@@ -164,55 +186,52 @@ func (f *chartFetcher) fetchURL(chartURL string, a fetchAuth, tr *http.Transport
 // away. A newer version matching the request is thus picked up when the request changes
 // or the controller restarts; K3s's job, too, resolves the version only when the
 // HelmChart changes.
-func (f *chartFetcher) fetchFromRepo(src chartSource, a fetchAuth, tr *http.Transport) ([]byte, error) {
+func (f *chartFetcher) fetchFromRepo(src chartSource, a fetchAuth, tr *http.Transport) ([]byte, []string, error) {
 	request := cacheKey("repo-request", src.repo, src.ref, src.version, a.fingerprint())
 	if data, ok := f.cache.get(request); ok {
-		return data, nil
+		return data, nil, nil
 	}
 	g, err := f.httpGetter(src.repo, a, tr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	indexURL, err := repo.ResolveReferenceURL(src.repo, "index.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", redactURL(src.repo), err)
+		return nil, nil, fmt.Errorf("repository %s: %w", redactCredentials(src.repo), err)
 	}
 	buf, err := g.Get(indexURL)
 	if err != nil {
-		return nil, fmt.Errorf("downloading the index of repository %s: %w", redactURL(src.repo), err)
+		return nil, nil, fmt.Errorf("downloading the index of repository %s: %w", redactCredentials(src.repo), err)
 	}
 	idx, err := parseIndex(buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("reading the index of repository %s: %w", redactURL(src.repo), err)
+		return nil, nil, fmt.Errorf("reading the index of repository %s: %w", redactCredentials(src.repo), err)
 	}
 	cv, err := idx.Get(src.ref, src.version)
 	if err != nil {
-		return nil, fmt.Errorf("chart %q version %q in repository %s: %w", src.ref, src.version, redactURL(src.repo), err)
+		return nil, nil, fmt.Errorf("chart %q version %q in repository %s: %w", src.ref, src.version, redactCredentials(src.repo), err)
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("chart %q version %s in repository %s has no URL", src.ref, cv.Version, redactURL(src.repo))
+		return nil, nil, fmt.Errorf("chart %q version %s in repository %s has no URL", src.ref, cv.Version, redactCredentials(src.repo))
 	}
 	chartURL, err := repo.ResolveReferenceURL(src.repo, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("chart %q version %s in repository %s: %w", src.ref, cv.Version, redactURL(src.repo), err)
+		return nil, nil, fmt.Errorf("chart %q version %s in repository %s: %w", src.ref, cv.Version, redactCredentials(src.repo), err)
 	}
 	key := cacheKey("repo", chartURL, cv.Version, cv.Digest, a.fingerprint())
 	if data, ok := f.cache.get(key); ok {
-		f.cache.put(request, data)
-		return data, nil
+		return data, []string{request}, nil
 	}
 	buf, err = g.Get(chartURL)
 	if err != nil {
-		return nil, fmt.Errorf("downloading chart %q version %s: %w", src.ref, cv.Version, err)
+		return nil, nil, fmt.Errorf("downloading chart %q version %s: %w", src.ref, cv.Version, err)
 	}
 	// The index states the archive's digest; a mismatch is a broken or tampered mirror.
 	if got := sha256Hex(buf.Bytes()); cv.Digest != "" && got != cv.Digest {
-		return nil, fmt.Errorf("chart %q version %s from %s has digest %s, the index says %s",
-			src.ref, cv.Version, redactURL(chartURL), got, cv.Digest)
+		return nil, nil, fmt.Errorf("chart %q version %s from %s has digest %s, the index says %s",
+			src.ref, cv.Version, redactCredentials(chartURL), got, cv.Digest)
 	}
-	f.cache.put(key, buf.Bytes())
-	f.cache.put(request, buf.Bytes())
-	return buf.Bytes(), nil
+	return buf.Bytes(), []string{key, request}, nil
 }
 
 // parseIndex decodes a repository index as Helm does: entries sorted newest first, empty
@@ -238,14 +257,14 @@ func parseIndex(data []byte) (*repo.IndexFile, error) {
 // its own authorizer with only the HelmChart's credentials: the server's docker and helm
 // logins must not serve every namespace's HelmCharts. The archive is cached under the
 // request and under the resolved reference, as fetchFromRepo does.
-func (f *chartFetcher) fetchOCI(src chartSource, a fetchAuth, tr *http.Transport) ([]byte, error) {
+func (f *chartFetcher) fetchOCI(src chartSource, a fetchAuth, tr *http.Transport) ([]byte, []string, error) {
 	request := cacheKey("oci-request", src.ref, src.version, a.fingerprint())
 	if data, ok := f.cache.get(request); ok {
-		return data, nil
+		return data, nil, nil
 	}
 	u, err := url.Parse(src.ref)
 	if err != nil {
-		return nil, fmt.Errorf("%w: chart %q: %v", errUnsupportedChartSource, src.ref, err)
+		return nil, nil, fmt.Errorf("%w: chart %q: %v", errUnsupportedChartSource, src.ref, err)
 	}
 	httpClient := &http.Client{Transport: tr, Timeout: f.timeout}
 	authorizer := auth.Client{Client: httpClient, Cache: auth.NewCache()}
@@ -262,27 +281,24 @@ func (f *chartFetcher) fetchOCI(src chartSource, a fetchAuth, tr *http.Transport
 	}
 	client, err := registry.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("building a registry client: %w", err)
+		return nil, nil, fmt.Errorf("building a registry client: %w", err)
 	}
 	// ValidateReference resolves the version as the helm CLI does: the reference's tag or
 	// digest, an exact version, or the newest tag matching a constraint.
 	resolved, err := client.ValidateReference(src.ref, src.version, u)
 	if err != nil {
-		return nil, fmt.Errorf("resolving %s version %q: %w", src.ref, src.version, err)
+		return nil, nil, fmt.Errorf("resolving %s version %q: %w", src.ref, src.version, err)
 	}
 	ref := strings.TrimPrefix(resolved.String(), registry.OCIScheme+"://")
 	key := cacheKey("oci", ref, a.fingerprint())
 	if data, ok := f.cache.get(key); ok {
-		f.cache.put(request, data)
-		return data, nil
+		return data, []string{request}, nil
 	}
 	res, err := client.Pull(ref)
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	f.cache.put(key, res.Chart.Data)
-	f.cache.put(request, res.Chart.Data)
-	return res.Chart.Data, nil
+	return res.Chart.Data, []string{key, request}, nil
 }
 
 // newTransport builds the HTTP transport for one fetch: proxies from the environment and
@@ -363,15 +379,6 @@ func (c *budgetConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// redactURL drops credentials written into a URL before it goes into a message.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
-}
-
 // sha256Hex is the hex SHA-256 of data, the digest form of a repository index.
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
@@ -389,16 +396,18 @@ func cacheKey(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// archiveCache keeps the newest downloaded archives, evicting the oldest entry when full.
+// archiveCache keeps the newest archives that loaded, evicting the oldest entries once
+// their bytes pass max.
 type archiveCache struct {
 	mu      sync.Mutex
-	max     int
+	max     int64
+	used    int64
 	entries map[string][]byte
 	order   []string // keys, oldest first
 }
 
-// newArchiveCache returns a cache of at most max archives.
-func newArchiveCache(max int) *archiveCache {
+// newArchiveCache returns a cache of at most max bytes.
+func newArchiveCache(max int64) *archiveCache {
 	return &archiveCache{max: max, entries: map[string][]byte{}}
 }
 
@@ -410,16 +419,27 @@ func (c *archiveCache) get(key string) ([]byte, bool) {
 	return data, ok
 }
 
-// put stores data under key, evicting the oldest entries beyond max.
-func (c *archiveCache) put(key string, data []byte) {
+// put stores data under each of keys (the newest entries), then evicts the oldest entries
+// until the cache holds at most max bytes. An archive larger than max is not kept.
+func (c *archiveCache) put(data []byte, keys ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[key]; !ok {
+	if int64(len(data)) > c.max {
+		return
+	}
+	for _, key := range keys {
+		if old, ok := c.entries[key]; ok {
+			c.used -= int64(len(old))
+			c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == key })
+		}
+		c.entries[key] = data
+		c.used += int64(len(data))
 		c.order = append(c.order, key)
 	}
-	c.entries[key] = data
-	for len(c.order) > c.max {
-		delete(c.entries, c.order[0])
+	for c.used > c.max {
+		oldest := c.order[0]
+		c.used -= int64(len(c.entries[oldest]))
+		delete(c.entries, oldest)
 		c.order = c.order[1:]
 	}
 }

@@ -1,12 +1,14 @@
 package packaged
 
 import (
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -74,7 +76,7 @@ func TestFetchFromRepoSendsCredentialsOnlyWhereAllowed(t *testing.T) {
 			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", map[string]string{"0.1.0": sha256Hex(tinyChart(t))})
 			f := newChartFetcher(10*time.Second, "")
 			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL}
-			_, err := f.fetch(src, fetchAuth{username: "u", password: "p", passCredentials: tt.passCredentials})
+			_, _, err := f.fetch(src, fetchAuth{username: "u", password: "p", passCredentials: tt.passCredentials})
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantAuth, archives.withAuth.Load())
 		})
@@ -101,14 +103,14 @@ func TestFetchFromRepoPicksVersionsAsHelm(t *testing.T) {
 			repoURL := indexHost(t, archives.url+"/x-0.1.0.tgz", tt.versions)
 			f := newChartFetcher(10*time.Second, "")
 			src := chartSource{kind: sourceRepo, ref: "x", repo: repoURL, version: tt.version}
-			data, err := f.fetch(src, fetchAuth{})
+			_, data, err := f.fetch(src, fetchAuth{})
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
 			require.NoError(t, err)
 			assert.Equal(t, digest, sha256Hex(data))
-			_, err = f.fetch(src, fetchAuth{})
+			_, _, err = f.fetch(src, fetchAuth{})
 			require.NoError(t, err)
 			assert.Equal(t, int64(1), archives.downloads.Load(), "the second fetch is served from the cache")
 		})
@@ -128,19 +130,20 @@ func TestFetchStopsReadingPastItsByteBudget(t *testing.T) {
 	t.Cleanup(srv.Close)
 	f := newChartFetcher(10*time.Second, "")
 	f.maxBytes = 1 << 20
-	_, err := f.fetch(chartSource{kind: sourceURL, ref: srv.URL + "/endless.tgz"}, fetchAuth{})
+	_, _, err := f.fetch(chartSource{kind: sourceURL, ref: srv.URL + "/endless.tgz"}, fetchAuth{})
 	require.ErrorIs(t, err, errDownloadTooLarge)
 	assert.ErrorContains(t, err, "more than 1 MiB read")
 
-	// The budget is per fetch: two downloads of 600 KiB each fit one of 1 MiB each.
+	// The budget is per fetch: two archives of 600 KiB each fit one of 1 MiB each.
+	archive := paddedChart(t, 600<<10)
 	archives := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = w.Write(make([]byte, 600<<10))
+		_, _ = w.Write(archive)
 	}))
 	t.Cleanup(archives.Close)
 	for _, name := range []string{"/a.tgz", "/b.tgz"} {
-		data, err := f.fetch(chartSource{kind: sourceURL, ref: archives.URL + name}, fetchAuth{})
+		_, data, err := f.fetch(chartSource{kind: sourceURL, ref: archives.URL + name}, fetchAuth{})
 		require.NoError(t, err, name)
-		assert.Len(t, data, 600<<10)
+		assert.Equal(t, archive, data)
 	}
 }
 
@@ -154,16 +157,86 @@ func TestFetchReadsStaticChartsFromTheStaticDirectoryOnly(t *testing.T) {
 	require.NoError(t, os.Symlink(outside, filepath.Join(static, "charts", "link.tgz")))
 
 	f := newChartFetcher(10*time.Second, static)
-	data, err := f.fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
+	_, data, err := f.fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
 	require.NoError(t, err)
 	assert.Equal(t, archive, data)
 
-	_, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/missing.tgz"}, fetchAuth{})
+	_, _, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/missing.tgz"}, fetchAuth{})
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	assert.ErrorContains(t, err, "https://%{KUBERNETES_API}%/static/charts/missing.tgz")
-	_, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/link.tgz"}, fetchAuth{})
+	_, _, err = f.fetch(chartSource{kind: sourceStatic, ref: "charts/link.tgz"}, fetchAuth{})
 	assert.Error(t, err, "a symbolic link out of the static directory is not followed")
 
-	_, err = newChartFetcher(10*time.Second, "").fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
+	_, _, err = newChartFetcher(10*time.Second, "").fetch(chartSource{kind: sourceStatic, ref: "charts/x-0.1.0.tgz"}, fetchAuth{})
 	assert.ErrorIs(t, err, errUnsupportedChartSource)
+}
+
+// paddedChart packs chart x with an incompressible file, so the archive is over n bytes.
+func paddedChart(t *testing.T, n int) []byte {
+	t.Helper()
+	pad := make([]byte, n)
+	_, err := rand.Read(pad)
+	require.NoError(t, err)
+	data, err := chartArchive(fstest.MapFS{
+		"x/Chart.yaml": {Data: []byte("apiVersion: v2\nname: x\nversion: 0.1.0\n")},
+		"x/files/pad":  {Data: pad},
+	}, "x")
+	require.NoError(t, err)
+	require.Greater(t, len(data), n)
+	return data
+}
+
+func TestFetchCachesOnlyArchivesThatLoad(t *testing.T) {
+	archive := tinyChart(t)
+	var downloads atomic.Int64
+	// The first answer is an error page with status 200, as a captive portal or a
+	// misconfigured proxy sends; later answers are the archive.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if downloads.Add(1) == 1 {
+			_, _ = w.Write([]byte("<html><body>Please log in</body></html>"))
+			return
+		}
+		_, _ = w.Write(archive)
+	}))
+	t.Cleanup(srv.Close)
+	f := newChartFetcher(10*time.Second, "")
+	src := chartSource{kind: sourceURL, ref: srv.URL + "/x-0.1.0.tgz"}
+
+	_, _, err := f.fetch(src, fetchAuth{})
+	require.Error(t, err, "an HTML page is not a chart")
+	ch, data, err := f.fetch(src, fetchAuth{})
+	require.NoError(t, err, "the retry downloads again instead of reading the page from the cache")
+	assert.Equal(t, "x", ch.Name())
+	assert.Equal(t, archive, data)
+	_, _, err = f.fetch(src, fetchAuth{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), downloads.Load(), "the archive that loaded is cached")
+}
+
+func TestArchiveCacheIsBoundedByBytes(t *testing.T) {
+	c := newArchiveCache(10)
+	steps := []struct {
+		name     string
+		key      string
+		size     int
+		wantKeys []string
+	}{
+		{name: "an archive within the bound is kept", key: "a", size: 4, wantKeys: []string{"a"}},
+		{name: "a second one fits beside it", key: "b", size: 4, wantKeys: []string{"a", "b"}},
+		{name: "a third evicts the oldest to fit", key: "c", size: 4, wantKeys: []string{"b", "c"}},
+		{name: "replacing a key counts its new size only", key: "c", size: 6, wantKeys: []string{"b", "c"}},
+		{name: "an archive larger than the bound is not kept and evicts nothing", key: "big", size: 11, wantKeys: []string{"b", "c"}},
+		{name: "one that needs the whole bound evicts everything else", key: "d", size: 10, wantKeys: []string{"d"}},
+	}
+	for _, st := range steps {
+		c.put(make([]byte, st.size), st.key)
+		var got []string
+		for _, k := range []string{"a", "b", "c", "big", "d"} {
+			if _, ok := c.get(k); ok {
+				got = append(got, k)
+			}
+		}
+		assert.Equal(t, st.wantKeys, got, st.name)
+		assert.LessOrEqual(t, c.used, c.max, st.name)
+	}
 }

@@ -129,7 +129,7 @@ func newHelmRelease(ctx context.Context, getter *restGetter, hc *helmChart) (*he
 	cfg := &action.Configuration{}
 	debug := func(format string, v ...any) {
 		if l := logger.V(4); l.Enabled() { // Helm logs every step; format only when shown
-			l.Info(fmt.Sprintf(format, v...))
+			l.Info(redactCredentials(fmt.Sprintf(format, v...)))
 		}
 	}
 	if err := cfg.Init(getter.inNamespace(ns), ns, drv, debug); err != nil {

@@ -73,11 +73,11 @@ func (s chartSource) String() string {
 	}
 	switch s.kind {
 	case sourceRepo:
-		return fmt.Sprintf("chart %s %s from repository %s", s.ref, version, redactURL(s.repo))
+		return fmt.Sprintf("chart %s %s from repository %s", s.ref, version, redactCredentials(s.repo))
 	case sourceOCI:
-		return fmt.Sprintf("%s %s", redactURL(s.ref), version)
+		return fmt.Sprintf("%s %s", redactCredentials(s.ref), version)
 	case sourceURL:
-		return redactURL(s.ref)
+		return redactCredentials(s.ref)
 	case sourceStatic:
 		return staticURLPrefix + s.ref
 	default:

@@ -237,20 +237,6 @@ func TestAppendCABundle(t *testing.T) {
 	}
 }
 
-func TestArchiveCacheEvictsTheOldest(t *testing.T) {
-	c := newArchiveCache(2)
-	c.put("a", []byte("1"))
-	c.put("b", []byte("2"))
-	c.put("a", []byte("3")) // replacing keeps a's place
-	c.put("c", []byte("4"))
-	_, okA := c.get("a")
-	b, okB := c.get("b")
-	_, okC := c.get("c")
-	assert.False(t, okA, "a was the oldest")
-	assert.True(t, okB && okC)
-	assert.Equal(t, "2", string(b))
-}
-
 func TestFetchAuthFingerprintSeparatesCredentials(t *testing.T) {
 	base := fetchAuth{username: "u", password: "p"}
 	assert.Equal(t, base.fingerprint(), fetchAuth{username: "u", password: "p"}.fingerprint())

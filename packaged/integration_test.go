@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -372,7 +373,7 @@ func TestDisabledUserManifestAndSkipFiles(t *testing.T) {
 	disabled := newHarness(t, c, dir, map[string]bool{prefix + "-folder": true})
 	require.NoError(t, disabled.pass(t))
 	disabled.requireGone(t, gvrConfigMap, "kube-system", prefix+"-x")
-	disabled.requireGone(t, addonResource(), addonNamespace, "x")
+	disabled.requireGone(t, addonResource(), addonNamespace, prefix+"-folder.x")
 	assert.NoFileExists(t, filepath.Join(dir, prefix+"-folder", "x.yaml"))
 }
 
@@ -413,4 +414,65 @@ spec:
 	cc, err := h.get(t, schema.GroupVersionResource{Group: "networking.x-k8s.io", Version: "v1", Resource: "clustercidrs"}, "", name)
 	require.NoError(t, err)
 	assert.Equal(t, "10.247.0.0/16", mustString(t, cc, "spec", "ipv4"))
+}
+
+func TestFilesSharingABasenameKeepTheirObjects(t *testing.T) {
+	c := cluster.Get(t)
+	h := newHarness(t, c, t.TempDir(), nil)
+	prefix := testcluster.UniqueName("same")
+	// The same basename in two folders: K3s shares one Addon and each file prunes the
+	// other's objects (K3s #9500). Each gets its own Addon here.
+	h.write(t, filepath.Join("a", prefix+".yaml"), configMap(prefix+"-a", "1"))
+	h.write(t, filepath.Join("b", prefix+".yaml"), configMap(prefix+"-b", "1"))
+	// A top-level file and foo.custom.yaml beside it map to the same K3s name: the one
+	// that came first keeps it, the other is refused with a Warning and prunes nothing.
+	h.write(t, prefix+".yaml", configMap(prefix+"-top", "1"))
+	require.NoError(t, h.pass(t))
+	h.write(t, prefix+".custom.yaml", configMap(prefix+"-custom", "1"))
+	err := h.pass(t)
+	require.ErrorIs(t, err, errAddonNameConflict)
+	require.ErrorIs(t, h.pass(t), errAddonNameConflict, "the conflict stays until a file is renamed")
+
+	for _, name := range []string{prefix + "-a", prefix + "-b", prefix + "-top"} {
+		_, err := c.Client.CoreV1().ConfigMaps("kube-system").Get(t.Context(), name, metav1.GetOptions{})
+		assert.NoError(t, err, "ConfigMap %s survives the passes", name)
+	}
+	h.requireGone(t, gvrConfigMap, "kube-system", prefix+"-custom")
+	for _, name := range []string{"a." + prefix, "b." + prefix} {
+		addon, err := h.get(t, addonResource(), addonNamespace, name)
+		require.NoError(t, err, "Addon %s", name)
+		assert.NotEmpty(t, addonChecksum(addon))
+	}
+	addon, err := h.get(t, addonResource(), addonNamespace, prefix)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(h.dir, prefix+".yaml"), mustString(t, addon, "spec", "source"), "the top-level file keeps K3s's Addon name")
+	msg := h.waitEvent(t, c, prefix, ReasonAddonNameConflict)
+	assert.Contains(t, msg, prefix+".custom.yaml")
+	assert.Contains(t, msg, "rename one of the files")
+}
+
+func TestOnlyRegularManifestsWithinTheLimitAreRead(t *testing.T) {
+	c := cluster.Get(t)
+	h := newHarness(t, c, t.TempDir(), nil)
+	h.c.maxManifestBytes = 4 << 10
+	prefix := testcluster.UniqueName("special")
+	target := filepath.Join(t.TempDir(), "target.yaml")
+	require.NoError(t, os.WriteFile(target, []byte(configMap(prefix+"-linked", "1")), 0o600))
+	require.NoError(t, os.Symlink(target, filepath.Join(h.dir, prefix+"-linked.yaml")))
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	require.NoError(t, os.Symlink(fifo, filepath.Join(h.dir, prefix+"-fifo.yaml")))
+	require.NoError(t, os.Symlink("/dev/zero", filepath.Join(h.dir, prefix+"-zero.yaml")))
+	h.write(t, prefix+"-big.yaml", configMap(prefix+"-big", strings.Repeat("x", 8<<10)))
+
+	// A pass that blocked on the pipe or read /dev/zero without end would never return.
+	err := h.pass(t)
+	require.ErrorIs(t, err, errNotRegular)
+	require.ErrorIs(t, err, errManifestTooLarge)
+	_, err = c.Client.CoreV1().ConfigMaps("kube-system").Get(t.Context(), prefix+"-linked", metav1.GetOptions{})
+	assert.NoError(t, err, "a symlink to a regular file is followed, as K3s follows it")
+	assert.Contains(t, h.waitEvent(t, c, prefix+"-fifo", ReasonReadManifestFailed), "named pipe")
+	assert.Contains(t, h.waitEvent(t, c, prefix+"-zero", ReasonReadManifestFailed), "device")
+	assert.Contains(t, h.waitEvent(t, c, prefix+"-big", ReasonReadManifestFailed), "larger than the limit of 4096 bytes")
+	h.requireGone(t, gvrConfigMap, "kube-system", prefix+"-big")
 }

@@ -3,6 +3,7 @@ package packaged
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -11,12 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 )
@@ -30,6 +33,12 @@ const (
 	nodeHostsKey = "NodeHosts"
 	// corednsConfigMap is the ConfigMap that carries NodeHosts.
 	corednsConfigMap = "coredns"
+	// ReasonNodeHostsSkipped is the Warning on a Node left out of NodeHosts: an InternalIP
+	// that is not an IP address, or a name that is not a DNS name.
+	ReasonNodeHostsSkipped  = "NodeHostsSkipped"
+	messageNodeHostsSkipped = "Node left out of CoreDNS NodeHosts: %s"
+	// nodeHostsEventComponent is the source of those Events.
+	nodeHostsEventComponent = "nodehosts"
 	// corednsName is the packaged component name that, disabled, turns NodeHosts off (spec A.5).
 	corednsName = "coredns"
 )
@@ -37,18 +46,45 @@ const (
 // nodeHosts renders the NodeHosts key: one "<InternalIP> <node name>" line per internal
 // address of every node, nodes sorted by name, addresses in the node's order (spec A.4). A
 // node without an internal address has no line.
-func nodeHosts(nodes []*corev1.Node) string {
+//
+// CoreDNS answers every name of a hosts line for the whole cluster, and a node writes its
+// own status: an InternalIP of "10.0.0.66 registry-1.docker.io\n10.0.0.66" would answer
+// for registry-1.docker.io. So only parsed addresses without a zone, written in their
+// canonical form, and node names that are DNS names get in; a node with anything else is
+// left out entirely and returned in skipped (node name to the reason) for a Warning.
+func nodeHosts(nodes []*corev1.Node) (hosts string, skipped map[string]string) {
 	sorted := slices.Clone(nodes)
 	slices.SortFunc(sorted, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	var b strings.Builder
+	skipped = map[string]string{}
 	for _, n := range sorted {
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && a.Address != "" {
-				fmt.Fprintf(&b, "%s %s\n", a.Address, n.Name)
-			}
+		lines, err := nodeHostsLines(n)
+		if err != nil {
+			skipped[n.Name] = err.Error()
+			continue
 		}
+		b.WriteString(lines)
 	}
-	return b.String()
+	return b.String(), skipped
+}
+
+// nodeHostsLines returns the NodeHosts lines of one node, or why it has none.
+func nodeHostsLines(n *corev1.Node) (string, error) {
+	if errs := validation.IsDNS1123Subdomain(n.Name); len(errs) > 0 {
+		return "", fmt.Errorf("node name %q is not a DNS name: %s", n.Name, strings.Join(errs, "; "))
+	}
+	var b strings.Builder
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP || a.Address == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.Address)
+		if err != nil || ip.Zone() != "" {
+			return "", fmt.Errorf("InternalIP %q is not an IP address", a.Address)
+		}
+		fmt.Fprintf(&b, "%s %s\n", ip, n.Name)
+	}
+	return b.String(), nil
 }
 
 // nodeHostsController keeps NodeHosts in kube-system/coredns equal to nodeHosts of every
@@ -61,6 +97,11 @@ type nodeHostsController struct {
 	configMaps corelisters.ConfigMapLister
 	synced     []cache.InformerSynced
 	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// recorder sends the Warnings about nodes left out; run sets it.
+	recorder record.EventRecorder
+	// skipped is the reason each node was last left out for, so a Warning goes out when
+	// the reason changes, not on every sync. Only the one worker touches it.
+	skipped map[string]string
 }
 
 // newNodeHosts registers the Node and ConfigMap informers on factory (before the caller
@@ -73,6 +114,8 @@ func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nod
 		nodes:      nodes.Lister(),
 		configMaps: cms.Lister(),
 		synced:     []cache.InformerSynced{nodes.Informer().HasSynced, cms.Informer().HasSynced},
+		recorder:   &record.FakeRecorder{},
+		skipped:    map[string]string{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "nodehosts"}),
@@ -168,7 +211,8 @@ func (n *nodeHostsController) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing Nodes: %w", err)
 	}
-	want := nodeHosts(nodes)
+	want, skipped := nodeHosts(nodes)
+	n.warnSkipped(ctx, skipped)
 	if got, ok := cm.Data[nodeHostsKey]; ok && got == want {
 		return nil
 	}
@@ -179,4 +223,24 @@ func (n *nodeHostsController) sync(ctx context.Context) error {
 		return fmt.Errorf("applying NodeHosts to ConfigMap %s/%s: %w", addonNamespace, corednsConfigMap, err)
 	}
 	return nil
+}
+
+// warnSkipped logs and sends a Warning Event on every node newly left out of NodeHosts, or
+// left out for a new reason, and forgets the nodes that are back or gone.
+func (n *nodeHostsController) warnSkipped(ctx context.Context, skipped map[string]string) {
+	for name, reason := range skipped {
+		if n.skipped[name] == reason {
+			continue
+		}
+		n.skipped[name] = reason
+		klog.FromContext(ctx).Info("Node left out of NodeHosts", "node", klog.KRef("", name), "reason", reason)
+		if node, err := n.nodes.Get(name); err == nil {
+			n.recorder.Eventf(node, corev1.EventTypeWarning, ReasonNodeHostsSkipped, messageNodeHostsSkipped, reason)
+		}
+	}
+	for name := range n.skipped {
+		if _, ok := skipped[name]; !ok {
+			delete(n.skipped, name)
+		}
+	}
 }

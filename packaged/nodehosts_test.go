@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 
@@ -29,9 +30,10 @@ func makeNode(name string, addrs ...string) *corev1.Node {
 
 func TestNodeHosts(t *testing.T) {
 	tests := []struct {
-		name  string
-		nodes []*corev1.Node
-		want  string
+		name        string
+		nodes       []*corev1.Node
+		want        string
+		wantSkipped map[string]string
 	}{
 		{name: "no nodes give an empty key", nodes: nil, want: ""},
 		{
@@ -45,10 +47,47 @@ func TestNodeHosts(t *testing.T) {
 			want:  "10.0.0.1 a\n",
 		},
 		{name: "a node without an internal address has no line", nodes: []*corev1.Node{makeNode("a", "ExternalIP=203.0.113.1")}, want: ""},
+		{
+			name:  "addresses are written in canonical form",
+			nodes: []*corev1.Node{makeNode("a", "InternalIP=FD00:0::1")},
+			want:  "fd00::1 a\n",
+		},
+		{
+			name: "an InternalIP carrying more names and lines leaves its node out, and only it",
+			nodes: []*corev1.Node{
+				makeNode("evil", "InternalIP=10.0.0.66 registry-1.docker.io github.com\n10.0.0.66"),
+				makeNode("good", "InternalIP=10.0.0.2"),
+			},
+			want:        "10.0.0.2 good\n",
+			wantSkipped: map[string]string{"evil": `InternalIP "10.0.0.66 registry-1.docker.io github.com\n10.0.0.66" is not an IP address`},
+		},
+		{
+			name:        "one bad address leaves out the node's good ones too",
+			nodes:       []*corev1.Node{makeNode("a", "InternalIP=10.0.0.1", "InternalIP=not-an-ip")},
+			want:        "",
+			wantSkipped: map[string]string{"a": `InternalIP "not-an-ip" is not an IP address`},
+		},
+		{
+			name:        "a zone, which may hold any text, is refused",
+			nodes:       []*corev1.Node{makeNode("a", "InternalIP=fe80::1%eth0 evil.example")},
+			want:        "",
+			wantSkipped: map[string]string{"a": `InternalIP "fe80::1%eth0 evil.example" is not an IP address`},
+		},
+		{
+			name:        "a node name that is not a DNS name is refused",
+			nodes:       []*corev1.Node{makeNode("a b", "InternalIP=10.0.0.1")},
+			want:        "",
+			wantSkipped: map[string]string{"a b": `node name "a b" is not a DNS name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, nodeHosts(tt.nodes))
+			got, skipped := nodeHosts(tt.nodes)
+			assert.Equal(t, tt.want, got)
+			if tt.wantSkipped == nil {
+				tt.wantSkipped = map[string]string{}
+			}
+			assert.Equal(t, tt.wantSkipped, skipped)
 		})
 	}
 }
@@ -95,6 +134,23 @@ func TestStartKeepsNodeHostsAndAppliesFilesAsTheyAppear(t *testing.T) {
 		require.NoError(t, err, "NodeHosts should have %q: %v", line, present)
 	}
 	waitNodeHosts(true)
+
+	// A node whose InternalIP carries more names: left out, with a Warning on the Node.
+	evil := testcluster.UniqueName("evil")
+	c.AddNodes(t, testcluster.Node(evil, testcluster.Unmanaged(), testcluster.InternalIP("192.0.2.66 registry-1.docker.io github.com\n192.0.2.66")))
+	err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
+		events, err := c.Client.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{
+			"involvedObject.kind": "Node", "involvedObject.name": evil, "reason": ReasonNodeHostsSkipped, "type": corev1.EventTypeWarning,
+		}.String()})
+		return err == nil && len(events.Items) > 0, err
+	})
+	require.NoError(t, err, "a Warning Event on the Node says why it is left out")
+	cm, err := c.Client.CoreV1().ConfigMaps("kube-system").Get(t.Context(), "coredns", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, cm.Data[nodeHostsKey], "docker.io")
+	assert.NotContains(t, cm.Data[nodeHostsKey], evil)
+	assert.Contains(t, cm.Data[nodeHostsKey], line, "the other nodes stay")
+
 	require.NoError(t, c.Client.CoreV1().Nodes().Delete(t.Context(), node, metav1.DeleteOptions{}))
 	waitNodeHosts(false)
 }

@@ -1,13 +1,17 @@
 package packaged
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // skipSuffix marks a file X.skip that stops the deploy controller from touching X (spec A.6).
@@ -72,12 +76,57 @@ func isManifest(name string) bool {
 	return false
 }
 
-// addonName returns the name of the Addon that tracks the file at p: its basename up to the
-// first dot (spec A.6), so foo.bar.yaml and dir/foo.yaml share Addon "foo".
-func addonName(p string) string {
-	base := path.Base(filepath.ToSlash(p))
-	name, _, _ := strings.Cut(base, ".")
-	return name
+// addonName returns the name of the Addon that tracks the file at the slash-separated path
+// rel (relative to the manifests directory). A top-level file keeps K3s's name, its basename
+// up to the first dot (coredns.yaml and coredns.v2.yaml are both "coredns"), so the Addons and
+// objects K3s created are adopted. K3s names a file in a folder by its basename alone, so two
+// folders' config.yaml shared one Addon and pruned each other's objects (K3s #1369, #9500);
+// k3snet names it by its whole path without the last extension, folders joined by dots
+// (metrics-server/auth-reader.yaml is "metrics-server.auth-reader"). Such a name has a dot
+// and a top-level one never has, so the two cannot meet; the names that still coincide
+// (foo.yaml beside foo.custom.yaml, a/b.c.yaml beside a.b/c.yaml) are refused by
+// nameConflicts rather than shared.
+func addonName(rel string) string {
+	rel = filepath.ToSlash(rel)
+	if dir, base := path.Split(rel); dir == "" {
+		name, _, _ := strings.Cut(base, ".")
+		return name
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(rel, path.Ext(rel)), "/", ".")
+}
+
+// nameConflicts returns, for every file of files that shares its Addon name with another,
+// the path of the file that keeps the name, keyed by the refused file's path: the file the
+// Addon's spec.source already names (source returns it, "" when there is no Addon), else the
+// first in path order. A refused file is neither applied nor disabled, so it never prunes
+// the objects of the file that keeps the name.
+func nameConflicts(files []manifestFile, source func(addon string) string) map[string]string {
+	byName := map[string][]manifestFile{}
+	var names []string
+	for _, f := range files {
+		name := addonName(f.rel)
+		if len(byName[name]) == 0 {
+			names = append(names, name)
+		}
+		byName[name] = append(byName[name], f)
+	}
+	refused := map[string]string{}
+	for _, name := range names {
+		group := byName[name]
+		if len(group) < 2 {
+			continue
+		}
+		keeper := group[0].path
+		if src := source(name); src != "" && slices.ContainsFunc(group, func(f manifestFile) bool { return f.path == src }) {
+			keeper = src
+		}
+		for _, f := range group {
+			if f.path != keeper {
+				refused[f.path] = keeper
+			}
+		}
+	}
+	return refused
 }
 
 // scanResult is the manifests directory as one pass sees it.
@@ -92,7 +141,9 @@ type scanResult struct {
 }
 
 // scanDir walks dir recursively. A top-level symlink to a directory is followed (one level,
-// as K3s); deeper symlinks are not.
+// as K3s); deeper symlinks to directories are not. A symlink to anything else is listed, as
+// K3s reads manifests through links (NixOS links each one into its store): readManifest
+// then reads it only if it leads to a regular file. Other special files are left out.
 func scanDir(dir string) (scanResult, error) {
 	res := scanResult{skips: map[string]bool{}}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -161,4 +212,68 @@ func walkLinked(res *scanResult, p, rel string) error {
 		res.files = append(res.files, manifestFile{rel: path.Join(rel, filepath.ToSlash(sub)), path: q, linked: true})
 		return nil
 	})
+}
+
+// defaultMaxManifestBytes bounds what the deploy loop reads of one manifest. K3s reads any
+// size; the biggest manifests in common use, operators' CRD bundles, are a few MiB, and a
+// file's objects are parsed and held in memory at once.
+const defaultMaxManifestBytes = 32 << 20
+
+var (
+	// errNotRegular refuses a manifest that is, or links to, a named pipe, a device, a
+	// socket or a directory: reading a pipe blocks the deploy loop until a writer comes,
+	// and a device such as /dev/zero never ends.
+	errNotRegular = errors.New("not a regular file")
+	// errManifestTooLarge refuses a manifest longer than the limit.
+	errManifestTooLarge = errors.New("manifest too large")
+)
+
+// readManifest reads the regular file at p (through symlinks), refusing anything longer
+// than max bytes. It opens without blocking, so a named pipe cannot stall the loop, and
+// checks the opened file rather than the name, so a file swapped after the scan is refused
+// too.
+func readManifest(p string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: it is a %s", errNotRegular, fileType(fi.Mode()))
+	}
+	limit := fmt.Sprintf("%d bytes", max)
+	if max%(1<<20) == 0 {
+		limit = fmt.Sprintf("%d MiB", max>>20)
+	}
+	tooLarge := fmt.Errorf("%w: larger than the limit of %s", errManifestTooLarge, limit)
+	if fi.Size() > max {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooLarge // it grew after the Stat
+	}
+	return data, nil
+}
+
+// fileType names the type of a file that is not regular, for messages.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
 }

@@ -3,6 +3,7 @@ package packaged
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,16 +43,109 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// stringCase is one row of a table over a string function: the function of in is want.
+type stringCase struct{ name, in, want string }
+
+// runStringCases checks f against every row, one subtest each.
+func runStringCases(t *testing.T, f func(string) string, tests []stringCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, f(tt.in))
+		})
+	}
+}
+
 func TestAddonName(t *testing.T) {
-	tests := []struct{ name, path, want string }{
-		{name: "the extension goes", path: "/m/coredns.yaml", want: "coredns"},
-		{name: "everything after the first dot goes", path: "/m/foo.bar.yaml", want: "foo"},
-		{name: "folders do not count", path: "/m/metrics-server/auth-reader.yaml", want: "auth-reader"},
-		{name: "an invalid name is kept for the API to reject", path: "/m/example_manifest.yaml", want: "example_manifest"},
+	runStringCases(t, addonName, []stringCase{
+		{name: "the extension goes", in: "coredns.yaml", want: "coredns"},
+		{name: "a top-level file keeps K3s's name: everything after the first dot goes", in: "foo.bar.yaml", want: "foo"},
+		{name: "a file in a folder is named by its path", in: "metrics-server/auth-reader.yaml", want: "metrics-server.auth-reader"},
+		{name: "only the last extension of a file in a folder goes", in: "a/b/foo.custom.yaml", want: "a.b.foo.custom"},
+		{name: "an invalid name is kept for the API to reject", in: "example_manifest.yaml", want: "example_manifest"},
+	})
+}
+
+func TestNameConflicts(t *testing.T) {
+	files := func(rels ...string) []manifestFile {
+		var out []manifestFile
+		for _, r := range rels {
+			out = append(out, manifestFile{rel: r, path: "/m/" + r})
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		files   []manifestFile
+		sources map[string]string
+		want    map[string]string
+	}{
+		{name: "the same basename in two folders does not conflict", files: files("a/config.yaml", "b/config.yaml", "config.yaml"), want: map[string]string{}},
+		{
+			name:  "foo.custom.yaml beside foo.yaml is refused while foo.yaml keeps its Addon",
+			files: files("foo.custom.yaml", "foo.yaml"), sources: map[string]string{"foo": "/m/foo.yaml"},
+			want: map[string]string{"/m/foo.custom.yaml": "/m/foo.yaml"},
+		},
+		{
+			name:  "without an Addon the first file in path order keeps the name",
+			files: files("foo.json", "foo.yaml"),
+			want:  map[string]string{"/m/foo.yaml": "/m/foo.json"},
+		},
+		{
+			name:  "an Addon source that is no longer a file does not count",
+			files: files("foo.json", "foo.yaml"), sources: map[string]string{"foo": "/m/gone.yaml"},
+			want: map[string]string{"/m/foo.yaml": "/m/foo.json"},
+		},
+		{
+			name:  "folder names with dots can meet, and are refused",
+			files: files("a.b/c.yaml", "a/b.c.yaml"), sources: map[string]string{"a.b.c": "/m/a/b.c.yaml"},
+			want: map[string]string{"/m/a.b/c.yaml": "/m/a/b.c.yaml"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, addonName(tt.path))
+			assert.Equal(t, tt.want, nameConflicts(tt.files, func(name string) string { return tt.sources[name] }))
+		})
+	}
+}
+
+func TestReadManifest(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "a.yaml")
+	require.NoError(t, os.WriteFile(regular, []byte("0123456789"), 0o600))
+	linked := filepath.Join(dir, "link.yaml")
+	require.NoError(t, os.Symlink(regular, linked))
+	fifo := filepath.Join(dir, "fifo.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	fifoLink := filepath.Join(dir, "fifo-link.yaml")
+	require.NoError(t, os.Symlink(fifo, fifoLink))
+	zero := filepath.Join(dir, "zero.yaml")
+	require.NoError(t, os.Symlink("/dev/zero", zero))
+
+	tests := []struct {
+		name    string
+		path    string
+		max     int64
+		want    string
+		wantErr error
+	}{
+		{name: "a regular file is read", path: regular, max: 10, want: "0123456789"},
+		{name: "a symlink to a regular file is followed", path: linked, max: 10, want: "0123456789"},
+		{name: "a file over the limit is refused", path: regular, max: 9, wantErr: errManifestTooLarge},
+		{name: "a named pipe is refused without blocking", path: fifo, max: 10, wantErr: errNotRegular},
+		{name: "a symlink to a named pipe is refused without blocking", path: fifoLink, max: 10, wantErr: errNotRegular},
+		{name: "a symlink to /dev/zero is refused", path: zero, max: 10, wantErr: errNotRegular},
+		{name: "a directory is refused", path: dir, max: 10, wantErr: errNotRegular},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readManifest(tt.path, tt.max)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(got))
 		})
 	}
 }
