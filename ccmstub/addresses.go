@@ -38,16 +38,16 @@ func (v InvalidValue) String() string {
 func nodeAddresses(node *corev1.Node, keys Keys) ([]corev1.NodeAddress, []InvalidValue) {
 	var (
 		out     []corev1.NodeAddress
+		seen    = map[corev1.NodeAddress]bool{}
 		invalid []InvalidValue
 	)
+	// A set keeps de-duplication linear: an annotation may hold any number of items.
 	add := func(typ corev1.NodeAddressType, addr string) {
 		a := corev1.NodeAddress{Type: typ, Address: addr}
-		for _, seen := range out {
-			if seen == a {
-				return
-			}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
 		}
-		out = append(out, a)
 	}
 	// items returns the annotation's comma items, or else the legacy label's single value.
 	items := func(key string, legacyLabel bool) ([]string, bool) {

@@ -84,10 +84,33 @@ func TestNodeMetadataAddresses(t *testing.T) {
 			wantInvalid: []string{
 				`annotation k3s.io/internal-ip: "not-an-ip" is not an IP address`,
 				`annotation k3s.io/internal-ip: "10.0.0.300" is not an IP address`,
-				`annotation k3s.io/external-ip: "fe80::1%eth0" has an IPv6 zone, which is only meaningful on one host`,
+				`annotation k3s.io/external-ip: "fe80::1%eth0" is an address with an IPv6 zone, which is only meaningful on one host`,
 				`annotation k3s.io/internal-dns: "bad_name" is not a DNS name`,
 				`annotation k3s.io/hostname: "host-a,host-b" is not a DNS name`,
 			},
+		},
+		{
+			name: "addresses no other host reaches the node at are reported, not published",
+			node: makeNode("a", annotated(
+				"k3s.io/internal-ip", "127.0.0.1,10.0.0.1,::1,169.254.0.1",
+				"k3s.io/external-ip", "0.0.0.0,224.0.0.1,ff02::1,::,255.255.255.255,203.0.113.7",
+			)),
+			want: []corev1.NodeAddress{internalIP("10.0.0.1"), externalIP("203.0.113.7")},
+			wantInvalid: []string{
+				`annotation k3s.io/internal-ip: "127.0.0.1" is a loopback address: not usable as a node address`,
+				`annotation k3s.io/internal-ip: "::1" is a loopback address`,
+				`annotation k3s.io/internal-ip: "169.254.0.1" is a link-local address`,
+				`annotation k3s.io/external-ip: "0.0.0.0" is the unspecified address`,
+				`annotation k3s.io/external-ip: "224.0.0.1" is a multicast address`,
+				`annotation k3s.io/external-ip: "ff02::1" is a multicast address`,
+				`annotation k3s.io/external-ip: "::" is the unspecified address`,
+				`annotation k3s.io/external-ip: "255.255.255.255" is the broadcast address`,
+			},
+		},
+		{
+			name:        "an unusable legacy label is reported as a label",
+			node:        makeNode("a", labelled("k3s.io/external-ip", "0.0.0.0")),
+			wantInvalid: []string{`label k3s.io/external-ip: "0.0.0.0" is the unspecified address`},
 		},
 		{
 			name:        "a garbage legacy label is reported as a label",

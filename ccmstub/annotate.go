@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/nodeaddr"
 )
 
 // AgentFieldManager names AnnotateNode in the managedFields of the Node it writes.
@@ -54,8 +56,8 @@ func (c NodeConfig) Validate() error {
 	}
 	for _, list := range [][]netip.Addr{c.InternalIPs, c.ExternalIPs} {
 		for _, a := range list {
-			if !a.IsValid() || a.Zone() != "" {
-				errs = append(errs, fmt.Errorf("%q is not a node IP", a))
+			if err := nodeaddr.Check(a); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}

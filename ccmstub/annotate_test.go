@@ -141,7 +141,13 @@ func TestNodeConfigValidate(t *testing.T) {
 		{name: "no name", cfg: nodeConfig(func(c *NodeConfig) { c.Name = "" }), wantErr: []string{`node name ""`}},
 		{name: "no internal IP with the cloud controller on", cfg: nodeConfig(func(c *NodeConfig) { c.InternalIPs = nil }),
 			wantErr: []string{"no internal IPs"}},
-		{name: "a zero IP", cfg: nodeConfig(func(c *NodeConfig) { c.ExternalIPs = []netip.Addr{{}} }), wantErr: []string{"is not a node IP"}},
+		{name: "a zero IP", cfg: nodeConfig(func(c *NodeConfig) { c.ExternalIPs = []netip.Addr{{}} }), wantErr: []string{"the zero address"}},
+		{name: "unusable internal and external IPs",
+			cfg: nodeConfig(func(c *NodeConfig) {
+				c.InternalIPs = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+				c.ExternalIPs = []netip.Addr{netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("ff02::1")}
+			}),
+			wantErr: []string{`"127.0.0.1" is a loopback address`, `"0.0.0.0" is the unspecified address`, `"ff02::1" is a multicast address`}},
 		{name: "a bad DNS name and a bad program together",
 			cfg:     nodeConfig(func(c *NodeConfig) { c.InternalDNS = []string{"a_b"}; c.Program = "K3S" }),
 			wantErr: []string{`"a_b" is not a DNS name`, `program "K3S"`}},

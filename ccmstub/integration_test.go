@@ -243,13 +243,15 @@ func TestInvalidAnnotationIsReportedAndValidAddressesKept(t *testing.T) {
 	startStub(t, c, ccmstub.Options{DisableLoadBalancer: true})
 	name := testcluster.UniqueName("garbage")
 	c.AddNodes(t, testcluster.Node(name, testcluster.Taints(taint), testcluster.Annotations(map[string]string{
-		"k3s.io/internal-ip": "10.0.4.1,not-an-ip",
-		"k3s.io/external-ip": "203.0.113.400",
+		"k3s.io/internal-ip": "10.0.4.1,not-an-ip,127.0.0.1",
+		"k3s.io/external-ip": "203.0.113.400,0.0.0.0",
 	})))
 
 	n := waitNode(t, c, name, "initialized from the valid address", initialized)
 	assert.Contains(t, n.Status.Addresses, addr(corev1.NodeInternalIP, "10.0.4.1"))
-	assert.NotContains(t, fmt.Sprint(n.Status.Addresses), "not-an-ip")
+	for _, bad := range []string{"not-an-ip", "127.0.0.1", "0.0.0.0"} {
+		assert.NotContains(t, fmt.Sprint(n.Status.Addresses), bad)
+	}
 	var messages []string
 	err := c.Poll(t.Context(), func(context.Context) (bool, error) {
 		messages = messages[:0]
@@ -257,11 +259,13 @@ func TestInvalidAnnotationIsReportedAndValidAddressesKept(t *testing.T) {
 			assert.Equal(t, corev1.EventTypeWarning, e.Type)
 			messages = append(messages, e.Message)
 		}
-		return len(messages) == 2, nil
+		return len(messages) == 4, nil
 	})
 	require.NoError(t, err, "one Warning per bad value; got %q", messages)
 	assert.Contains(t, strings.Join(messages, "\n"), `annotation k3s.io/internal-ip: "not-an-ip" is not an IP address`)
 	assert.Contains(t, strings.Join(messages, "\n"), `annotation k3s.io/external-ip: "203.0.113.400" is not an IP address`)
+	assert.Contains(t, strings.Join(messages, "\n"), `annotation k3s.io/internal-ip: "127.0.0.1" is a loopback address`)
+	assert.Contains(t, strings.Join(messages, "\n"), `annotation k3s.io/external-ip: "0.0.0.0" is the unspecified address`)
 }
 
 func TestKubeletNodeIPMissingFromAddressesKeepsTheTaint(t *testing.T) {

@@ -4,21 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/k3snet/k3snet/internal/nodeaddr"
 )
 
 // ParseIPList parses the values of a repeatable IP flag such as --node-ip or
 // --node-external-ip, each of which may itself be a comma list, as K3s's string-slice flags
 // are: --node-ip=10.0.0.5,fd00::5 --node-ip 10.0.0.6. IPv4 and IPv6 are both accepted and keep
 // their order (the first IP's family is the node's primary family); blank items are skipped,
-// repeats dropped, and IPv4-mapped IPv6 addresses turned into IPv4. Every invalid item is
-// reported, not only the first.
+// repeats dropped, and IPv4-mapped IPv6 addresses turned into IPv4. Addresses no other host
+// can reach the node at (unspecified, loopback, multicast, link-local, broadcast, zoned) are
+// errors, where K3s accepts any address that parses (--node-external-ip=0.0.0.0 included).
+// Every invalid item is reported, not only the first.
 func ParseIPList(values ...string) ([]netip.Addr, error) {
 	var (
 		out  []netip.Addr
+		seen = map[netip.Addr]bool{}
 		errs []error
 	)
 	for _, v := range values {
@@ -32,7 +36,8 @@ func ParseIPList(values ...string) ([]netip.Addr, error) {
 				errs = append(errs, err)
 				continue
 			}
-			if !slices.Contains(out, a) {
+			if !seen[a] {
+				seen[a] = true
 				out = append(out, a)
 			}
 		}
@@ -43,15 +48,15 @@ func ParseIPList(values ...string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// parseIP parses one IP address as it may appear on a node. Zones (fe80::1%eth0) mean nothing
-// to another host, so they are refused.
+// parseIP parses one IP address as it may appear on a node, refusing those nodeaddr.Check
+// refuses.
 func parseIP(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
 	}
-	if a.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("%q has an IPv6 zone, which is only meaningful on one host", s)
+	if err := nodeaddr.Check(a); err != nil {
+		return netip.Addr{}, err
 	}
 	return a.Unmap(), nil
 }

@@ -29,9 +29,14 @@ func newReportedWarnings() *reportedWarnings {
 func (r *reportedWarnings) update(node string, current []warning) []warning {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A set keeps this linear: a node may carry an annotation with thousands of bad items.
+	reported := make(map[warning]bool, len(r.byNode[node]))
+	for _, w := range r.byNode[node] {
+		reported[w] = true
+	}
 	var fresh []warning
 	for _, w := range current {
-		if !slices.Contains(r.byNode[node], w) {
+		if !reported[w] {
 			fresh = append(fresh, w)
 		}
 	}
