@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -87,6 +88,12 @@ type Options struct {
 	// Workers is the number of Services synced at once; 0 means 1, as K3s's
 	// --concurrent-service-syncs default (spec 1.13).
 	Workers int
+	// ReservedHostPorts are node ports no LoadBalancer Service may claim, for any protocol:
+	// a Service with such a port gets a Warning Event (SyncLoadBalancerFailed), no DaemonSet
+	// (one it had is deleted) and an empty status. By default none are reserved, as in K3s:
+	// any user who may create a LoadBalancer Service can then take node ports such as the
+	// kubelet's 10250 or the API server's 6443 on every node an LB pod fits on.
+	ReservedHostPorts []int32
 	// MetricsRegistry, if set, gets the controller's metrics: servicelb_syncs_total,
 	// servicelb_status_updates_total and servicelb_served_services. Each Controller registers
 	// its own, so give two instances two registries.
@@ -140,6 +147,11 @@ func (o Options) Validate() error {
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("workers %d: must not be negative", o.Workers))
+	}
+	for _, p := range o.ReservedHostPorts {
+		if p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("reserved host port %d: must be between 1 and 65535", p))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -585,6 +597,9 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		return err
 	}
 
+	if reserved := reservedPortErrors(svc, c.opts.ReservedHostPorts); len(reserved) > 0 {
+		return c.refuseReserved(ctx, svc, reserved)
+	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("listing Nodes from the cache: %w", err)
@@ -670,6 +685,24 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	default:
 		c.forgetWarning(key)
 	}
+	return nil
+}
+
+// refuseReserved stops serving a Service that claims a reserved host port: unlike an invalid
+// spec, whose DaemonSet is left as it was, the point is to keep the port free, so a DaemonSet
+// it had (the port changed, or the option is new) goes and its addresses are withdrawn. The
+// Warning is absorbed like a bad spec's: the Service's next change requeues it.
+func (c *Controller) refuseReserved(ctx context.Context, svc *corev1.Service, reserved field.ErrorList) error {
+	key := cache.MetaObjectToName(svc)
+	msg := (&invalidServiceError{errs: reserved}).Error()
+	klog.FromContext(ctx).Info("Service claims a reserved host port", "err", msg)
+	if err := c.deleteDaemonSets(ctx, key, svc, ""); err != nil {
+		return err
+	}
+	if _, _, err := c.writeIngress(ctx, svc, c.storedIngress(svc), nil); err != nil {
+		return err
+	}
+	c.warn(svc, ReasonSyncLoadBalancerFailed, msg)
 	return nil
 }
 

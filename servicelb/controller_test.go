@@ -23,6 +23,9 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "a program must build valid keys", opts: Options{Program: "no/slash"}, wantErr: "program"},
 		{name: "ipMode is VIP or Proxy", opts: Options{IPMode: "Direct"}, wantErr: "ipMode"},
 		{name: "workers cannot be negative", opts: Options{Workers: -1}, wantErr: "workers"},
+		{name: "reserved host ports are real ports", opts: Options{ReservedHostPorts: []int32{6443, 10250}}},
+		{name: "a reserved host port of 0 is refused", opts: Options{ReservedHostPorts: []int32{10250, 0}}, wantErr: "reserved host port 0"},
+		{name: "a reserved host port above 65535 is refused", opts: Options{ReservedHostPorts: []int32{65536}}, wantErr: "reserved host port 65536"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -547,6 +547,21 @@ func TestSourceRanges(t *testing.T) {
 			want: []string{"10.0.0.0/8"},
 		},
 		{
+			name: "IPv4-mapped ranges are the IPv4 ranges they map, so they match IPv4 clients",
+			svc:  makeService(withSourceRanges("::ffff:10.0.0.0/104", "::ffff:192.168.1.7/128", "::ffff:0:0/96")),
+			want: []string{"0.0.0.0/0", "10.0.0.0/8", "192.168.1.7/32"},
+		},
+		{
+			name: "an IPv4-mapped range in the annotation is unmapped too",
+			svc:  makeService(withAnnotation(SourceRangesAnnotation, "::ffff:172.16.0.0/108")),
+			want: []string{"172.16.0.0/12"},
+		},
+		{
+			name: "a range wider than the mapped block stays IPv6",
+			svc:  makeService(withStack("fd00:43::10"), withSourceRanges("::ffff:0:0/80")),
+			want: []string{"::/80"},
+		},
+		{
 			name:       "every invalid spec entry is reported",
 			svc:        makeService(withSourceRanges("10.0.0.0/33", "10.0.0.0/8", "example.com")),
 			wantFields: []string{"spec.loadBalancerSourceRanges[0]", "spec.loadBalancerSourceRanges[2]"},

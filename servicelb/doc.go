@@ -17,4 +17,12 @@
 // are applied, the last enablelb label removed ends allow-list mode (K3s #14625), node address
 // changes reach the status (K3s #7036), classed Services are never touched (spec 1.9), ipMode
 // is set and compared by value, and a Service no node can host gets a Warning naming why.
+// Each node is published by its own ExternalIP, else its InternalIP, as K3s documents (K3s's
+// code lets one node's ExternalIP hide every other node), and addresses no client can use
+// (0.0.0.0, loopback, multicast) are never published.
+//
+// Security: an LB pod takes each Service port as a hostPort, so by default, as in K3s, anyone
+// who may create a LoadBalancer Service can claim node ports such as the kubelet's 10250 or
+// the API server's 6443 on every node an LB pod fits on. Options.ReservedHostPorts lists ports
+// the controller refuses instead, with a Warning Event on the Service.
 package servicelb

@@ -348,13 +348,17 @@ func TestServesLoadBalancerFromEveryNode(t *testing.T) {
 	// announces the final pair.
 	h.waitEvent("web", ReasonUpdatedLoadBalancer, "-> [10.71.0.1 10.71.0.2]")
 
-	// An ExternalIP anywhere is published instead of the InternalIPs (spec 1.7.3), and a
-	// node's new address reaches the status without touching the pods (K3s #7036).
+	// Each node is published by its ExternalIP if it has one, else by its InternalIP, as the
+	// K3s docs say, and a node's new address reaches the status without touching the pods
+	// (K3s #7036).
 	h.c.SetNodeAddresses(t, b, nodeAddr(corev1.NodeInternalIP, "10.71.0.2"), nodeAddr(corev1.NodeExternalIP, "203.0.113.2"))
-	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "203.0.113.2")
+	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.71.0.1", "203.0.113.2")
 	h.c.SetNodeAddresses(t, b, nodeAddr(corev1.NodeInternalIP, "10.71.0.2"), nodeAddr(corev1.NodeExternalIP, "203.0.113.3"))
-	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "203.0.113.3")
-	h.c.SetNodeAddresses(t, b, nodeAddr(corev1.NodeInternalIP, "10.71.0.22"))
+	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.71.0.1", "203.0.113.3")
+	// An ExternalIP no client can use (one another cloud controller wrote) is skipped: the node
+	// falls back to its InternalIP and hides no other node.
+	h.c.SetNodeAddresses(t, a, nodeAddr(corev1.NodeInternalIP, "10.71.0.1"), nodeAddr(corev1.NodeExternalIP, "0.0.0.0"))
+	h.c.SetNodeAddresses(t, b, nodeAddr(corev1.NodeInternalIP, "10.71.0.22"), nodeAddr(corev1.NodeExternalIP, "0.0.0.0"))
 	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.71.0.1", "10.71.0.22")
 
 	// The annotation switches one Service to ipMode Proxy.
@@ -594,4 +598,25 @@ func TestTakesOverADaemonSetK3sLeftWithAStaleAllowList(t *testing.T) {
 	assert.Empty(t, ds.Spec.Template.Spec.NodeSelector, "the stale allow-list selector should be gone")
 	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.77.0.1", "10.77.0.2")
 	h.resyncWritesNothing()
+}
+
+func TestReservedHostPortsAreRefused(t *testing.T) {
+	h := newHarness(t, Options{ReservedHostPorts: []int32{17021}})
+	name := testcluster.UniqueName("reserved")
+	h.c.AddNodes(t, testcluster.Node(name+"-a", testcluster.InternalIP("10.78.0.1")))
+	ports := func(port int32) map[string]any {
+		return map[string]any{"spec": map[string]any{"ports": []map[string]any{{"name": "p", "protocol": "TCP", "port": port}}}}
+	}
+
+	h.createService("kubelet", 17021)
+	h.waitEvent("kubelet", ReasonSyncLoadBalancerFailed, "host port 17021 is reserved on the nodes")
+	assert.Nil(t, h.daemonSetOf(h.getService("kubelet")), "a Service on a reserved port gets no DaemonSet")
+
+	// A free port is served; moving back to the reserved one withdraws the DaemonSet and the
+	// address, so the port is free again.
+	h.patchService("kubelet", ports(17022))
+	svc := h.waitIngress("kubelet", corev1.LoadBalancerIPModeVIP, "10.78.0.1")
+	h.patchService("kubelet", ports(17021))
+	h.waitDaemonSetGone(svc)
+	h.waitIngress("kubelet", corev1.LoadBalancerIPModeVIP)
 }

@@ -14,6 +14,9 @@ import (
 // "If specified and supported by the platform, traffic through the cloud-provider load-balancer
 // will be restricted to the specified client IPs" (Service API).
 //
+// An IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) is turned into the IPv4 range it maps
+// (10.0.0.0/8): IPv4 clients reach the LB pod as IPv4 packets, which an IPv6 rule never
+// matches, so taken as written it would silently close the port to the clients it names.
 // Each entry is masked to its canonical form and the list is sorted by address and
 // deduplicated, so the DaemonSet does not change when the same set is written in another order
 // (K3s joins them in map order and churns the pod template, spec 1.5, 6).
@@ -47,7 +50,7 @@ func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, fi
 			errs = append(errs, field.Invalid(path(i), r, "must be a CIDR such as 192.0.2.0/24 or 2001:db8::/32"))
 			continue
 		}
-		prefixes = append(prefixes, p.Masked())
+		prefixes = append(prefixes, unmapPrefix(p).Masked())
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -85,4 +88,13 @@ func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, fi
 		out[i] = p.String()
 	}
 	return out, nil
+}
+
+// unmapPrefix returns the IPv4 range an IPv4-mapped IPv6 range (::ffff:0:0/96 or longer)
+// covers, and any other prefix as it is.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if !p.Addr().Is4In6() || p.Bits() < 96 {
+		return p
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 }

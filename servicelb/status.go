@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/k3snet/k3snet/internal/nodeaddr"
 )
 
 // loadBalancerIngress computes status.loadBalancer.ingress of svc from the nodes that run one
@@ -23,12 +25,8 @@ import (
 // also have a ready local endpoint of the Service (spec 1.8), since kube-proxy drops external
 // traffic on the other nodes.
 //
-// The addresses are the ExternalIPs of those nodes if any has one, else their InternalIPs. Like
-// K3s we take ExternalIPs cluster-wide, so one node with an ExternalIP hides the InternalIPs of
-// all the others: mixing them would publish private and public addresses side by side for
-// the same clients (spec 1.7.3, 6). Unlike K3s, only ExternalIPs of the Service's families
-// count: an IPv6 ExternalIP would otherwise hide the InternalIPs of an IPv4 Service and then
-// be filtered out itself, leaving it with no address.
+// Each node is published by its own addresses (see hostAddresses): its ExternalIPs if it has
+// one, else its InternalIPs.
 //
 // They are grouped by family in spec.ipFamilies order, families the Service lacks dropped,
 // sorted numerically within a family (K3s sorts text: 10.0.0.10 before 10.0.0.9) and
@@ -42,9 +40,6 @@ func loadBalancerIngress(svc *corev1.Service, pods []*corev1.Pod, nodes map[stri
 		withEndpoints = nodesWithReadyEndpoints(svc, endpointSlices)
 	}
 
-	// Three passes keep the work proportional to what is published: pick the nodes, decide
-	// between ExternalIP and InternalIP, then parse only the addresses of that type and of the
-	// Service's families.
 	hosts := make([]*corev1.Node, 0, len(pods))
 	for _, pod := range pods {
 		if pod.Spec.NodeName == "" || pod.Status.PodIP == "" || !podReady(pod) {
@@ -60,22 +55,9 @@ func loadBalancerIngress(svc *corev1.Service, pods []*corev1.Pod, nodes map[stri
 		hosts = append(hosts, node)
 	}
 	families := serviceFamilies(svc)
-	addrType := corev1.NodeInternalIP
-	if anyAddress(hosts, corev1.NodeExternalIP, families) {
-		addrType = corev1.NodeExternalIP
-	}
-
 	addrs := make([]netip.Addr, 0, len(hosts))
 	for _, node := range hosts {
-		for _, a := range node.Status.Addresses {
-			// Hostname and DNS names are not published (spec 1.7.3).
-			if a.Type != addrType {
-				continue
-			}
-			if addr, err := netip.ParseAddr(a.Address); err == nil && slices.Contains(families, addrFamily(addr)) {
-				addrs = append(addrs, addr.Unmap())
-			}
-		}
+		addrs = hostAddresses(addrs, node, families)
 	}
 	if len(addrs) == 0 {
 		return nil
@@ -100,19 +82,58 @@ func loadBalancerIngress(svc *corev1.Service, pods []*corev1.Pod, nodes map[stri
 	return out
 }
 
-// anyAddress reports whether one of nodes has a valid address of type typ in one of families.
-func anyAddress(nodes []*corev1.Node, typ corev1.NodeAddressType, families []corev1.IPFamily) bool {
-	for _, node := range nodes {
-		for _, a := range node.Status.Addresses {
-			if a.Type != typ {
-				continue
-			}
-			if addr, err := netip.ParseAddr(a.Address); err == nil && slices.Contains(families, addrFamily(addr)) {
-				return true
-			}
+// hostAddresses appends to dst the addresses node is published by, for each of families: its
+// ExternalIPs of that family if it has one, else its InternalIPs of that family. As the K3s
+// documentation says of ServiceLB ("Networking Services", How ServiceLB Works): "When the
+// ServiceLB Pod runs on a node that has an external IP configured, the node's external IP is
+// populated into the Service's status.loadBalancer.ingress address list. Otherwise, the node's
+// internal IP is used." K3s's code instead publishes ExternalIPs only as soon as any node has
+// one, so one node's ExternalIP hides every other node; we follow the documentation.
+//
+// Choosing per family keeps a dual-stack node whose ExternalIP is IPv4 only published by its
+// IPv6 InternalIP too, and an IPv6 ExternalIP from hiding the InternalIP an IPv4 Service needs.
+// Addresses no client can reach the node at (0.0.0.0, loopback, multicast..., see
+// nodeaddr.Check) are skipped as if absent, so such an ExternalIP written by another cloud
+// controller falls back to the node's InternalIP. Hostnames and DNS names are not published.
+func hostAddresses(dst []netip.Addr, node *corev1.Node, families []corev1.IPFamily) []netip.Addr {
+	var external [2]bool // has a usable ExternalIP, by familyIndex
+	for _, a := range node.Status.Addresses {
+		if a.Type != corev1.NodeExternalIP {
+			continue
+		}
+		if addr, ok := publishable(a.Address, families); ok {
+			external[familyIndex(addr)] = true
 		}
 	}
-	return false
+	for _, a := range node.Status.Addresses {
+		if a.Type != corev1.NodeExternalIP && a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		addr, ok := publishable(a.Address, families)
+		if ok && (a.Type == corev1.NodeExternalIP) == external[familyIndex(addr)] {
+			dst = append(dst, addr)
+		}
+	}
+	return dst
+}
+
+// publishable parses a node address and reports whether it may be published for a Service of
+// families: an IP of one of them that nodeaddr.Check accepts.
+func publishable(s string, families []corev1.IPFamily) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil || nodeaddr.Check(addr) != nil {
+		return netip.Addr{}, false
+	}
+	addr = addr.Unmap()
+	return addr, slices.Contains(families, addrFamily(addr))
+}
+
+// familyIndex is 0 for IPv4 and 1 for IPv6 (addr is unmapped).
+func familyIndex(addr netip.Addr) int {
+	if addr.Is4() {
+		return 0
+	}
+	return 1
 }
 
 // podReady reports whether pod's Ready condition is True.

@@ -59,14 +59,44 @@ func TestLoadBalancerIngress(t *testing.T) {
 			want: vip("203.0.113.1", "203.0.113.2"),
 		},
 		{
-			name: "one node with an external IP hides the internal IPs of all the others, as in K3s",
+			name: "each node is published by its external IP if it has one, else its internal IP, as the K3s docs say",
 			svc:  web,
 			nodes: []*corev1.Node{
 				makeNode("a", internalIP("10.0.0.1"), externalIP("203.0.113.1")),
 				makeNode("b", internalIP("10.0.0.2")),
 			},
 			pods: []*corev1.Pod{lbPod(web, "a", "10.42.0.5"), lbPod(web, "b", "10.42.1.5")},
-			want: vip("203.0.113.1"),
+			want: vip("10.0.0.2", "203.0.113.1"),
+		},
+		{
+			name: "an unusable external IP is skipped and hides neither its node nor the others",
+			svc:  web,
+			nodes: []*corev1.Node{
+				makeNode("a", internalIP("10.0.0.1"), externalIP("0.0.0.0")),
+				makeNode("b", internalIP("10.0.0.2")),
+				makeNode("c", internalIP("10.0.0.3")),
+			},
+			pods: []*corev1.Pod{lbPod(web, "a", "10.42.0.5"), lbPod(web, "b", "10.42.1.5"), lbPod(web, "c", "10.42.2.5")},
+			want: vip("10.0.0.1", "10.0.0.2", "10.0.0.3"),
+		},
+		{
+			name: "loopback, multicast, link-local and zoned addresses are never published",
+			svc:  dual,
+			nodes: []*corev1.Node{
+				makeNode("a", internalIP("127.0.0.1", "::1", "10.0.0.1"), externalIP("224.0.0.1", "ff02::1", "fe80::1%eth0")),
+				makeNode("b", internalIP("169.254.0.1", "fe80::1", "255.255.255.255")),
+			},
+			pods: []*corev1.Pod{lbPod(dual, "a", "10.42.0.5"), lbPod(dual, "b", "10.42.1.5")},
+			want: vip("10.0.0.1"),
+		},
+		{
+			name: "a dual-stack node with an IPv4 external IP keeps its IPv6 internal IP",
+			svc:  dual,
+			nodes: []*corev1.Node{
+				makeNode("a", internalIP("10.0.0.1", "fd00::1"), externalIP("203.0.113.1")),
+			},
+			pods: []*corev1.Pod{lbPod(dual, "a", "10.42.0.5")},
+			want: vip("203.0.113.1", "fd00::1"),
 		},
 		{
 			name: "an external IP of a family the Service lacks does not hide internal IPs",
