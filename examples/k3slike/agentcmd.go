@@ -11,8 +11,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/agent"
+	"github.com/k3snet/k3snet/internal/compose"
+	"github.com/k3snet/k3snet/internal/k3sflags"
 	"github.com/k3snet/k3snet/internal/nodejoin"
-	"github.com/k3snet/k3snet/netpol"
 )
 
 // joinTimeout bounds Join: the server approves the agent's certificates within seconds.
@@ -76,13 +77,11 @@ func runAgent(ctx context.Context, cfg *config) error {
 		return errors.Join(err, a.Stop())
 	}
 	if cluster.disableNetworkPolicy {
-		if err := netpol.Cleanup(ctx); err != nil {
-			logger.Error(err, "--disable-network-policy: removing the network policy rules failed")
-		}
+		compose.RemoveNetworkPolicyRules(ctx)
 	}
-	reg := newControllerMetrics()
-	status := newReadiness()
-	runControllers(ctx, controllerClient, nodeControllers(cfg, cluster, controllerClient, reg), status)
+	reg := compose.NewControllerMetrics()
+	status := compose.NewReadiness()
+	compose.RunControllers(ctx, controllerClient, leases(), nodeControllers(cfg, cluster, controllerClient, reg), status)
 	logger.Info("k3slike agent is ready", "node", cfg.nodeName, "server", creds.ServerURL)
 	return runUntilDone(ctx, a)
 }
@@ -91,7 +90,7 @@ func runAgent(ctx context.Context, cfg *config) error {
 func agentClusterSettings(c nodejoin.AgentConfig) (clusterSettings, error) {
 	var errs []error
 	parse := func(what string, items []string) []netip.Prefix {
-		out, err := parseCIDRs(items, "")
+		out, err := k3sflags.ParseCIDRs(items, "")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}

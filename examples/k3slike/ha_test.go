@@ -17,7 +17,7 @@ import (
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
-// clusterWideLeases are the Leases runAsLeader takes, one per cluster-wide controller.
+// clusterWideLeases are the Leases compose.RunAsLeader takes, one per cluster-wide controller.
 var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-deploy"}
 
 // TestTwoServersShareOneCluster runs two k3slike servers against one API server, as the

@@ -17,9 +17,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/agent"
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/images"
 	"github.com/k3snet/k3snet/internal/podnet"
-	"github.com/k3snet/k3snet/netpol"
 )
 
 // nodeRegistrationTimeout bounds the wait for the kubelet to register the node: a cold start
@@ -99,9 +99,9 @@ func startNode(ctx context.Context, cfg *config, cluster clusterSettings, creds 
 
 // nodeControllers are the controllers every node runs for itself: its pod network and, unless
 // disabled, NetworkPolicy enforcement, both as system:k3s-controller.
-func nodeControllers(cfg *config, cluster clusterSettings, client kubernetes.Interface, reg *controllerMetrics) []controller {
+func nodeControllers(cfg *config, cluster clusterSettings, client kubernetes.Interface, reg *compose.ControllerMetrics) []compose.Controller {
 	l := agent.NewLayout(cfg.dataDir)
-	out := []controller{{name: "podnet", start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+	out := []compose.Controller{{Name: "podnet", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		pn, err := podnet.New(client, podnet.Options{NodeName: cfg.nodeName, CNIConfDir: l.CNIConfDir, IPAMDataDir: l.CNIIPAM,
 			ClusterCIDRs: cluster.clusterCIDRs})
 		if err != nil {
@@ -110,13 +110,7 @@ func nodeControllers(cfg *config, cluster clusterSettings, client kubernetes.Int
 		return pn.Start(ctx, f)
 	}}}
 	if !cluster.disableNetworkPolicy {
-		out = append(out, controller{name: "netpol", start: func(ctx context.Context, f informers.SharedInformerFactory) error {
-			np, err := netpol.New(client, netpol.Options{NodeName: cfg.nodeName, ServiceCIDRs: cluster.serviceCIDRs, MetricsRegistry: reg.fresh("netpol")})
-			if err != nil {
-				return err
-			}
-			return np.Start(ctx, f)
-		}})
+		out = append(out, compose.NetworkPolicy(client, cfg.nodeName, cluster.serviceCIDRs, reg))
 	}
 	return out
 }

@@ -19,16 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/ccmstub"
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/controlplane"
 )
-
-// shutdownTimeout bounds the wait for the controllers to release their Leases at shutdown, so
-// an unreachable API server cannot hold the process.
-const shutdownTimeout = 10 * time.Second
 
 // serve runs until ctx ends: the embedded control plane (or the cluster of --kubeconfig), the
 // server's own node, and the controllers.
@@ -47,7 +43,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		}
 	}
 	if cfg.kubeconfig != "" {
-		restConfig, err = loadKubeconfig(cfg.kubeconfig)
+		restConfig, err = compose.ClientConfig(cfg.kubeconfig)
 		if err != nil {
 			return err
 		}
@@ -57,7 +53,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 			DataDir:       filepath.Join(cfg.dataDir, "server"),
 			BinDir:        cfg.binDir,
 			APIServerPort: cfg.httpsListenPort,
-			ServiceCIDR:   strings.Join(prefixStrings(cfg.serviceCIDRs), ","),
+			ServiceCIDR:   strings.Join(compose.Strings(cfg.serviceCIDRs), ","),
 			PodCIDR:       cfg.clusterCIDRs[0].String(),
 		}
 		if !cfg.disableAgent {
@@ -104,23 +100,20 @@ func serve(ctx context.Context, cfg *config) (err error) {
 			return err
 		}
 	}
-	reg := newControllerMetrics()
-	controllers, err := buildControllers(ctx, cfg, restConfig, client, reg)
+	reg := compose.NewControllerMetrics()
+	controllers, err := compose.ClusterControllers(ctx, cfg.controllerSettings(), restConfig, client, reg)
 	if err != nil {
 		return err
 	}
+	controllers = append(controllers, serverNetworkPolicy(ctx, cfg, client, reg)...)
 	if node != nil {
 		controllers = append(controllers, nodeControllers(cfg, serverClusterSettings(cfg), node.controllerClient, reg)...)
 		controllers = append(controllers, approverController(client))
 	}
-	status := newReadiness()
-	for _, c := range controllers {
-		status.set(c.name, errors.New("not started"))
-	}
-	if err := serveHealth(ctx, cfg.metricsBindAddress, status, reg); err != nil {
+	waitControllers, err := compose.RunWithHealth(ctx, client, leases(), controllers, cfg.metricsBindAddress, reg)
+	if err != nil {
 		return err
 	}
-	waitControllers := runControllers(ctx, client, controllers, status)
 	logger.Info("k3slike is ready", "node", cfg.nodeName, "kubernetes", version.GitVersion,
 		"kubectl", fmt.Sprintf("export KUBECONFIG=%s; kubectl get nodes", kubeconfig))
 	var nodeErr error
@@ -131,13 +124,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		<-ctx.Done()
 	}
 	logger.Info("Shutting down", "reason", context.Cause(ctx))
-	released := make(chan struct{})
-	go func() { waitControllers(); close(released) }()
-	select {
-	case <-released:
-	case <-time.After(shutdownTimeout):
-		logger.Info("Controllers did not stop in time; their Leases expire on their own", "timeout", shutdownTimeout)
-	}
+	compose.AwaitStopped(ctx, waitControllers)
 	return nodeErr
 }
 
@@ -268,22 +255,4 @@ func defaultNodeIP() netip.Addr {
 		}
 	}
 	return netip.MustParseAddr("127.0.0.1")
-}
-
-// Client rate limits for --kubeconfig. A kubeconfig cannot carry them, and client-go's
-// default (5 requests/s) would pace every controller: 1,000 new Nodes would wait over three
-// minutes for their pod CIDRs. These are the embedded control plane's.
-const (
-	kubeconfigQPS   = 200
-	kubeconfigBurst = 400
-)
-
-// loadKubeconfig reads --kubeconfig and sets the client rate limits the controllers need.
-func loadKubeconfig(path string) (*rest.Config, error) {
-	restConfig, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("loading --kubeconfig: %w", err)
-	}
-	restConfig.QPS, restConfig.Burst = kubeconfigQPS, kubeconfigBurst
-	return restConfig, nil
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/controlplane"
 )
 
@@ -27,13 +28,13 @@ users: [{name: u, user: {token: t}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
 `), 0o600))
-	cfg, err := loadKubeconfig(path)
+	cfg, err := compose.ClientConfig(path)
 	require.NoError(t, err)
 	assert.Equal(t, "https://127.0.0.1:6443", cfg.Host)
-	assert.Equal(t, float32(kubeconfigQPS), cfg.QPS)
-	assert.Equal(t, kubeconfigBurst, cfg.Burst)
+	assert.Equal(t, float32(compose.ClientQPS), cfg.QPS)
+	assert.Equal(t, compose.ClientBurst, cfg.Burst)
 
-	_, err = loadKubeconfig(filepath.Join(t.TempDir(), "missing"))
+	_, err = compose.ClientConfig(filepath.Join(t.TempDir(), "missing"))
 	assert.ErrorContains(t, err, "loading --kubeconfig")
 }
 

@@ -12,10 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/agent"
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/controlplane"
 	"github.com/k3snet/k3snet/internal/nodejoin"
 )
@@ -43,9 +43,9 @@ func startServerNode(ctx context.Context, cfg *config, cp *controlplane.ControlP
 	}
 	cluster := serverClusterSettings(cfg)
 	if err := nodejoin.EnsureServerObjects(ctx, client, tok, nodejoin.AgentConfig{
-		ClusterCIDRs:           prefixStrings(cluster.clusterCIDRs),
-		ServiceCIDRs:           prefixStrings(cluster.serviceCIDRs),
-		ClusterDNS:             addrStrings(cluster.clusterDNS),
+		ClusterCIDRs:           compose.Strings(cluster.clusterCIDRs),
+		ServiceCIDRs:           compose.Strings(cluster.serviceCIDRs),
+		ClusterDNS:             compose.Strings(cluster.clusterDNS),
 		ClusterDomain:          cluster.clusterDomain,
 		DisableNetworkPolicy:   cluster.disableNetworkPolicy,
 		DisableServiceLB:       cluster.disableServiceLB,
@@ -125,10 +125,9 @@ func serverClusterSettings(cfg *config) clusterSettings {
 
 // clientFromKubeconfig builds a client with the control plane's rate limits.
 func clientFromKubeconfig(path string) (kubernetes.Interface, error) {
-	restConfig, err := clientcmd.BuildConfigFromFlags("", path)
+	restConfig, err := compose.LoadKubeconfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", path, err)
 	}
-	restConfig.QPS, restConfig.Burst = kubeconfigQPS, kubeconfigBurst
 	return kubernetes.NewForConfig(restConfig)
 }

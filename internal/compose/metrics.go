@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"slices"
@@ -10,21 +10,22 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 )
 
-// controllerMetrics serves every controller's metrics next to component-base's (process, Go
+// ControllerMetrics serves every controller's metrics next to component-base's (process, Go
 // runtime, client-go). Each controller gets a registry per term: a leader-elected controller
-// is built anew whenever this server leads again and registers its metrics again, which one
+// is built anew whenever this instance leads again and registers its metrics again, which one
 // shared registry would refuse as duplicates; the new term's registry replaces the old one.
-type controllerMetrics struct {
+type ControllerMetrics struct {
 	mu   sync.Mutex
 	regs map[string]metrics.KubeRegistry
 }
 
-func newControllerMetrics() *controllerMetrics {
-	return &controllerMetrics{regs: map[string]metrics.KubeRegistry{}}
+// NewControllerMetrics returns a ControllerMetrics with no controller registry yet.
+func NewControllerMetrics() *ControllerMetrics {
+	return &ControllerMetrics{regs: map[string]metrics.KubeRegistry{}}
 }
 
-// fresh returns a new registry for the named controller, replacing its previous term's.
-func (m *controllerMetrics) fresh(name string) metrics.KubeRegistry {
+// Fresh returns a new registry for the named controller, replacing its previous term's.
+func (m *ControllerMetrics) Fresh(name string) metrics.KubeRegistry {
 	reg := metrics.NewKubeRegistry()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -33,7 +34,7 @@ func (m *controllerMetrics) fresh(name string) metrics.KubeRegistry {
 }
 
 // Gather implements prometheus.Gatherer over the legacy registry and every controller's.
-func (m *controllerMetrics) Gather() ([]*dto.MetricFamily, error) {
+func (m *ControllerMetrics) Gather() ([]*dto.MetricFamily, error) {
 	m.mu.Lock()
 	gatherers := prometheus.Gatherers{legacyregistry.DefaultGatherer}
 	names := make([]string, 0, len(m.regs))

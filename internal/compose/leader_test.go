@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"context"
@@ -21,10 +21,10 @@ func TestLeaderWhoseControllerFailsHandsOver(t *testing.T) {
 	var running sync.WaitGroup
 	defer func() { cancel(); running.Wait() }()
 
-	broken, healthy := newReadiness(), newReadiness()
+	broken, healthy := NewReadiness(), NewReadiness()
 	var brokenTried, healthyLed atomic.Int32
 	running.Go(func() {
-		runAsLeader(ctx, client, "broken", "deploy", broken, func(context.Context) error {
+		RunAsLeader(ctx, client, Leases{Namespace: "kube-system", Identity: "broken"}, "deploy", broken, func(context.Context) error {
 			brokenTried.Add(1)
 			return errors.New("no manifests directory")
 		})
@@ -32,17 +32,17 @@ func TestLeaderWhoseControllerFailsHandsOver(t *testing.T) {
 	require.Eventually(t, func() bool { return brokenTried.Load() == 1 }, 30*time.Second, 50*time.Millisecond,
 		"the first server takes the free Lease")
 	running.Go(func() {
-		runAsLeader(ctx, client, "healthy", "deploy", healthy, func(context.Context) error {
+		RunAsLeader(ctx, client, Leases{Namespace: "kube-system", Identity: "healthy"}, "deploy", healthy, func(context.Context) error {
 			healthyLed.Add(1)
 			return nil
 		})
 	})
 	require.Eventually(t, func() bool { return healthyLed.Load() == 1 }, 30*time.Second, 50*time.Millisecond,
 		"the healthy server gets the Lease the broken one released")
-	report, ok := broken.report()
+	report, ok := broken.Report()
 	assert.False(t, ok, "the broken server reports the failure: %s", report)
 	assert.Contains(t, report, "no manifests directory")
-	_, ok = healthy.report()
+	_, ok = healthy.Report()
 	assert.True(t, ok)
 	assert.Equal(t, int32(1), brokenTried.Load(), "the broken server does not take the Lease back while the healthy one holds it")
 }

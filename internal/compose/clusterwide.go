@@ -1,0 +1,170 @@
+package compose
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/ccmstub"
+	"github.com/k3snet/k3snet/clustercidr"
+	"github.com/k3snet/k3snet/packaged"
+	"github.com/k3snet/k3snet/servicelb"
+)
+
+// ClusterSettings are the server flags of the cluster-wide controllers, named after K3s's.
+type ClusterSettings struct {
+	// DataDir is --data-dir: the packaged manifests are staged into <DataDir>/server/manifests
+	// and the charts they name are read from <DataDir>/server/static, as in K3s.
+	DataDir string
+	// Disable holds the items of --disable (servicelb, coredns, traefik, any manifest name).
+	Disable []string
+	// DisableCloudController is --disable-cloud-controller: the stub leaves Nodes alone.
+	DisableCloudController bool
+	// DisableNodeIPAM runs no pod CIDR allocator, for clusters whose kube-controller-manager
+	// allocates node CIDRs. K3s has no such switch: its controller manager never allocates.
+	DisableNodeIPAM bool
+	// DisableDeploy runs neither the deploy nor the Helm controller and stages no manifests,
+	// for clusters that install their DNS and ingress themselves.
+	DisableDeploy bool
+	// DisableHelmController is --disable-helm-controller: HelmCharts are left to someone else.
+	DisableHelmController bool
+	// MultiClusterCIDR is --multi-cluster-cidr: ClusterCIDR objects decide the pod CIDRs.
+	MultiClusterCIDR bool
+	// ClusterCIDRs and ServiceCIDRs are --cluster-cidr and --service-cidr, one per family.
+	ClusterCIDRs, ServiceCIDRs []netip.Prefix
+	// ClusterDNS and ClusterDomain are --cluster-dns and --cluster-domain, for CoreDNS.
+	ClusterDNS    []netip.Addr
+	ClusterDomain string
+	// ServiceLBNamespace is --servicelb-namespace, where the LB DaemonSets run.
+	ServiceLBNamespace string
+	// SystemDefaultRegistry is --system-default-registry, prefixed to every system image.
+	SystemDefaultRegistry string
+}
+
+// Disabled reports whether item was named in --disable.
+func (s ClusterSettings) Disabled(item string) bool { return slices.Contains(s.Disable, item) }
+
+// ClusterControllers returns the cluster-wide controllers s enables, after doing at once what
+// the disable switches ask of the cluster, as a K3s server does at start: --disable=servicelb
+// removes every LB DaemonSet, and the packaged manifests --disable does not name are staged.
+func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, reg *ControllerMetrics) ([]Controller, error) {
+	dyn, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("building the dynamic client: %w", err)
+	}
+	lbOff := s.Disabled("servicelb")
+	if lbOff {
+		if err := servicelb.Cleanup(ctx, client, s.ServiceLBNamespace); err != nil {
+			return nil, fmt.Errorf("--disable=servicelb: removing ServiceLB's DaemonSets: %w", err)
+		}
+		klog.FromContext(ctx).Info("ServiceLB disabled; its DaemonSets are removed", "namespace", s.ServiceLBNamespace)
+	}
+	var out []Controller
+	// The stub runs when either of its parts is on; with both off K3s runs no CCM at all.
+	if !s.DisableCloudController || !lbOff {
+		out = append(out, cloudController(s, client, reg))
+	}
+	if !s.DisableNodeIPAM {
+		out = append(out, nodeIPAM(s, client, dyn, reg))
+	}
+	if !s.DisableDeploy {
+		deploy, err := stagePackaged(ctx, s, dyn)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, deployController(s, restConfig, client, deploy))
+	}
+	return out, nil
+}
+
+// cloudController is the cloud-controller stub, with ServiceLB as its load balancer unless
+// --disable=servicelb.
+func cloudController(s ClusterSettings, client kubernetes.Interface, reg *ControllerMetrics) Controller {
+	lbOff := s.Disabled("servicelb")
+	return Controller{Name: "cloud-controller", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		var lb ccmstub.LoadBalancer
+		if !lbOff {
+			slb, err := servicelb.New(client, servicelb.Options{
+				Namespace:             s.ServiceLBNamespace,
+				SystemDefaultRegistry: s.SystemDefaultRegistry,
+				MetricsRegistry:       reg.Fresh("servicelb"),
+			})
+			if err != nil {
+				return err
+			}
+			lb = slb
+		}
+		stub, err := ccmstub.New(client, ccmstub.Options{
+			DisableNodes:        s.DisableCloudController,
+			DisableLoadBalancer: lbOff,
+			LoadBalancer:        lb,
+			MetricsRegistry:     reg.Fresh("ccmstub"),
+		})
+		if err != nil {
+			return err
+		}
+		return stub.Start(ctx, f)
+	}}
+}
+
+// nodeIPAM allocates the Nodes' pod CIDRs, from ClusterCIDR objects with --multi-cluster-cidr.
+func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interface, reg *ControllerMetrics) Controller {
+	return Controller{Name: "clustercidr", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		ipam, err := clustercidr.New(client, clustercidr.Options{
+			ClusterCIDRs:     Strings(s.ClusterCIDRs),
+			ServiceCIDRs:     Strings(s.ServiceCIDRs),
+			MultiClusterCIDR: s.MultiClusterCIDR,
+			DynamicClient:    dyn,
+			MetricsRegistry:  reg.Fresh("clustercidr"),
+		})
+		if err != nil {
+			return err
+		}
+		return ipam.Start(ctx, f)
+	}}
+}
+
+// deployController applies the manifests directory and, unless --disable-helm-controller,
+// installs the HelmCharts it creates.
+func deployController(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options) Controller {
+	return Controller{Name: "deploy", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		// A new term as leader gets a new controller: a Controller is started once.
+		d, err := packaged.New(client, deploy)
+		if err != nil {
+			return err
+		}
+		// The deploy controller installs the HelmChart CRDs, so the helm controller, which
+		// installs what the HelmCharts name (Traefik), starts after it in the same term.
+		if err := d.Start(ctx, f); err != nil {
+			return err
+		}
+		if s.DisableHelmController {
+			return nil
+		}
+		// K3s's own manifests name their charts https://%{KUBERNETES_API}%/static/...: files
+		// of <data-dir>/server/static, read from disk here.
+		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig,
+			StaticDir: filepath.Join(s.DataDir, "server", "static")})
+		if err != nil {
+			return err
+		}
+		return helm.Start(ctx, f)
+	}}
+}
+
+// Strings formats addresses or prefixes for the options that take them as text.
+func Strings[T fmt.Stringer](items []T) []string {
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		out = append(out, item.String())
+	}
+	return out
+}

@@ -1,0 +1,9 @@
+// Package compose is what a k3snet binary is made of besides flags: the controllers it runs
+// on one shared informer factory, each cluster-wide one under a Lease of its own (as K3s runs
+// its controllers on every server, one server leading each), the /healthz, /readyz and
+// /metrics server, and the builders of the controllers behind K3s's disable switches.
+//
+// examples/k3slike (a K3s server with its own control plane) and cmd/k3snet (the same
+// controllers installed on someone else's cluster) both compose their controllers here, so
+// the two run the same code. It also holds the uninstall protocol of cmd/k3snet's manifests.
+package compose
