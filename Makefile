@@ -23,10 +23,12 @@ setup:
 	hack/setup.sh
 
 # Everything a cluster runs, built once into ~/.cache/k3snet: the control plane with kubelet and
-# kube-proxy (bin/<key>) and the node's runtime (node/<key>) side by side, then the air-gap images.
+# kube-proxy (bin/<key>) and the node's runtime (node/<key>) side by side, then the air-gap images
+# and the install images of deploy/ (images/).
 tools:
 	hack/build-tools.sh >/dev/null & tools=$$!; hack/build-node.sh >/dev/null; wait $$tools
 	hack/build-images.sh "$$(hack/build-node.sh)" >/dev/null
+	hack/build-images.sh --install >/dev/null
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -31,11 +31,19 @@ type Programs struct {
 
 // Validate reports every program that is unset or not a regular file.
 func (p Programs) Validate() error {
-	var errs []error
-	for _, prog := range []struct{ name, path string }{
+	return validatePrograms([]namedProgram{
 		{"Pause", p.Pause}, {"CoreDNS", p.CoreDNS}, {"Traefik", p.Traefik},
 		{"KlipperLB", p.KlipperLB}, {"TestServer", p.TestServer},
-	} {
+	})
+}
+
+// namedProgram is a program's field name and its host path.
+type namedProgram struct{ name, path string }
+
+// validatePrograms reports every program that is unset or not a regular file.
+func validatePrograms(progs []namedProgram) error {
+	var errs []error
+	for _, prog := range progs {
 		if prog.path == "" {
 			errs = append(errs, fmt.Errorf("program %s is not set", prog.name))
 			continue
@@ -52,8 +60,8 @@ func (p Programs) Validate() error {
 	return errors.Join(errs...)
 }
 
-// lbPath is the PATH of the ServiceLB image, where the forwarder looks up iptables.
-const lbPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+// sbinPath is the PATH of the images that run iptables, where their programs look it up.
+const sbinPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 // The iptables multi-call binaries every iptables command of the ServiceLB image runs.
 const (
@@ -74,6 +82,8 @@ type hostPaths struct {
 	caFile string
 	// protocols is /etc/protocols, which iptables reads for protocol names, if present.
 	protocols string
+	// ipset is the ipset command, which k3snet's NetworkPolicy controller runs.
+	ipset string
 }
 
 // debianHost is where Debian 12's iptables 1.8.9 and ca-certificates install.
@@ -83,6 +93,7 @@ func debianHost() hostPaths {
 		xtablesDir: "/usr/lib/" + multiarchTriple() + "/xtables",
 		caFile:     "/etc/ssl/certs/ca-certificates.crt",
 		protocols:  "/etc/protocols",
+		ipset:      "/usr/sbin/ipset",
 	}
 }
 
@@ -135,7 +146,7 @@ func airgapImages(p Programs, host hostPaths) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	etc := append(accountFiles(), optionalFile(host.caFile, "/etc/ssl/certs/ca-certificates.crt")...)
+	etc := append(accountFiles(), caBundle(host)...)
 	imgs := []Image{
 		pauseImage(p.Pause),
 		{
@@ -175,19 +186,25 @@ func testServerImage(testServer string) Image {
 }
 
 // lbImage is the ServiceLB image: the forwarder, which the DaemonSet runs with no command,
-// and the host's iptables for it to run, on the image's PATH. /run holds iptables-legacy's
-// lock file.
+// and the host's iptables for it to run.
 func lbImage(klipperLB string, host hostPaths) (Image, error) {
+	return firewallImage(servicelb.DefaultImage, "/klipper-lb", klipperLB, host)
+}
+
+// firewallImage is the image name of a program that runs iptables: the host file src as the
+// entrypoint, the host's iptables on the image's PATH, /etc/protocols for its protocol names,
+// /tmp, and /run, which holds iptables-legacy's lock file.
+func firewallImage(name, entrypoint, src string, host hostPaths) (Image, error) {
 	iptables, err := iptablesFiles(host)
 	if err != nil {
 		return Image{}, err
 	}
 	return Image{
-		Name:       servicelb.DefaultImage,
-		Entrypoint: []string{"/klipper-lb"},
-		Env:        []string{lbPath},
+		Name:       name,
+		Entrypoint: []string{entrypoint},
+		Env:        []string{sbinPath},
 		Files: slices.Concat(
-			[]File{program("/klipper-lb", klipperLB), tmpDir(), {Path: "/run", Mode: fs.ModeDir | 0o755}},
+			[]File{program(entrypoint, src), tmpDir(), {Path: "/run", Mode: fs.ModeDir | 0o755}},
 			optionalFile(host.protocols, "/etc/protocols"),
 			iptables,
 		),
@@ -206,6 +223,12 @@ func optionalFile(src, p string) []File {
 		return nil
 	}
 	return []File{{Path: p, Mode: 0o644, Source: src}}
+}
+
+// caBundle is the host's CA bundle at Debian's path, for programs that fetch over TLS, or
+// nothing when the host has none.
+func caBundle(host hostPaths) []File {
+	return optionalFile(host.caFile, "/etc/ssl/certs/ca-certificates.crt")
 }
 
 // accountFiles are /etc/passwd and /etc/group with the users an image may run as: root,

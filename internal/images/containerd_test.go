@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,6 +163,30 @@ func (c *testContainerd) removeTasks(t *testing.T) {
 	}
 }
 
+// importImages writes imgs as one tarball into dir, imports it with extra import flags, and
+// returns the names containerd lists.
+func (c *testContainerd) importImages(t *testing.T, dir string, imgs []Image, flags ...string) []string {
+	t.Helper()
+	tarball := filepath.Join(dir, "images.tar")
+	f, err := os.Create(tarball)
+	require.NoError(t, err)
+	require.NoError(t, WriteArchive(f, imgs))
+	require.NoError(t, f.Close())
+	_, err = c.run(t, nil, slices.Concat([]string{"images", "import", "--snapshotter", "overlayfs"}, flags, []string{tarball})...)
+	require.NoError(t, err)
+	out, err := c.run(t, nil, "images", "ls", "-q")
+	require.NoError(t, err)
+	return strings.Fields(out)
+}
+
+// runContainer runs image as container id with the ctr run flags and the command args
+// (none: the image's own), removes it when it exits, and returns its output.
+func (c *testContainerd) runContainer(t *testing.T, image, id string, flags, args []string) (string, error) {
+	t.Helper()
+	return c.run(t, nil, slices.Concat([]string{"run", "--rm", "--snapshotter", "overlayfs", "--cgroup", "/k3snet-images-test/" + id},
+		flags, []string{image, id}, args)...)
+}
+
 // unmountUnder detaches every mount below dir (snapshots of containers that were not
 // removed), so that the test's temporary directory can go.
 func unmountUnder(t *testing.T, dir string) {
@@ -218,23 +243,14 @@ func TestContainerdImportsAndRunsTheImages(t *testing.T) {
 	ts.Cmd = []string{"get", "http://" + ln.Addr().String() + "/"}
 	lb, err := lbImage(buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"), debianHost())
 	require.NoError(t, err)
-	tarball := filepath.Join(dir, "images.tar")
-	f, err := os.Create(tarball)
-	require.NoError(t, err)
-	require.NoError(t, WriteArchive(f, []Image{ts, lb}))
-	require.NoError(t, f.Close())
-
 	c := startContainerd(t, bins, dir)
 	// The pinned label keeps the kubelet's image garbage collection off the images, which
 	// no registry could bring back.
-	_, err = c.run(t, nil, "images", "import", "--snapshotter", "overlayfs", "--label", pinnedLabel, tarball)
-	require.NoError(t, err)
-	out, err := c.run(t, nil, "images", "ls", "-q")
-	require.NoError(t, err)
+	names := c.importImages(t, dir, []Image{ts, lb}, "--label", pinnedLabel)
 	lbName, err := NormalizeName(servicelb.DefaultImage)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{TestServerImage, lbName}, strings.Fields(out), "only the full names, no import-<date> prefix")
-	out, err = c.run(t, nil, "images", "ls")
+	assert.ElementsMatch(t, []string{TestServerImage, lbName}, names, "only the full names, no import-<date> prefix")
+	out, err := c.run(t, nil, "images", "ls")
 	require.NoError(t, err)
 	assert.Equal(t, 2, strings.Count(out, pinnedLabel), "both images carry the label:\n%s", out)
 	// The CRI runs containers from unpacked snapshots: the import has made one per layer.
@@ -265,9 +281,7 @@ func TestContainerdImportsAndRunsTheImages(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := fmt.Sprintf("k3snet-images-test-%d", i)
-			args := append([]string{"run", "--rm", "--snapshotter", "overlayfs", "--cgroup", "/k3snet-images-test/" + id}, tt.flags...)
-			args = append(append(args, tt.image, id), tt.args...)
-			out, err := c.run(t, nil, args...)
+			out, err := c.runContainer(t, tt.image, id, tt.flags, tt.args)
 			require.NoError(t, err)
 			assert.Contains(t, out, tt.want)
 		})
@@ -315,14 +329,90 @@ func TestContainerdImportsAndRunsTheImages(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, rules, "KLIPPER-LB", "the forwarder removed its rules")
 	})
-	t.Cleanup(func() {
-		// runc removes each container's cgroup; the parent is the test's own.
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/k3snet-images-test")
-		unified, _ := filepath.Glob("/sys/fs/cgroup/k3snet-images-test")
-		for _, d := range append(dirs, unified...) {
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Logf("removing cgroup %s: %v", d, err)
-			}
+	t.Cleanup(func() { removeTestCgroups(t) })
+}
+
+// removeTestCgroups removes the parent cgroup of the tests' containers: runc removes each
+// container's own, the parent is the tests'.
+func removeTestCgroups(t *testing.T) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/k3snet-images-test")
+	unified, _ := filepath.Glob("/sys/fs/cgroup/k3snet-images-test")
+	for _, d := range append(dirs, unified...) {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Logf("removing cgroup %s: %v", d, err)
 		}
+	}
+}
+
+// TestContainerdRunsTheInstallImages imports the install tarball (hack/build-images.sh's
+// k3snet-images-<arch>.tar) into a real containerd, checks both names, and runs the
+// controllers image as deploy/'s node DaemonSet does: with only NET_ADMIN and NET_RAW, in a
+// network namespace (the node's, there), with a host file as /run/xtables.lock, its
+// NetworkPolicy tools make a set and a rule that matches it.
+func TestContainerdRunsTheInstallImages(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containerd")
+	}
+	needIptables(t)
+	needIpset(t)
+	bins := nodeBinaries(t, "containerd", "ctr", "runc", "containerd-shim-runc-v2")
+	dir := t.TempDir()
+	imgs, err := InstallImages(ControllersImage, InstallPrograms{
+		K3snet:    buildStatic(t, "../../cmd/k3snet"),
+		KlipperLB: buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"),
 	})
+	require.NoError(t, err)
+	c := startContainerd(t, bins, dir)
+	lbName, err := NormalizeName(servicelb.DefaultImage)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{ControllersImage, lbName}, c.importImages(t, dir, imgs))
+
+	ns := netns.NewT(t, "imgs")
+	lock := filepath.Join(dir, "xtables.lock")
+	require.NoError(t, os.WriteFile(lock, nil, 0o600))
+	rules := filepath.Join(dir, "rules")
+	require.NoError(t, os.WriteFile(rules, []byte("*filter\n:K3SNET-TEST - [0:0]\n"+
+		"-A K3SNET-TEST -m set --match-set K3SNET-TEST-SET src -j ACCEPT\nCOMMIT\n"), 0o644))
+	// The DaemonSet drops ALL and adds NET_ADMIN and NET_RAW; ctr takes no ALL, so this
+	// drops each capability of containerd's default set but NET_RAW. --seccomp is the
+	// runtime's default profile, the DaemonSet's RuntimeDefault.
+	node := []string{"--seccomp"}
+	for _, cap := range []string{"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "SETGID", "SETUID",
+		"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"} {
+		node = append(node, "--cap-drop", "CAP_"+cap)
+	}
+	node = append(node, "--cap-add", "CAP_NET_ADMIN", "--with-ns", "network:"+ns.Path(),
+		"--mount=type=bind,src="+lock+",dst=/run/xtables.lock,options=rbind:rw",
+		"--mount=type=bind,src="+rules+",dst=/rules,options=rbind:ro")
+	// Without NET_ADMIN: the capabilities above are what decides.
+	unprivileged := slices.DeleteFunc(slices.Clone(node), func(s string) bool { return s == "--cap-add" || s == "CAP_NET_ADMIN" })
+	tests := []struct {
+		name    string
+		flags   []string
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{name: "k3snet runs", args: []string{"/k3snet", "--version"}, want: "k3snet"},
+		{name: "ipset is refused without NET_ADMIN", flags: unprivileged, args: []string{"ipset", "create", "K3SNET-TEST-SET", "hash:ip"}, wantErr: true},
+		{name: "ipset creates a set with the node's capabilities", flags: node, args: []string{"ipset", "create", "K3SNET-TEST-SET", "hash:ip"}},
+		{name: "iptables-restore matches it, taking the xtables lock", flags: node, args: []string{"iptables-restore", "--noflush", "-w", "5", "/rules"}},
+		{name: "iptables-legacy reads its table with the lock", flags: node, args: []string{"iptables-legacy", "-w", "5", "-S", "INPUT"}, want: "-P INPUT ACCEPT"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("k3snet-install-test-%d", i)
+			out, err := c.runContainer(t, ControllersImage, id, tt.flags, tt.args)
+			if tt.wantErr {
+				require.ErrorContains(t, err, "Operation not permitted")
+				return
+			}
+			require.NoError(t, err)
+			assert.Contains(t, out, tt.want)
+		})
+	}
+	saved, err := ns.Exec(t.Context(), "iptables-save", "-t", "filter")
+	require.NoError(t, err)
+	assert.Contains(t, saved, "--match-set K3SNET-TEST-SET src", "the rule is in the namespace, as on the node")
+	t.Cleanup(func() { removeTestCgroups(t) })
 }

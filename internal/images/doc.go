@@ -10,5 +10,7 @@
 //
 // AirgapImages lists the images themselves: the sandbox (pause) image, CoreDNS, Traefik, the
 // ServiceLB forwarder with Debian's iptables and its shared libraries, and a test server for
-// end-to-end tests. The programs are built elsewhere (hack/build-images.sh).
+// end-to-end tests. InstallImages lists those of the install tarball, which deploy/ runs on
+// an existing cluster: the controllers image (cmd/k3snet with iptables and ipset) and the
+// ServiceLB forwarder. The programs are built elsewhere (hack/build-images.sh).
 package images

@@ -15,6 +15,9 @@ const (
 	PauseImage = "rancher/mirrored-pause:3.6"
 	// TestServerImage is the end-to-end test tool's image (see ./testserver).
 	TestServerImage = "k3snet.local/testserver:v1"
+	// ControllersImage is the default name of the image deploy/ runs, cmd/k3snet with the
+	// iptables and ipset of its node mode; InstallImages builds it under any name.
+	ControllersImage = "k3snet.local/k3snet:v0.1.0"
 )
 
 // File is one entry of an image's filesystem. Exactly one of Source, Data and Link gives

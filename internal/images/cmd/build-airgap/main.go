@@ -1,8 +1,10 @@
-// Command build-airgap writes the air-gap image tarball of a k3snet cluster: every image
-// the cluster runs, built from the given programs and this machine's iptables, as one OCI
-// image layout that K3s imports from <data-dir>/agent/images/ and that
-// `ctr -n k8s.io images import` loads under the manifests' names. The file is replaced
-// atomically; on success nothing is printed.
+// Command build-airgap writes the image tarballs of k3snet, each one OCI image layout that
+// K3s imports from <data-dir>/agent/images/ and that `ctr -n k8s.io images import` loads
+// under the names the manifests use: with --out, the air-gap tarball of a k3snet cluster
+// (every image the cluster runs); with --install-out, the install tarball of deploy/ (the
+// controllers image and the ServiceLB forwarder). Images are built from the given programs
+// and this machine's iptables and ipset. Each file is replaced atomically; on success
+// nothing is printed.
 package main
 
 import (
@@ -32,34 +34,58 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("build-airgap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var p images.Programs
+	var install images.InstallPrograms
 	fs.StringVar(&p.Pause, "pause", "", "the pause program (internal/images/pause)")
 	fs.StringVar(&p.CoreDNS, "coredns", "", "the CoreDNS program")
 	fs.StringVar(&p.Traefik, "traefik", "", "the Traefik program")
 	fs.StringVar(&p.KlipperLB, "klipper-lb", "", "the ServiceLB forwarder (servicelb/forwarder/cmd/klipper-lb)")
 	fs.StringVar(&p.TestServer, "testserver", "", "the test server (internal/images/testserver)")
-	out := fs.String("out", "", "the tarball to write")
+	fs.StringVar(&install.K3snet, "k3snet", "", "the controllers binary (cmd/k3snet), for --install-out")
+	image := fs.String("k3snet-image", images.ControllersImage, "the name of the controllers image, for --install-out")
+	out := fs.String("out", "", "the air-gap tarball to write")
+	installOut := fs.String("install-out", "", "the install tarball to write")
 	if err := fs.Parse(args); err != nil {
 		return exitBadUsage
 	}
-	if *out == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "build-airgap: --out is required and no argument is taken")
+	if (*out == "" && *installOut == "") || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "build-airgap: --out or --install-out is required and no argument is taken")
 		return exitBadUsage
 	}
-	if err := p.Validate(); err != nil {
+	install.KlipperLB = p.KlipperLB
+	tarballs := []struct {
+		out      string
+		validate func() error
+		list     func() ([]images.Image, error)
+	}{
+		{*out, p.Validate, func() ([]images.Image, error) { return images.AirgapImages(p) }},
+		{*installOut, install.Validate, func() ([]images.Image, error) { return images.InstallImages(*image, install) }},
+	}
+	var errs []error
+	for _, tb := range tarballs {
+		if tb.out != "" {
+			errs = append(errs, tb.validate())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(stderr, "build-airgap: %v\n", err)
 		return exitBadUsage
 	}
-	if err := build(p, *out); err != nil {
-		fmt.Fprintf(stderr, "build-airgap: %v\n", err)
-		return exitFailed
+	for _, tb := range tarballs {
+		if tb.out == "" {
+			continue
+		}
+		if err := build(tb.list, tb.out); err != nil {
+			fmt.Fprintf(stderr, "build-airgap: %v\n", err)
+			return exitFailed
+		}
 	}
 	return exitOK
 }
 
 // build writes the tarball to a temporary file beside out and renames it into place, so a
 // reader never sees half a tarball.
-func build(p images.Programs, out string) (err error) {
-	imgs, err := images.AirgapImages(p)
+func build(list func() ([]images.Image, error), out string) (err error) {
+	imgs, err := list()
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,47 +12,64 @@ import (
 )
 
 func TestRun(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/xtables-nft-multi"); err != nil && os.Getenv("CI") == "" {
-		t.Skipf("needs Debian's iptables (hack/setup.sh installs it): %v", err)
+	for _, p := range []string{"/usr/sbin/xtables-nft-multi", "/usr/sbin/ipset"} {
+		if _, err := os.Stat(p); err != nil && os.Getenv("CI") == "" {
+			t.Skipf("needs Debian's iptables and ipset (hack/setup.sh installs them): %v", err)
+		}
 	}
 	progDir := t.TempDir()
-	var progArgs []string
-	for _, name := range []string{"pause", "coredns", "traefik", "klipper-lb", "testserver"} {
+	prog := map[string]string{}
+	for _, name := range []string{"pause", "coredns", "traefik", "klipper-lb", "testserver", "k3snet"} {
 		p := filepath.Join(progDir, name)
 		require.NoError(t, os.WriteFile(p, []byte(name), 0o755))
-		progArgs = append(progArgs, "--"+name, p)
+		prog[name] = p
 	}
+	flags := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, "--"+n, prog[n])
+		}
+		return out
+	}
+	airgap := flags("pause", "coredns", "traefik", "klipper-lb", "testserver")
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "images.tar")
+	installOut := filepath.Join(outDir, "install.tar")
 
 	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantFile bool
+		name      string
+		args      []string
+		wantCode  int
+		wantFiles []string
 	}{
-		{name: "all programs and --out write the tarball silently", args: append(append([]string{}, progArgs...), "--out", out), wantCode: exitOK, wantFile: true},
-		{name: "no --out is bad usage", args: progArgs, wantCode: exitBadUsage},
-		{name: "a missing program is bad usage", args: append(append([]string{}, progArgs[2:]...), "--out", out), wantCode: exitBadUsage},
+		{name: "all programs and --out write the air-gap tarball silently", args: slices.Concat(airgap, []string{"--out", out}), wantCode: exitOK, wantFiles: []string{"images.tar"}},
+		{name: "k3snet, the forwarder and --install-out write the install tarball", args: append(flags("k3snet", "klipper-lb"), "--install-out", installOut), wantCode: exitOK, wantFiles: []string{"install.tar"}},
+		{name: "both tarballs at once", args: slices.Concat(airgap, flags("k3snet"), []string{"--out", out, "--install-out", installOut, "--k3snet-image", "example/k3snet:v2"}), wantCode: exitOK, wantFiles: []string{"images.tar", "install.tar"}},
+		{name: "no --out and no --install-out is bad usage", args: airgap, wantCode: exitBadUsage},
+		{name: "a missing program is bad usage", args: slices.Concat(airgap[2:], []string{"--out", out}), wantCode: exitBadUsage},
+		{name: "--install-out without k3snet is bad usage", args: append(flags("klipper-lb"), "--install-out", installOut), wantCode: exitBadUsage},
+		{name: "an invalid image name fails", args: append(flags("k3snet", "klipper-lb"), "--install-out", installOut, "--k3snet-image", "Bad/Name"), wantCode: exitFailed},
 		{name: "an unknown flag is bad usage", args: []string{"--registry", "x"}, wantCode: exitBadUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.NoError(t, os.RemoveAll(out))
+			require.NoError(t, os.RemoveAll(installOut))
 			var stderr bytes.Buffer
 			assert.Equal(t, tt.wantCode, run(tt.args, &stderr), "stderr: %s", stderr.String())
 			entries, err := os.ReadDir(outDir)
 			require.NoError(t, err)
-			if !tt.wantFile {
-				assert.Empty(t, entries)
-				return
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+				info, err := e.Info()
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o644), info.Mode().Perm())
 			}
-			assert.Empty(t, stderr.String())
-			require.Len(t, entries, 1, "no temporary file is left")
-			assert.Equal(t, "images.tar", entries[0].Name())
-			info, err := entries[0].Info()
-			require.NoError(t, err)
-			assert.Equal(t, os.FileMode(0o644), info.Mode().Perm())
+			assert.Equal(t, tt.wantFiles, names, "no temporary file is left")
+			if tt.wantCode == exitOK {
+				assert.Empty(t, stderr.String())
+			}
 		})
 	}
 }
