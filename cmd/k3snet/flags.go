@@ -89,17 +89,13 @@ func selfFrom(getenv func(string) string) compose.ServiceAccountRef {
 func parseControllersFlags(args []string, getenv func(string) string, out io.Writer) (*controllersConfig, error) {
 	fs := newFlagSet("k3snet controllers", out)
 	var (
-		cfg                                                   controllersConfig
-		cluster                                               k3sflags.Cluster
-		dataDir                                               string
-		disableNodeIPAM, disableDeploy, disableHelmController bool
+		cfg     controllersConfig
+		cluster k3sflags.Cluster
+		dataDir string
 	)
 	registerKubeconfig(fs, &cfg.kubeconfig)
 	cluster.Register(fs)
 	fs.StringVar(&dataDir, "data-dir", "/var/lib/k3snet", "folder to hold state: the packaged manifests are staged into <data-dir>/server/manifests")
-	fs.BoolVar(&disableNodeIPAM, "disable-node-ipam", false, "do not allocate node pod CIDRs (the cluster's kube-controller-manager does, with --allocate-node-cidrs)")
-	fs.BoolVar(&disableDeploy, "disable-deploy", false, "run neither the deploy nor the Helm controller, and stage no packaged manifests")
-	fs.BoolVar(&disableHelmController, "disable-helm-controller", false, "do not run the Helm controller")
 	fs.StringVar(&cfg.leaseNamespace, "lease-namespace", "", "namespace of the controllers' Leases (default $"+envPodNamespace+", else kube-system)")
 	fs.StringVar(&cfg.metricsBindAddress, "metrics-bind-address", ":10258", "address of /healthz, /readyz and /metrics")
 	if err := parse(fs, args); err != nil {
@@ -107,7 +103,6 @@ func parseControllersFlags(args []string, getenv func(string) string, out io.Wri
 	}
 	var errs k3sflags.Errors
 	cfg.cluster = cluster.Settings(&errs)
-	cfg.cluster.DisableNodeIPAM, cfg.cluster.DisableDeploy, cfg.cluster.DisableHelmController = disableNodeIPAM, disableDeploy, disableHelmController
 	cfg.cluster.DataDir = k3sflags.DataDir(&errs, dataDir)
 	// Beside the Deployment's pods, as K3s keeps its leases beside its controllers.
 	cfg.leaseNamespace = cmp.Or(cfg.leaseNamespace, getenv(envPodNamespace), metav1.NamespaceSystem)

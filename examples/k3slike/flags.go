@@ -26,18 +26,23 @@ type config struct {
 	disableNetworkPolicy   bool
 	disableCloudController bool
 	multiClusterCIDR       bool
-	clusterCIDRs           []netip.Prefix
-	serviceCIDRs           []netip.Prefix
-	clusterDNS             []netip.Addr
-	clusterDomain          string
-	serviceLBNamespace     string
-	nodeName               string
-	nodeIPs                []netip.Addr
-	nodeExternalIPs        []netip.Addr
-	systemDefaultRegistry  string
-	httpsListenPort        int
-	binDir                 string
-	metricsBindAddress     string
+	// disableNodeIPAM, disableDeploy and disableHelmController leave node pod CIDRs, the
+	// packaged manifests and HelmCharts to controllers installed on the cluster (deploy/).
+	disableNodeIPAM       bool
+	disableDeploy         bool
+	disableHelmController bool
+	clusterCIDRs          []netip.Prefix
+	serviceCIDRs          []netip.Prefix
+	clusterDNS            []netip.Addr
+	clusterDomain         string
+	serviceLBNamespace    string
+	nodeName              string
+	nodeIPs               []netip.Addr
+	nodeExternalIPs       []netip.Addr
+	systemDefaultRegistry string
+	httpsListenPort       int
+	binDir                string
+	metricsBindAddress    string
 
 	// The node half (K3s's agent flags): the server runs one on its own node unless
 	// disableAgent; `k3slike agent` runs only this half and joins serverURL with token.
@@ -91,6 +96,7 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	var errs k3sflags.Errors
 	s := cluster.Settings(&errs)
 	cfg.disable, cfg.disableCloudController, cfg.multiClusterCIDR = s.Disable, s.DisableCloudController, s.MultiClusterCIDR
+	cfg.disableNodeIPAM, cfg.disableDeploy, cfg.disableHelmController = s.DisableNodeIPAM, s.DisableDeploy, s.DisableHelmController
 	cfg.clusterCIDRs, cfg.serviceCIDRs, cfg.clusterDNS = s.ClusterCIDRs, s.ServiceCIDRs, s.ClusterDNS
 	cfg.clusterDomain, cfg.serviceLBNamespace, cfg.systemDefaultRegistry = s.ClusterDomain, s.ServiceLBNamespace, s.SystemDefaultRegistry
 	cfg.nodeIPs, cfg.nodeExternalIPs = k3sflags.NodeIPs(&errs, nodeIP, nodeExternalIP)

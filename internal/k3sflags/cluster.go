@@ -25,6 +25,7 @@ const (
 type Cluster struct {
 	disable, clusterCIDR, serviceCIDR, clusterDNS List
 	disableCloudController, multiClusterCIDR      bool
+	disableNodeIPAM, disableDeploy, disableHelm   bool
 	clusterDomain, serviceLBNamespace, registry   string
 }
 
@@ -32,6 +33,9 @@ type Cluster struct {
 func (c *Cluster) Register(fs *flag.FlagSet) {
 	fs.Var(&c.disable, "disable", "do not deploy packaged components and delete any deployed ones (coredns, servicelb, traefik, local-storage, metrics-server, or any manifest name); repeatable, comma lists")
 	fs.BoolVar(&c.disableCloudController, "disable-cloud-controller", false, "disable the cloud-controller stub's node handling")
+	fs.BoolVar(&c.disableHelm, "disable-helm-controller", false, "do not run the Helm controller")
+	fs.BoolVar(&c.disableNodeIPAM, "disable-node-ipam", false, "do not allocate node pod CIDRs (the cluster's kube-controller-manager does, with --allocate-node-cidrs)")
+	fs.BoolVar(&c.disableDeploy, "disable-deploy", false, "run neither the deploy nor the Helm controller, and stage no packaged manifests")
 	fs.BoolVar(&c.multiClusterCIDR, "multi-cluster-cidr", false, "honour ClusterCIDR objects when allocating pod CIDRs (experimental in K3s)")
 	fs.Var(&c.clusterCIDR, "cluster-cidr", "IPv4/IPv6 network CIDRs to use for pod IPs (default "+DefaultClusterCIDR+")")
 	RegisterServiceCIDR(fs, &c.serviceCIDR)
@@ -53,6 +57,9 @@ func (c *Cluster) Settings(errs *Errors) compose.ClusterSettings {
 	s := compose.ClusterSettings{
 		Disable:                c.disable,
 		DisableCloudController: c.disableCloudController,
+		DisableNodeIPAM:        c.disableNodeIPAM,
+		DisableDeploy:          c.disableDeploy,
+		DisableHelmController:  c.disableHelm,
 		MultiClusterCIDR:       c.multiClusterCIDR,
 		ClusterDomain:          c.clusterDomain,
 		ServiceLBNamespace:     c.serviceLBNamespace,
