@@ -40,6 +40,11 @@ const (
 	AirgapEnv = "K3SNET_AIRGAP_IMAGES"
 	// airgapName is the tarball hack/build-images.sh writes, K3s's name for its own.
 	airgapName = "k3s-airgap-images-" + runtime.GOARCH + ".tar"
+	// InstallImagesEnv names the install tarball of deploy/ (the controllers image and the LB
+	// forwarder), when not the one `hack/build-images.sh --install` writes into the build cache.
+	InstallImagesEnv = "K3SNET_INSTALL_IMAGES"
+	// installImagesName is the tarball `hack/build-images.sh --install` writes.
+	installImagesName = "k3snet-images-" + runtime.GOARCH + ".tar"
 )
 
 // Subnet is every cluster's LAN. Each cluster has a fabric namespace of its own, so clusters
@@ -73,6 +78,12 @@ type Options struct {
 	ServerArgs, AgentArgs []string
 	// DualStack gives the LAN, every node and the cluster IPv6 beside IPv4.
 	DualStack bool
+	// Images are more image tarballs every node imports at start, beside the air-gap ones.
+	Images []string
+	// Registered makes Start return once every node is registered instead of Ready, for a
+	// cluster whose pod CIDRs come from controllers installed afterwards; WaitReady waits for
+	// the rest.
+	Registered bool
 }
 
 // Cluster is a running server with its agents.
@@ -91,6 +102,7 @@ type Cluster struct {
 
 	t          testing.TB
 	dualStack  bool
+	images     []string
 	exe        string
 	nodeBinDir string
 	airgap     string
@@ -162,12 +174,31 @@ func Require(t testing.TB) (binDir, nodeBinDir, airgap string) {
 	return binDir, nodeBinDir, airgap
 }
 
+// RequireInstallImages returns the install tarball of deploy/, which a test gives the nodes
+// through Options.Images; like Require, it skips t naming what is missing, or fails it in CI.
+func RequireInstallImages(t testing.TB) string {
+	t.Helper()
+	path := os.Getenv(InstallImagesEnv)
+	if path == "" {
+		path = filepath.Join(buildcache.Dir(), "images", installImagesName)
+	}
+	if _, err := os.Stat(path); err != nil {
+		msg := fmt.Sprintf("real nodes need the install images at %s (run hack/build-images.sh --install)", path)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return path
+}
+
 // Start brings up a server and opts.Agents agents and waits until every node is Ready. Its
 // teardown runs in t.Cleanup whatever happens.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	binDir, nodeBinDir, airgap := Require(t)
 	c := &Cluster{t: t, BinDir: binDir, nodeBinDir: nodeBinDir, airgap: airgap, dir: t.TempDir(), dualStack: opts.DualStack,
+		images:   opts.Images,
 		nextHost: netip.MustParseAddr("172.30.0.100")}
 	// Registered after TempDir, so it runs first: processes, mounts and namespaces go before
 	// the directory does.
@@ -217,7 +248,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if t.Failed() {
 		t.FailNow()
 	}
-	c.WaitReady(t)
+	if !opts.Registered {
+		c.WaitReady(t)
+	}
 	return c
 }
 
@@ -281,8 +314,14 @@ func (c *Cluster) newNode(t testing.TB, name string, ip netip.Addr) *Node {
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		t.Fatalf("nodecluster: %v", err)
 	}
-	if err := os.Symlink(c.airgap, filepath.Join(images, airgapName)); err != nil {
-		t.Fatalf("nodecluster: %v", err)
+	links := map[string]string{airgapName: c.airgap}
+	for _, tarball := range c.images {
+		links[filepath.Base(tarball)] = tarball
+	}
+	for name, tarball := range links {
+		if err := os.Symlink(tarball, filepath.Join(images, name)); err != nil {
+			t.Fatalf("nodecluster: %v", err)
+		}
 	}
 	n.logPath = filepath.Join(c.dir, name+".log")
 	return n
