@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -223,6 +226,29 @@ func TestInstalledOnRealNodes(t *testing.T) {
 			return true
 		})
 		t.Logf("takeover: %s after the pod's deletion", took.Round(100*time.Millisecond))
+
+		// A leader that dies without releasing its Leases (SIGKILL) is replaced: each Lease is
+		// renewed after the kill by a live process, the other replica once the Lease expired
+		// or the pod's restarted container (its process is pid 1 again, so the same holder).
+		leader = leaseHolders(t, c)
+		require.Len(t, leader, 1)
+		for pod := range leader {
+			old = pod
+		}
+		killControllersOf(t, old)
+		start = time.Now()
+		var holders map[string]leaseHolder
+		nodecluster.Eventually(t, 3*compose.LeaseDuration, "every Lease is renewed after the leader's SIGKILL", func() bool {
+			holders = leaseRenewals(t, c)
+			for _, h := range holders {
+				if !h.renewed.After(start) {
+					return false
+				}
+			}
+			took = time.Since(start)
+			return len(holders) > 0
+		})
+		t.Logf("takeover: %s after the leader's SIGKILL (Lease duration %s): %v", took.Round(100*time.Millisecond), compose.LeaseDuration, holders)
 		// The new leader's controllers have synced and reconciled once more by the time the LB answers.
 		for _, n := range all {
 			lb.eventuallyAnswers(t, lb.lan, n.IP, portEcho, "/hostname", func(body string) bool { return strings.HasPrefix(body, "echo-") })
@@ -310,4 +336,50 @@ func leaseHolders(t *testing.T, c *nodecluster.Cluster) map[string][]string {
 		slices.Sort(names)
 	}
 	return out
+}
+
+// leaseHolder is who holds a Lease and when they last renewed it.
+type leaseHolder struct {
+	identity string
+	renewed  time.Time
+}
+
+func (h leaseHolder) String() string { return h.identity }
+
+// leaseRenewals returns the holder of each of k3snet's controller Leases.
+func leaseRenewals(t *testing.T, c *nodecluster.Cluster) map[string]leaseHolder {
+	t.Helper()
+	leases, err := c.Client(t).CoordinationV1().Leases(compose.DefaultNamespace).List(t.Context(), metav1.ListOptions{})
+	require.NoError(t, err)
+	out := map[string]leaseHolder{}
+	for _, l := range leases.Items {
+		if strings.HasPrefix(l.Name, compose.LeasePrefix) && l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil {
+			out[l.Name] = leaseHolder{identity: *l.Spec.HolderIdentity, renewed: l.Spec.RenewTime.Time}
+		}
+	}
+	return out
+}
+
+// killControllersOf sends SIGKILL to the `k3snet controllers` process of the pod named pod: the
+// nodes share this machine's process table, and the pod's process has POD_NAME=pod.
+func killControllersOf(t *testing.T, pod string) {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*")
+	require.NoError(t, err)
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil || !strings.HasPrefix(string(cmdline), "/k3snet\x00controllers\x00") {
+			continue
+		}
+		environ, err := os.ReadFile(filepath.Join(p, "environ"))
+		if err != nil || !slices.Contains(strings.Split(string(environ), "\x00"), "POD_NAME="+pod) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(p))
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		t.Logf("killed %s's controllers, pid %d", pod, pid)
+		return
+	}
+	t.Fatalf("no k3snet controllers process of pod %s", pod)
 }
