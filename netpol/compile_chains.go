@@ -392,8 +392,8 @@ func (fc *familyCompiler) topLevelChains(local []localPod) []Chain {
 	for _, lp := range local {
 		ip, chain := lp.addr.String(), podChainName(lp.info.pod.Namespace, lp.info.pod.Name)
 		name := lp.info.pod.Namespace + "/" + lp.info.pod.Name
-		in := "-d " + ip + " -m comment --comment \"" + name + " in\" -j " + chain
-		out := "-s " + ip + " -m comment --comment \"" + name + " out\" -j " + chain
+		in := "-d " + ip + " -m comment --comment \"" + podComment(name, "in") + "\" -j " + chain
+		out := "-s " + ip + " -m comment --comment \"" + podComment(name, "out") + "\" -j " + chain
 		input = append(input, out)
 		forward = append(forward, in, out)
 		output = append(output, in, out)
@@ -461,4 +461,19 @@ func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
 	}
 	rules = append(rules, "-m mark --mark "+markAccepted+" -m comment --comment \"accept netpol-ok\" -j ACCEPT")
 	return Chain{Name: ChainTail, Rules: rules}
+}
+
+// maxCommentBytes is what the kernel's comment match keeps (XT_MAX_COMMENT_LEN, 256 with the
+// NUL). iptables cuts a longer comment without an error, and the drift check, which compares
+// the rules read back with the ones written, would then rewrite the chain at every sync.
+const maxCommentBytes = 255
+
+// podComment is the comment of a pod's jump: namespace/name and the direction, with the name cut
+// so the whole fits the kernel's limit (a 63-byte namespace and a 253-byte pod name do not).
+func podComment(name, direction string) string {
+	suffix := " " + direction
+	if len(name)+len(suffix) > maxCommentBytes {
+		name = name[:maxCommentBytes-len(suffix)]
+	}
+	return name + suffix
 }
