@@ -85,11 +85,12 @@ type binding struct {
 // clusterBindings are the ClusterRoles of the installation and who holds each: the
 // controllers run the cloud-controller stub, ServiceLB, ClusterCIDR allocation and the
 // deploy and Helm controllers, and clean up at uninstall; every node runs NetworkPolicy
-// and writes its own Node's address annotations (a get and a patch of Nodes, which the
-// netpol and stub roles grant).
+// and writes its own Node's address annotations (a get and a patch of Nodes, and nothing of
+// the stub's role: no Node status, no Events, no Services).
 func clusterBindings() []binding {
 	return []binding{
-		{ccmstub.ClusterRole(), []string{controllersAccount, nodeAccount}},
+		{ccmstub.ClusterRole(), []string{controllersAccount}},
+		{compose.NodeAnnotationsClusterRole(), []string{nodeAccount}},
 		{clustercidr.ClusterRole(), []string{controllersAccount}},
 		{netpol.ClusterRole(), []string{nodeAccount}},
 		{packaged.ClusterRole(), []string{controllersAccount}},

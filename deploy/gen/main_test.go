@@ -74,7 +74,8 @@ func TestEveryPackageRoleIsBound(t *testing.T) {
 		role    *rbacv1.ClusterRole
 		holders []string
 	}{
-		{name: "the stub runs in the controllers and annotates each node", role: ccmstub.ClusterRole(), holders: []string{controllersAccount, nodeAccount}},
+		{name: "the stub runs in the controllers", role: ccmstub.ClusterRole(), holders: []string{controllersAccount}},
+		{name: "each node annotates its Node's addresses, with no more of the stub's rights", role: compose.NodeAnnotationsClusterRole(), holders: []string{nodeAccount}},
 		{name: "ClusterCIDR allocates in the controllers", role: clustercidr.ClusterRole(), holders: []string{controllersAccount}},
 		{name: "NetworkPolicy runs on each node", role: netpol.ClusterRole(), holders: []string{nodeAccount}},
 		{name: "the deploy and Helm controllers run in the controllers", role: packaged.ClusterRole(), holders: []string{controllersAccount}},
