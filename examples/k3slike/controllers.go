@@ -22,19 +22,20 @@ func leases() compose.Leases {
 // controllerSettings are the server's flags as the cluster-wide controllers' settings.
 func (c *config) controllerSettings() compose.ClusterSettings {
 	return compose.ClusterSettings{
-		DataDir:                c.dataDir,
-		Disable:                c.disable,
-		DisableCloudController: c.disableCloudController,
-		DisableNodeIPAM:        c.disableNodeIPAM,
-		DisableDeploy:          c.disableDeploy,
-		DisableHelmController:  c.disableHelmController,
-		MultiClusterCIDR:       c.multiClusterCIDR,
-		ClusterCIDRs:           c.clusterCIDRs,
-		ServiceCIDRs:           c.serviceCIDRs,
-		ClusterDNS:             c.clusterDNS,
-		ClusterDomain:          c.clusterDomain,
-		ServiceLBNamespace:     c.serviceLBNamespace,
-		SystemDefaultRegistry:  c.systemDefaultRegistry,
+		DataDir:                    c.dataDir,
+		Disable:                    c.disable,
+		DisableCloudController:     c.disableCloudController,
+		DisableNodeIPAM:            c.disableNodeIPAM,
+		DisableDeploy:              c.disableDeploy,
+		DisableHelmController:      c.disableHelmController,
+		MultiClusterCIDR:           c.multiClusterCIDR,
+		ClusterCIDRs:               c.clusterCIDRs,
+		ServiceCIDRs:               c.serviceCIDRs,
+		ClusterDNS:                 c.clusterDNS,
+		ClusterDomain:              c.clusterDomain,
+		ServiceLBNamespace:         c.serviceLBNamespace,
+		ServiceLBReservedHostPorts: c.reservedHostPorts,
+		SystemDefaultRegistry:      c.systemDefaultRegistry,
 	}
 }
 

@@ -31,6 +31,8 @@ type config struct {
 	disableNodeIPAM       bool
 	disableDeploy         bool
 	disableHelmController bool
+	// reservedHostPorts are node ports ServiceLB refuses (--servicelb-reserved-host-ports).
+	reservedHostPorts     []int32
 	clusterCIDRs          []netip.Prefix
 	serviceCIDRs          []netip.Prefix
 	clusterDNS            []netip.Addr
@@ -97,6 +99,7 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	s := cluster.Settings(&errs)
 	cfg.disable, cfg.disableCloudController, cfg.multiClusterCIDR = s.Disable, s.DisableCloudController, s.MultiClusterCIDR
 	cfg.disableNodeIPAM, cfg.disableDeploy, cfg.disableHelmController = s.DisableNodeIPAM, s.DisableDeploy, s.DisableHelmController
+	cfg.reservedHostPorts = s.ServiceLBReservedHostPorts
 	cfg.clusterCIDRs, cfg.serviceCIDRs, cfg.clusterDNS = s.ClusterCIDRs, s.ServiceCIDRs, s.ClusterDNS
 	cfg.clusterDomain, cfg.serviceLBNamespace, cfg.systemDefaultRegistry = s.ClusterDomain, s.ServiceLBNamespace, s.SystemDefaultRegistry
 	cfg.nodeIPs, cfg.nodeExternalIPs = k3sflags.NodeIPs(&errs, nodeIP, nodeExternalIP)

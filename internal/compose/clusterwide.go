@@ -45,6 +45,9 @@ type ClusterSettings struct {
 	ClusterDomain string
 	// ServiceLBNamespace is --servicelb-namespace, where the LB DaemonSets run.
 	ServiceLBNamespace string
+	// ServiceLBReservedHostPorts is --servicelb-reserved-host-ports: node ports ServiceLB
+	// refuses to any LoadBalancer Service.
+	ServiceLBReservedHostPorts []int32
 	// SystemDefaultRegistry is --system-default-registry, prefixed to every system image.
 	SystemDefaultRegistry string
 }
@@ -95,6 +98,7 @@ func cloudController(s ClusterSettings, client kubernetes.Interface, reg *Contro
 			slb, err := servicelb.New(client, servicelb.Options{
 				Namespace:             s.ServiceLBNamespace,
 				SystemDefaultRegistry: s.SystemDefaultRegistry,
+				ReservedHostPorts:     s.ServiceLBReservedHostPorts,
 				MetricsRegistry:       reg.Fresh("servicelb"),
 			})
 			if err != nil {

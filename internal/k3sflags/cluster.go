@@ -3,7 +3,9 @@ package k3sflags
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -24,6 +26,7 @@ const (
 // them to a flag set and Settings validates them.
 type Cluster struct {
 	disable, clusterCIDR, serviceCIDR, clusterDNS List
+	reservedHostPorts                             List
 	disableCloudController, multiClusterCIDR      bool
 	disableNodeIPAM, disableDeploy, disableHelm   bool
 	clusterDomain, serviceLBNamespace, registry   string
@@ -42,6 +45,7 @@ func (c *Cluster) Register(fs *flag.FlagSet) {
 	fs.Var(&c.clusterDNS, "cluster-dns", "IPv4/IPv6 cluster IP for the coredns service (default: the tenth address of the service CIDR, 10.43.0.10)")
 	fs.StringVar(&c.clusterDomain, "cluster-domain", DefaultClusterDomain, "cluster domain")
 	fs.StringVar(&c.serviceLBNamespace, "servicelb-namespace", DefaultServiceLBNamespace, "namespace of the pods of the servicelb component")
+	fs.Var(&c.reservedHostPorts, "servicelb-reserved-host-ports", "node ports no LoadBalancer Service may claim, such as 10250,6443 (k3snet's; K3s reserves none); repeatable, comma lists")
 	fs.StringVar(&c.registry, "system-default-registry", "", "private registry to prefix all system images with")
 }
 
@@ -78,8 +82,25 @@ func (c *Cluster) Settings(errs *Errors) compose.ClusterSettings {
 	if problems := validation.IsDNS1123Subdomain(s.ClusterDomain); len(problems) > 0 {
 		errs.Add("cluster-domain", errors.New(strings.Join(problems, "; ")))
 	}
+	s.ServiceLBReservedHostPorts, err = ParsePorts(c.reservedHostPorts)
+	errs.Add("servicelb-reserved-host-ports", err)
 	if problems := validation.IsDNS1123Label(s.ServiceLBNamespace); len(problems) > 0 {
 		errs.Add("servicelb-namespace", errors.New(strings.Join(problems, "; ")))
 	}
 	return s
+}
+
+// ParsePorts parses port numbers (1-65535).
+func ParsePorts(items []string) ([]int32, error) {
+	var out []int32
+	var errs []error
+	for _, item := range items {
+		p, err := strconv.ParseUint(item, 10, 16)
+		if err != nil || p == 0 {
+			errs = append(errs, fmt.Errorf("%q is not a port (1-65535)", item))
+			continue
+		}
+		out = append(out, int32(p))
+	}
+	return out, errors.Join(errs...)
 }
