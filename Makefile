@@ -5,9 +5,10 @@ SHELL := /usr/bin/env bash
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DATA_DIR ?= $(CURDIR)/data
 RUN_ARGS ?=
-GO_TEST_FLAGS ?= -count=1 -timeout 45m
+GO_TEST_FLAGS ?= -count=1 -timeout 70m
+FUZZTIME ?= 10s
 
-.PHONY: all setup tools test lint unit run killall bench clean-data
+.PHONY: all setup tools test lint unit fuzz run killall bench clean-data
 
 # Where the built parts are, as the scripts that build them print it (they build nothing when
 # their cache is warm): control plane + kubelet + kube-proxy, the node's containerd, runc and
@@ -36,9 +37,16 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-# Every tier: unit tables, integration against the real control plane, dataplane in netns.
+# Every tier: unit tables, integration against the real control plane, dataplane in netns,
+# then a short fuzz run.
 test: setup tools lint
 	$(BUILT_ENV) go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) fuzz
+
+# Every Go fuzz target for FUZZTIME each, one after another (their seed corpora in
+# testdata/fuzz already ran as tests). A failing input is left in testdata/fuzz to commit.
+fuzz:
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 # Quick run without building the control plane: tests that need it, or root, skip and say so.
 unit:
