@@ -25,12 +25,16 @@ import (
 )
 
 const (
-	// nodeHostsFieldManager owns ConfigMap coredns's NodeHosts key, apart from the deploy
-	// controller, which owns the rest of the ConfigMap: server-side apply of coredns.yaml
-	// (which has no NodeHosts) then leaves the key alone (spec A.4).
+	// nodeHostsFieldManager owns ConfigMap coredns's NodeHosts key and the
+	// annotationNodeHostsNodes annotation, apart from the deploy controller, which owns the
+	// rest of the ConfigMap: server-side apply of coredns.yaml (which has no NodeHosts) then
+	// leaves them alone.
 	nodeHostsFieldManager = "k3snet-nodehosts"
 	// nodeHostsKey is the ConfigMap key CoreDNS's hosts plugin reads (coredns.yaml mounts it).
 	nodeHostsKey = "NodeHosts"
+	// annotationNodeHostsNodes lists, comma-separated, the nodes NodeHosts has lines for, so
+	// that the lines of a node deleted while no controller watched still go, and only those.
+	annotationNodeHostsNodes = "packaged.k3snet.io/nodehosts-nodes"
 	// corednsConfigMap is the ConfigMap that carries NodeHosts.
 	corednsConfigMap = "coredns"
 	// ReasonNodeHostsSkipped is the Warning on a Node left out of NodeHosts: an InternalIP
@@ -39,58 +43,154 @@ const (
 	messageNodeHostsSkipped = "Node left out of CoreDNS NodeHosts: %s"
 	// nodeHostsEventComponent is the source of those Events.
 	nodeHostsEventComponent = "nodehosts"
-	// corednsName is the packaged component name that, disabled, turns NodeHosts off (spec A.5).
+	// corednsName is the packaged component name that, disabled, turns NodeHosts off.
 	corednsName = "coredns"
 )
 
-// nodeHosts renders the NodeHosts key: one "<InternalIP> <node name>" line per internal
-// address of every node, nodes sorted by name, addresses in the node's order (spec A.4). A
-// node without an internal address has no line.
+// mergeNodeHosts returns the hosts file existing with the lines of node replaced by one
+// "<addr> <node>" line per address of addrs; no addresses removes them.
+//
+// A line belongs to node when its first host name is node, K3s's rule: its node controller
+// rewrites such lines on every change of the node and drops them when the node goes, and
+// leaves every other line alone. So a hand-added "10.0.0.9 node alias" is the node's and is
+// replaced, while "10.0.0.9 alias node" is foreign and stays. Unlike K3s, which re-sorts the
+// file by address, strips comments and blank lines and lets the node's line take over a
+// foreign line of the same address, every other line stays verbatim and in place: the
+// node's lines go where its first line was, or at the end. existing is returned unchanged
+// when the node's lines already are as wanted.
+func mergeNodeHosts(existing, node string, addrs []netip.Addr) string {
+	if node == "" {
+		// Comments and blank lines have no name; nothing is the empty name's.
+		return existing
+	}
+	var lines []string
+	if existing != "" {
+		lines = strings.Split(strings.TrimSuffix(existing, "\n"), "\n")
+	}
+	var want []string
+	for _, a := range addrs {
+		if l := a.String() + " " + node; !slices.Contains(want, l) {
+			want = append(want, l)
+		}
+	}
+	out := make([]string, 0, len(lines)+len(want))
+	placed := false
+	for _, l := range lines {
+		if hostsLineName(l) != node {
+			out = append(out, l)
+			continue
+		}
+		if !placed {
+			out = append(out, want...)
+			placed = true
+		}
+	}
+	if !placed {
+		out = append(out, want...)
+	}
+	if slices.Equal(out, lines) {
+		return existing
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// hostsLineName returns the first host name of a hosts file line, or "" for a comment, a
+// blank line or a line without one.
+func hostsLineName(line string) string {
+	line, _, _ = strings.Cut(line, "#")
+	fields := strings.Fields(line)
+	if len(fields) < 2 {
+		return ""
+	}
+	return fields[1]
+}
+
+// nodeHosts returns the NodeHosts key existing with the lines of every node of nodes brought
+// up to date by mergeNodeHosts, nodes in name order, and the lines of the nodes of written
+// (the nodes it had lines for before) that are gone removed. A node has one
+// "<InternalIP> <node name>" line per internal address, in the node's order; a node without
+// an internal address, or being deleted, has none. own is the sorted list of the nodes
+// left with lines, the next call's written.
 //
 // CoreDNS answers every name of a hosts line for the whole cluster, and a node writes its
 // own status: an InternalIP of "10.0.0.66 registry-1.docker.io\n10.0.0.66" would answer
 // for registry-1.docker.io. So only parsed addresses without a zone, written in their
-// canonical form, and node names that are DNS names get in; a node with anything else is
-// left out entirely and returned in skipped (node name to the reason) for a Warning.
-func nodeHosts(nodes []*corev1.Node) (hosts string, skipped map[string]string) {
+// canonical form, and node names that are DNS names get in; a node with anything else has
+// no lines and is returned in skipped (node name to the reason) for a Warning. A node whose
+// name is not a DNS name cannot own a line, so the file is not touched for it.
+func nodeHosts(existing string, nodes []*corev1.Node, written []string) (hosts string, own []string, skipped map[string]string) {
 	sorted := slices.Clone(nodes)
 	slices.SortFunc(sorted, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
-	var b strings.Builder
+	hosts = existing
 	skipped = map[string]string{}
+	current := map[string]bool{}
 	for _, n := range sorted {
-		lines, err := nodeHostsLines(n)
-		if err != nil {
-			skipped[n.Name] = err.Error()
+		if errs := validation.IsDNS1123Subdomain(n.Name); len(errs) > 0 {
+			skipped[n.Name] = fmt.Sprintf("node name %q is not a DNS name: %s", n.Name, strings.Join(errs, "; "))
 			continue
 		}
-		b.WriteString(lines)
+		current[n.Name] = true
+		addrs, err := nodeAddrs(n)
+		if err != nil {
+			skipped[n.Name] = err.Error()
+		}
+		// K3s drops a node's lines once it is being deleted, not when the object goes.
+		if n.DeletionTimestamp != nil {
+			addrs = nil
+		}
+		hosts = mergeNodeHosts(hosts, n.Name, addrs)
+		if len(addrs) > 0 {
+			own = append(own, n.Name)
+		}
 	}
-	return b.String(), skipped
+	// K3s removes a node's lines on its deletion, which its finalizer guarantees it sees.
+	// Without one, a node deleted while no controller ran is only known gone from written: a
+	// line of a name not in it may be anyone's (k3d's host.k3d.internal is exactly
+	// "<addr> <name>"), so it stays.
+	for _, name := range written {
+		if !current[name] {
+			hosts = mergeNodeHosts(hosts, name, nil)
+		}
+	}
+	return hosts, own, skipped
 }
 
-// nodeHostsLines returns the NodeHosts lines of one node, or why it has none.
-func nodeHostsLines(n *corev1.Node) (string, error) {
-	if errs := validation.IsDNS1123Subdomain(n.Name); len(errs) > 0 {
-		return "", fmt.Errorf("node name %q is not a DNS name: %s", n.Name, strings.Join(errs, "; "))
-	}
-	var b strings.Builder
+// nodeAddrs returns the internal addresses of a node, or why it has none.
+func nodeAddrs(n *corev1.Node) ([]netip.Addr, error) {
+	var addrs []netip.Addr
 	for _, a := range n.Status.Addresses {
 		if a.Type != corev1.NodeInternalIP || a.Address == "" {
 			continue
 		}
 		ip, err := netip.ParseAddr(a.Address)
 		if err != nil || ip.Zone() != "" {
-			return "", fmt.Errorf("InternalIP %q is not an IP address", a.Address)
+			return nil, fmt.Errorf("InternalIP %q is not an IP address", a.Address)
 		}
-		fmt.Fprintf(&b, "%s %s\n", ip, n.Name)
+		addrs = append(addrs, ip)
 	}
-	return b.String(), nil
+	return addrs, nil
 }
 
-// nodeHostsController keeps NodeHosts in kube-system/coredns equal to nodeHosts of every
-// node. It rewrites the whole key from the node list (level-triggered), so the entry of a
-// deleted node goes; entries added by hand are not kept: CoreDNS custom hosts belong in
-// ConfigMap coredns-custom (K3s #2214, k3d #1112).
+// writtenNodes returns the node names annotationNodeHostsNodes lists; anything else in it
+// (the annotation is anyone's to edit) is ignored.
+func writtenNodes(cm *corev1.ConfigMap) []string {
+	var names []string
+	for name := range strings.SplitSeq(cm.Annotations[annotationNodeHostsNodes], ",") {
+		if len(validation.IsDNS1123Subdomain(name)) == 0 {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// nodeHostsController keeps the nodes' lines of NodeHosts in kube-system/coredns up to date
+// (nodeHosts): each node's lines follow its addresses and go with it, and every other line
+// (k3d's host.k3d.internal, hosts added by hand) stays, as with K3s's node controller. It is
+// level-triggered: every change leads to one pass over all nodes, which edits only the lines
+// of nodes that changed.
 type nodeHostsController struct {
 	client     kubernetes.Interface
 	nodes      corelisters.NodeLister
@@ -120,7 +220,7 @@ func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nod
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "nodehosts"}),
 	}
-	// One key: every relevant change leads to the same whole-key rewrite.
+	// One key: every relevant change leads to the same pass over all nodes.
 	key := cache.ObjectName{Namespace: addonNamespace, Name: corednsConfigMap}
 	enqueue := func() { n.queue.Add(key) }
 	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -128,8 +228,9 @@ func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nod
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*corev1.Node)
 			nw, ok2 := newObj.(*corev1.Node)
-			// Only addresses matter; status heartbeats do not.
-			if ok1 && ok2 && slices.Equal(o.Status.Addresses, nw.Status.Addresses) {
+			// Only addresses and deletion matter; status heartbeats do not.
+			if ok1 && ok2 && slices.Equal(o.Status.Addresses, nw.Status.Addresses) &&
+				(o.DeletionTimestamp == nil) == (nw.DeletionTimestamp == nil) {
 				return
 			}
 			enqueue()
@@ -197,8 +298,8 @@ func (n *nodeHostsController) worker(ctx context.Context) {
 	}
 }
 
-// sync writes NodeHosts when it differs from the nodes. A missing ConfigMap is left to the
-// deploy controller to create; its add event brings the controller back.
+// sync writes NodeHosts when the nodes' lines differ from the nodes. A missing ConfigMap
+// is left to the deploy controller to create; its add event brings the controller back.
 func (n *nodeHostsController) sync(ctx context.Context) error {
 	cm, err := n.configMaps.ConfigMaps(addonNamespace).Get(corednsConfigMap)
 	if apierrors.IsNotFound(err) {
@@ -211,14 +312,29 @@ func (n *nodeHostsController) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing Nodes: %w", err)
 	}
-	want, skipped := nodeHosts(nodes)
+	got, ok := cm.Data[nodeHostsKey]
+	want, own, skipped := nodeHosts(got, nodes, writtenNodes(cm))
 	n.warnSkipped(ctx, skipped)
-	if got, ok := cm.Data[nodeHostsKey]; ok && got == want {
+	ownValue := strings.Join(own, ",")
+	if ok && got == want && cm.Annotations[annotationNodeHostsNodes] == ownValue {
 		return nil
 	}
 	klog.FromContext(ctx).V(2).Info("Updating NodeHosts", "configMap", klog.KObj(cm), "nodes", len(nodes))
-	apply := corev1ac.ConfigMap(corednsConfigMap, addonNamespace).WithData(map[string]string{nodeHostsKey: want})
+	// want is an edit of what the cache holds: the resourceVersion makes the apply fail,
+	// and the pass run again, if someone changed NodeHosts since, instead of undoing that.
+	apply := corev1ac.ConfigMap(corednsConfigMap, addonNamespace).
+		WithResourceVersion(cm.ResourceVersion).
+		WithData(map[string]string{nodeHostsKey: want})
+	if ownValue != "" {
+		// Left out once empty, so server-side apply removes the annotation.
+		apply.WithAnnotations(map[string]string{annotationNodeHostsNodes: ownValue})
+	}
 	_, err = n.client.CoreV1().ConfigMaps(addonNamespace).Apply(ctx, apply, metav1.ApplyOptions{FieldManager: nodeHostsFieldManager, Force: true})
+	if apierrors.IsConflict(err) {
+		// The informer delivers the newer ConfigMap and its event brings the next pass.
+		klog.FromContext(ctx).V(2).Info("NodeHosts changed meanwhile, retrying on the new version", "configMap", klog.KObj(cm))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("applying NodeHosts to ConfigMap %s/%s: %w", addonNamespace, corednsConfigMap, err)
 	}
