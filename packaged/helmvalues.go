@@ -92,9 +92,25 @@ func mergeMaps(base, over map[string]any) map[string]any {
 			out[k] = mergeMaps(nil, vm)
 			continue
 		}
-		out[k] = v
+		out[k] = copyValue(v)
 	}
 	return out
+}
+
+// copyValue returns v with its lists and maps copied: spec.set edits list elements in place
+// ("list[0].name=x"), which would otherwise write through to the HelmChart's spec.values.
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return mergeMaps(nil, v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // applySet applies one spec.set entry to dest the way K3s's job passes it to helm
