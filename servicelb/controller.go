@@ -280,7 +280,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 		DeleteFunc: c.handleEndpointSlice,
 	})
 	add("Pod", podInformer.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.handlePod,
+		AddFunc:    c.handlePodAdd,
 		UpdateFunc: c.handlePodUpdate,
 		DeleteFunc: c.handlePodDelete,
 	})
@@ -479,13 +479,40 @@ func (c *Controller) handlePod(obj any) {
 	c.queue.AddAfter(cache.ObjectName{Namespace: ns, Name: name}, podBatchDelay)
 }
 
+func (c *Controller) handlePodAdd(obj any) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		c.warnSysctlForbidden(nil, pod)
+	}
+	c.handlePod(obj)
+}
+
 func (c *Controller) handlePodUpdate(old, cur any) {
 	o, ok1 := old.(*corev1.Pod)
 	n, ok2 := cur.(*corev1.Pod)
 	if !ok1 || !ok2 || o.ResourceVersion == n.ResourceVersion {
 		return
 	}
+	c.warnSysctlForbidden(o, n)
 	c.handlePod(cur)
+}
+
+// warnSysctlForbidden emits a Warning on the Service of an LB pod its kubelet has just
+// rejected for the forwarding sysctls. It runs on the pod event rather than in sync: the
+// DaemonSet controller deletes a failed pod at once, so a sync may never see it, and the
+// Service would stay Pending with nothing said.
+func (c *Controller) warnSysctlForbidden(old, cur *corev1.Pod) {
+	if !newlySysctlForbidden(old, cur) {
+		return
+	}
+	name, ns := cur.Labels[c.keys.SvcName], cur.Labels[c.keys.SvcNamespace]
+	if name == "" || ns == "" {
+		return
+	}
+	svc, err := c.services.Services(ns).Get(name)
+	if err != nil || !serves(svc, c.opts.LoadBalancerClass) {
+		return
+	}
+	c.recorder.Event(svc, corev1.EventTypeWarning, ReasonSysctlForbidden, sysctlForbiddenMessage(cur))
 }
 
 // handlePodDelete enqueues the pod's Service, and every Service waiting for a node: the

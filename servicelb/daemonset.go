@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -69,9 +70,9 @@ func (e *invalidServiceError) Unwrap() []error {
 
 // newDaemonSet renders the DaemonSet that serves svc, in the exact shape K3s gives it (spec 1.5)
 // so that a cluster can move between K3s and k3snet without churn, with these differences:
-// source ranges are sorted and canonical, IPv6-only Services default to ::/0 alone, pools are
-// node affinity in either mode, ETP Local reads status.hostIPs, and what K3s would render
-// wrongly (DEST_PORT=0, bad annotations) is an *invalidServiceError instead.
+// source ranges are sorted and canonical, a pool is node affinity (so a node can sit in several
+// pools), ETP Local reads status.hostIPs, and what K3s would render wrongly (DEST_PORT=0, bad
+// annotations) is an *invalidServiceError instead.
 //
 // The result depends only on its arguments, so a second render of an unchanged Service is
 // equal to the first and the controller writes nothing.
@@ -85,6 +86,7 @@ func newDaemonSet(svc *corev1.Service, p daemonSetParams) (*appsv1.DaemonSet, er
 	errs = append(errs, tolErrs...)
 	containers, portErrs := containers(svc, strings.Join(ranges, ","), lbImage(p.registry, p.image))
 	errs = append(errs, portErrs...)
+	errs = append(errs, priorityClassErrors(svc, p.keys)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("rendering DaemonSet for Service %s/%s: %w",
 			svc.Namespace, svc.Name, &invalidServiceError{errs: errs})
@@ -125,7 +127,7 @@ func newDaemonSet(svc *corev1.Service, p daemonSetParams) (*appsv1.DaemonSet, er
 					Containers:                   containers,
 					Tolerations:                  append(defaultTolerations(), extra...),
 					NodeSelector:                 allowListSelector(p),
-					Affinity:                     poolAffinity(svc.Labels[p.keys.LBPool], p.keys),
+					Affinity:                     poolAffinity(servicePool(svc, p.allowList, p.keys), p.keys),
 				},
 			},
 		},
@@ -170,6 +172,21 @@ func priorityClassName(svc *corev1.Service, p daemonSetParams) string {
 	return DefaultPriorityClassName
 }
 
+// priorityClassErrors checks the priority class annotation as the API server checks a pod
+// template's priorityClassName (a DNS subdomain), so a bad value is a Warning on the Service
+// rather than a DaemonSet the API server refuses on every retry.
+func priorityClassErrors(svc *corev1.Service, keys Keys) field.ErrorList {
+	v := svc.Annotations[keys.PriorityClassName]
+	if v == "" {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(v) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(keys.PriorityClassName), v, msg))
+	}
+	return errs
+}
+
 // forwardingSysctls turns on forwarding for the Service's families only: setting the IPv6 one
 // unconditionally broke pods on hosts with IPv6 disabled (spec 1.5, K3s #10455). The kubelet
 // must allow these unsafe sysctls (spec 1.1).
@@ -207,7 +224,7 @@ func allowListSelector(p daemonSetParams) map[string]string {
 // poolAffinity restricts the pods to the Service's pool: nodes whose lbpool label is pool, or
 // whose lbpool.svccontroller.<program>.cattle.io/<pool> label is "true". Node selector terms
 // are OR-ed, which is what lets a node sit in several pools (spec 1.6.3, K3s PR #14547).
-// Unlike K3s's nodeSelector the pool applies whether or not allow-list mode is on (K3s #6927).
+// The caller passes "" outside allow-list mode (see servicePool).
 func poolAffinity(pool string, keys Keys) *corev1.Affinity {
 	if pool == "" {
 		return nil

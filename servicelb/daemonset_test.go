@@ -219,11 +219,11 @@ func TestNewDaemonSet(t *testing.T) {
 			),
 		},
 		{
-			name: "an IPv6-only Service turns on IPv6 forwarding only and defaults to ::/0 alone",
+			name: "an IPv6-only Service turns on IPv6 forwarding only and defaults to 0.0.0.0/0,::/0 as in K3s",
 			svc:  makeService(withStack("fd00:43::10")),
 			want: wantDaemonSet(
 				wantSysctls("net.ipv6.conf.all.forwarding"),
-				wantContainers(wantContainer("TCP", 80, "80", "::/0", clusterIPsEnv("fd00:43::10"))),
+				wantContainers(wantContainer("TCP", 80, "80", "0.0.0.0/0,::/0", clusterIPsEnv("fd00:43::10"))),
 			),
 		},
 		{
@@ -287,20 +287,21 @@ func TestNewDaemonSet(t *testing.T) {
 			want:   wantDaemonSet(wantAllowList()),
 		},
 		{
-			name: "a pool becomes required node affinity on either pool label",
+			name: "outside allow-list mode a pool adds nothing, as in K3s",
 			svc:  makeService(withPool("edge")),
-			want: wantDaemonSet(wantPoolAffinity("edge")),
+			want: wantDaemonSet(),
 		},
 		{
-			name:   "a pool in allow-list mode keeps both the node selector and the affinity",
+			name:   "a pool in allow-list mode is required node affinity on either pool label, beside the node selector",
 			svc:    makeService(withPool("edge")),
 			params: func(p *daemonSetParams) { p.allowList = true },
 			want:   wantDaemonSet(wantAllowList(), wantPoolAffinity("edge")),
 		},
 		{
-			name: "an empty pool label adds no affinity",
-			svc:  makeService(withPool("")),
-			want: wantDaemonSet(),
+			name:   "an empty pool label adds no affinity",
+			svc:    makeService(withPool("")),
+			params: func(p *daemonSetParams) { p.allowList = true },
+			want:   wantDaemonSet(wantAllowList()),
 		},
 		{
 			name:   "the namespace comes from the params",
@@ -504,16 +505,33 @@ func TestSourceRanges(t *testing.T) {
 			want: []string{"0.0.0.0/0", "::/0"},
 		},
 		{
-			name: "an IPv6-only Service without ranges accepts every IPv6 client and nothing IPv4",
+			name: "an IPv6-only Service without ranges gets K3s's default, 0.0.0.0/0 and ::/0",
 			svc:  makeService(withStack("fd00:43::10")),
-			want: []string{"::/0"},
+			want: []string{"0.0.0.0/0", "::/0"},
 		},
 		{
 			name: "a Service without families falls back to its cluster IPs' family",
 			svc: makeService(func(s *corev1.Service) {
 				s.Spec.IPFamilies, s.Spec.ClusterIPs, s.Spec.ClusterIP = nil, nil, "fd00:43::10"
 			}),
-			want: []string{"::/0"},
+			want: []string{"0.0.0.0/0", "::/0"},
+		},
+		{
+			name: "an IPv4 Service without families gets 0.0.0.0/0 alone",
+			svc: makeService(func(s *corev1.Service) {
+				s.Spec.IPFamilies, s.Spec.ClusterIPs, s.Spec.ClusterIP = nil, nil, "10.43.0.10"
+			}),
+			want: []string{"0.0.0.0/0"},
+		},
+		{
+			name: "an explicit 0.0.0.0/0 on an IPv6-only Service also admits IPv6, as in K3s",
+			svc:  makeService(withStack("fd00:43::10"), withAnnotation(SourceRangesAnnotation, "0.0.0.0/0")),
+			want: []string{"0.0.0.0/0", "::/0"},
+		},
+		{
+			name: "0.0.0.0/0 beside another range is taken as written",
+			svc:  makeService(withStack("10.43.0.10", "fd00:43::10"), withSourceRanges("0.0.0.0/0", "10.0.0.0/8")),
+			want: []string{"0.0.0.0/0", "10.0.0.0/8"},
 		},
 		{
 			name: "spec ranges are masked, sorted numerically with IPv4 first, and deduplicated",

@@ -21,6 +21,14 @@
 // code lets one node's ExternalIP hide every other node), and addresses no client can use
 // (0.0.0.0, loopback, multicast) are never published.
 //
+// Kubelet: the LB pods set net.ipv4.ip_forward (IPv4 Services) and net.ipv6.conf.all.forwarding
+// (IPv6 Services), which a stock kubelet counts as unsafe sysctls and refuses. K3s's kubelet
+// allows them; any other kubelet that is to run LB pods needs
+// --allowed-unsafe-sysctls=net.ipv4.ip_forward,net.ipv6.conf.all.forwarding (or
+// allowedUnsafeSysctls in its config file). A pod a kubelet refuses fails with reason
+// SysctlForbidden, and the controller says so in a Warning Event on the Service
+// (ReasonSysctlForbidden) naming the node and the flag.
+//
 // Security: an LB pod takes each Service port as a hostPort, so by default, as in K3s, anyone
 // who may create a LoadBalancer Service can claim node ports such as the kubelet's 10250 or
 // the API server's 6443 on every node an LB pod fits on. Options.ReservedHostPorts lists ports

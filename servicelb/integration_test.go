@@ -451,10 +451,90 @@ func TestAllowListModeAndPools(t *testing.T) {
 	ds = h.waitRolledOut(svc, false, 3)
 	assert.Empty(t, ds.Spec.Template.Spec.NodeSelector, "the allow-list selector should be gone")
 	h.waitIngress("all", corev1.LoadBalancerIPModeVIP, "10.73.0.1", "10.73.0.2", "10.73.0.3")
-	// Pools still apply outside allow-list mode (K3s #6927).
-	h.waitRolledOut(h.getService("blue"), false, 1)
-	h.waitIngress("blue", corev1.LoadBalancerIPModeVIP, "10.73.0.3")
+	// Outside allow-list mode a pool restricts nothing, as in K3s: every node again.
+	ds = h.waitRolledOut(h.getService("blue"), false, 3)
+	assert.Nil(t, ds.Spec.Template.Spec.Affinity, "the pool affinity should be gone")
+	h.waitIngress("blue", corev1.LoadBalancerIPModeVIP, "10.73.0.1", "10.73.0.2", "10.73.0.3")
 	h.resyncWritesNothing()
+}
+
+// TestPoolsAsInTheDocs is the K3s documentation's example of lbpool: nodes A and B in pool1,
+// C and D in pool2, all labelled enablelb=true, and one Service on port 443 in each pool, each
+// served by its own pool's nodes. Before any node carries enablelb, the pool label restricts
+// nothing and the pooled Service is served by every node.
+func TestPoolsAsInTheDocs(t *testing.T) {
+	h := newHarness(t, Options{})
+	keys := h.ctrl.keys
+	name := testcluster.UniqueName("docs")
+	a, b, c, d := name+"-a", name+"-b", name+"-c", name+"-d"
+	h.c.AddNodes(t,
+		testcluster.Node(a, testcluster.InternalIP("10.79.0.1"), testcluster.Labels(map[string]string{keys.LBPool: "pool1"})),
+		testcluster.Node(b, testcluster.InternalIP("10.79.0.2"), testcluster.Labels(map[string]string{keys.LBPool: "pool1"})),
+		testcluster.Node(c, testcluster.InternalIP("10.79.0.3"), testcluster.Labels(map[string]string{keys.LBPool: "pool2"})),
+		testcluster.Node(d, testcluster.InternalIP("10.79.0.4"), testcluster.Labels(map[string]string{keys.LBPool: "pool2"})),
+	)
+
+	// No enablelb node: pool1's Service is served by every node, pool2's nodes included.
+	one := h.createService("pool1", 443, withLabel(keys.LBPool, "pool1"))
+	ds := h.waitRolledOut(one, false, 4)
+	assert.Nil(t, ds.Spec.Template.Spec.Affinity, "outside allow-list mode a pool is no affinity")
+	h.waitIngress("pool1", corev1.LoadBalancerIPModeVIP, "10.79.0.1", "10.79.0.2", "10.79.0.3", "10.79.0.4")
+
+	// The docs' steps 1 and 2: every node enablelb=true, with its pool.
+	for _, n := range []string{a, b, c, d} {
+		h.labelNode(n, map[string]any{keys.EnableLB: "true"})
+	}
+	// Step 3: the pool1 Service runs on A and B only.
+	h.waitRolledOut(one, true, 2)
+	h.waitIngress("pool1", corev1.LoadBalancerIPModeVIP, "10.79.0.1", "10.79.0.2")
+	// Step 4: another Service on the same port, in pool2, runs on C and D.
+	two := h.createService("pool2", 443, withLabel(keys.LBPool, "pool2"))
+	h.waitRolledOut(two, true, 2)
+	h.waitIngress("pool2", corev1.LoadBalancerIPModeVIP, "10.79.0.3", "10.79.0.4")
+	h.waitIngress("pool1", corev1.LoadBalancerIPModeVIP, "10.79.0.1", "10.79.0.2")
+	h.resyncWritesNothing()
+}
+
+// TestSysctlForbiddenIsReported: an LB pod that a kubelet refuses for its sysctls (set here by
+// hand, as a stock kubelet would) gets the Service a Warning that names the kubelet flag, once.
+func TestSysctlForbiddenIsReported(t *testing.T) {
+	h := newHarness(t, Options{})
+	name := testcluster.UniqueName("sysctl")
+	node := name + "-a"
+	h.c.AddNodes(t, testcluster.Node(node, testcluster.InternalIP("10.80.0.1")))
+	svc := h.createService("web", 17012)
+	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.80.0.1")
+
+	pods, err := h.admin.CoreV1().Pods(h.lbNS).List(t.Context(), metav1.ListOptions{
+		LabelSelector: labels.Set{h.ctrl.keys.SvcName: svc.Name, h.ctrl.keys.SvcNamespace: svc.Namespace}.String(),
+	})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, 1)
+	pod := pods.Items[0]
+	status, err := json.Marshal(map[string]any{"status": map[string]any{
+		"phase": corev1.PodFailed, "reason": "SysctlForbidden",
+		"message": `Pod forbidden sysctl: "net.ipv4.ip_forward" not allowlisted`,
+	}})
+	require.NoError(t, err)
+	_, err = h.admin.CoreV1().Pods(h.lbNS).Patch(t.Context(), pod.Name, types.MergePatchType, status, metav1.PatchOptions{}, "status")
+	require.NoError(t, err)
+
+	e := h.waitEvent("web", ReasonSysctlForbidden, "--allowed-unsafe-sysctls=net.ipv4.ip_forward,net.ipv6.conf.all.forwarding")
+	assert.Equal(t, corev1.EventTypeWarning, e.Type)
+	assert.Contains(t, e.Message, "node "+node)
+	assert.Contains(t, e.Message, "net.ipv4.ip_forward")
+
+	// The DaemonSet controller replaces the failed pod, kwok runs the new one, and the Service
+	// is served again; the one rejection was announced once.
+	h.waitRolledOut(svc, false, 1)
+	h.waitIngress("web", corev1.LoadBalancerIPModeVIP, "10.80.0.1")
+	h.settle()
+	events, err := h.admin.CoreV1().Events(h.ns).List(t.Context(), metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.name": "web", "reason": ReasonSysctlForbidden}.String(),
+	})
+	require.NoError(t, err)
+	require.Len(t, events.Items, 1)
+	assert.EqualValues(t, 1, events.Items[0].Count, "one rejected pod is one Warning")
 }
 
 func TestExternalTrafficPolicyLocalPublishesNodesWithEndpoints(t *testing.T) {

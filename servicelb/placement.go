@@ -286,6 +286,17 @@ func allowListMode(nodes []*corev1.Node, keys Keys) bool {
 	return false
 }
 
+// servicePool is the lbpool that restricts the Service's LB pods, "" for none: its lbpool
+// label in allow-list mode, and nothing outside it, as in K3s, whose pool selector only narrows
+// the enablelb nodes. A pooled Service in a cluster with no enablelb node is then served by
+// every node rather than left to whichever nodes happen to carry a pool label.
+func servicePool(svc *corev1.Service, allowList bool, keys Keys) string {
+	if !allowList {
+		return ""
+	}
+	return svc.Labels[keys.LBPool]
+}
+
 // inPool reports whether node belongs to pool, by its lbpool label or by the per-pool label
 // poolLabel, lbpool.svccontroller.<program>.cattle.io/<pool>=true (spec 1.2, 1.6.3).
 func inPool(node *corev1.Node, pool, poolLabel string, keys Keys) bool {
@@ -293,17 +304,17 @@ func inPool(node *corev1.Node, pool, poolLabel string, keys Keys) bool {
 }
 
 // placeLoadBalancer decides, for each node, whether the LB pod of svc can run there: the node
-// is not being deleted; in allow-list mode it is labelled enablelb=true; when the Service
-// names a pool (its lbpool label) the node is in that pool; each NoSchedule or NoExecute
-// taint is tolerated by tolerations (the rendered DaemonSet's) or by what the DaemonSet
-// controller adds itself; and no other pod holds one of the Service's ports on it. The
-// Service's own LB pods hold its ports by design and are skipped.
+// is not being deleted; in allow-list mode it is labelled enablelb=true and, when the Service
+// names a pool (its lbpool label, see servicePool), it is in that pool; each NoSchedule or
+// NoExecute taint is tolerated by tolerations (the rendered DaemonSet's) or by what the
+// DaemonSet controller adds itself; and no other pod holds one of the Service's ports on it.
+// The Service's own LB pods hold its ports by design and are skipped.
 //
-// Pools apply in both modes, as the rendered node affinity does (see poolAffinity).
+// Pools apply in allow-list mode only, as the rendered node affinity does (see poolAffinity).
 func placeLoadBalancer(svc *corev1.Service, nodes []*corev1.Node, tolerations []corev1.Toleration,
 	ports hostPortIndex, keys Keys) placement {
 	allowList := allowListMode(nodes, keys)
-	pool := svc.Labels[keys.LBPool]
+	pool := servicePool(svc, allowList, keys)
 	poolLabel := keys.PoolLabel(pool)
 	want := make([]hostPort, 0, len(svc.Spec.Ports))
 	for _, sp := range svc.Spec.Ports {

@@ -53,22 +53,32 @@ func TestPlaceLoadBalancer(t *testing.T) {
 			wantRejected: map[string]string{"b": "being deleted"},
 		},
 		{
-			name: "a pooled Service runs on the nodes of its pool, by either pool label",
+			name: "in allow-list mode a pooled Service runs on the nodes of its pool, by either pool label",
 			svc:  makeService(withPool("edge")),
 			nodes: []*corev1.Node{
-				makeNode("a", nodeLabel(testKeys.LBPool, "edge")),
-				makeNode("b", nodeLabel("lbpool.svccontroller.k3s.cattle.io/edge", "true")),
-				makeNode("c", nodeLabel(testKeys.LBPool, "core")),
-				makeNode("d", nodeLabel("lbpool.svccontroller.k3s.cattle.io/edge", "false")),
-				makeNode("e"),
+				makeNode("a", enableLB("true"), nodeLabel(testKeys.LBPool, "edge")),
+				makeNode("b", enableLB("true"), nodeLabel("lbpool.svccontroller.k3s.cattle.io/edge", "true")),
+				makeNode("c", enableLB("true"), nodeLabel(testKeys.LBPool, "core")),
+				makeNode("d", enableLB("true"), nodeLabel("lbpool.svccontroller.k3s.cattle.io/edge", "false")),
+				makeNode("e", enableLB("true")),
 			},
 			wantEligible: []string{"a", "b"},
 			wantRejected: map[string]string{"c": "not in lbpool edge", "d": "not in lbpool edge", "e": "not in lbpool edge"},
 		},
 		{
+			name: "without an enablelb node a pooled Service runs on every node, as in K3s",
+			svc:  makeService(withPool("edge")),
+			nodes: []*corev1.Node{
+				makeNode("a", nodeLabel(testKeys.LBPool, "edge")),
+				makeNode("b", nodeLabel(testKeys.LBPool, "core")),
+				makeNode("c"),
+			},
+			wantEligible: []string{"a", "b", "c"},
+		},
+		{
 			name: "a node in several pools serves each of them",
 			svc:  makeService(withPool("core")),
-			nodes: []*corev1.Node{makeNode("multi",
+			nodes: []*corev1.Node{makeNode("multi", enableLB("true"),
 				nodeLabel(testKeys.LBPool, "edge"),
 				nodeLabel("lbpool.svccontroller.k3s.cattle.io/core", "true"),
 				nodeLabel("lbpool.svccontroller.k3s.cattle.io/edge", "true"))},
@@ -328,6 +338,26 @@ func TestPlacementString(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.p.String())
+		})
+	}
+}
+
+func TestServicePool(t *testing.T) {
+	tests := []struct {
+		name      string
+		svc       *corev1.Service
+		allowList bool
+		want      string
+	}{
+		{name: "in allow-list mode the Service's lbpool label is its pool", svc: makeService(withPool("pool1")), allowList: true, want: "pool1"},
+		{name: "outside allow-list mode a pool label restricts nothing", svc: makeService(withPool("pool1")), allowList: false, want: ""},
+		{name: "a Service without the label has no pool in allow-list mode", svc: makeService(), allowList: true, want: ""},
+		{name: "an empty label is no pool", svc: makeService(withPool("")), allowList: true, want: ""},
+		{name: "the RKE2 label does not count for K3s", svc: makeService(withLabel("svccontroller.rke2.cattle.io/lbpool", "pool1")), allowList: true, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, servicePool(tt.svc, tt.allowList, testKeys))
 		})
 	}
 }

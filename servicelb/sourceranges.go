@@ -21,10 +21,9 @@ import (
 // deduplicated, so the DaemonSet does not change when the same set is written in another order
 // (K3s joins them in map order and churns the pod template, spec 1.5, 6).
 //
-// The default allows each of the Service's families, so an IPv6-only Service gets ::/0 alone:
-// K3s gives it 0.0.0.0/0,::/0, and the IPv4 rule only makes the pod touch an IPv4 firewall it
-// never forwards through. An explicit 0.0.0.0/0 on a Service with IPv6 still gets ::/0 added
-// as K3s does, because users write the upstream IPv4 default to mean "everyone".
+// The default is K3s's: the upstream default 0.0.0.0/0, plus ::/0 when the Service has an IPv6
+// family, so an IPv6-only Service gets both. A list of 0.0.0.0/0 alone gets ::/0 added the same
+// way, as in K3s, because users write the upstream IPv4 default to mean "everyone".
 func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, field.ErrorList) {
 	var (
 		raw  []string
@@ -58,20 +57,10 @@ func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, fi
 
 	allIPv4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	allIPv6 := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	ipv6 := slices.Contains(families, corev1.IPv6Protocol)
-	switch {
-	case len(prefixes) == 0:
-		for _, fam := range families {
-			if fam == corev1.IPv4Protocol {
-				prefixes = append(prefixes, allIPv4)
-			} else if fam == corev1.IPv6Protocol {
-				prefixes = append(prefixes, allIPv6)
-			}
-		}
-		if len(prefixes) == 0 {
-			prefixes = append(prefixes, allIPv4)
-		}
-	case len(prefixes) == 1 && prefixes[0] == allIPv4 && ipv6:
+	if len(prefixes) == 0 {
+		prefixes = append(prefixes, allIPv4)
+	}
+	if slices.Contains(families, corev1.IPv6Protocol) && len(prefixes) == 1 && prefixes[0] == allIPv4 {
 		prefixes = append(prefixes, allIPv6)
 	}
 
