@@ -40,6 +40,9 @@ type Input struct {
 	Namespaces []*corev1.Namespace
 	// Policies are every NetworkPolicy of the cluster.
 	Policies []*networkingv1.NetworkPolicy
+	// DenyICMPEcho leaves ICMP echo (pings, and IPv6 echo replies) of isolated pods to the
+	// policies, which cannot allow ICMP, instead of accepting it as kube-router does.
+	DenyICMPEcho bool
 }
 
 // State is the desired dataplane of one node: one Ruleset per IP family.

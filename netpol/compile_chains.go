@@ -339,9 +339,14 @@ func (fc *familyCompiler) namedPortSet(key string, n int32, addrs []netip.Addr) 
 	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: sortedAddrEntries(addrs)}
 }
 
+// nflogDenied is the target part of kube-router's log rule for denied packets: NFLOG group
+// 100 at most 10 packets a minute per pod chain. It is written as iptables-save prints it,
+// so a rule read back compares equal.
+const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100"
+
 // podChain builds a local pod's chain (spec §1.3, rule order kept): shared conntrack rules,
 // node traffic, then for each direction either the default mark (not isolated) or the jumps
-// to the selecting policies' chains, reject when nothing marked, and the "passed" mark.
+// to the selecting policies' chains, log and reject when nothing marked, and the "passed" mark.
 func (fc *familyCompiler) podChain(lp localPod) Chain {
 	ip := lp.addr.String()
 	rules := []string{
@@ -363,6 +368,9 @@ func (fc *familyCompiler) podChain(lp localPod) Chain {
 		rules = append(rules, "-s "+ip+" -j "+ch)
 	}
 	rules = append(rules,
+		// Logged before the reject, as kube-router does, so `tcpdump -i nflog:100` shows what
+		// policies deny; the limit keeps a flood from costing more than the reject.
+		"-m mark ! --mark "+markMatched+" "+nflogDenied,
 		"-m mark ! --mark "+markMatched+" -j REJECT",
 		"-j MARK --set-xmark 0x0/0x10000",
 		"-j MARK --set-xmark "+markAccepted,
@@ -406,23 +414,28 @@ func (fc *familyCompiler) topLevelChains(local []localPod) []Chain {
 	}
 }
 
-// commonChain holds what every pod chain accepts first (spec §1.3 KUBE-NWPLCY-COMMON):
-// replies of allowed connections (spec §2.8) and the ICMP errors that belong to no
-// connection. Unlike kube-router it does not accept echo requests: an isolated pod should not
-// be pingable (spec §2.14). IPv6 keeps neighbour discovery, which the link needs.
+// commonChain holds what every pod chain accepts first, kube-router's KUBE-NWPLCY-COMMON in
+// its order: invalid packets dropped, replies of allowed connections accepted, then the ICMP
+// kube-router accepts whatever the policies say. Echo requests keep ping usable for
+// diagnosing an isolated pod, unless Input.DenyICMPEcho; destination unreachable (path MTU
+// discovery included) and time exceeded may belong to no tracked connection; IPv6 also needs
+// neighbour discovery, IPv6's ARP, and kube-router accepts its echo replies too.
 func (fc *familyCompiler) commonChain() Chain {
 	rules := []string{
 		"-m conntrack --ctstate INVALID -j DROP",
 		"-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
 	}
+	match := "-p icmp -m icmp --icmp-type "
+	types := []string{"echo-request", "destination-unreachable", "time-exceeded"}
 	if fc.fam == corev1.IPv6Protocol {
-		for _, t := range []string{"destination-unreachable", "time-exceeded", "neighbour-solicitation", "neighbour-advertisement"} {
-			rules = append(rules, "-p ipv6-icmp -m icmp6 --icmpv6-type "+t+" -j ACCEPT")
+		match = "-p ipv6-icmp -m icmp6 --icmpv6-type "
+		types = append(types, "neighbour-solicitation", "neighbour-advertisement", "echo-reply")
+	}
+	for _, t := range types {
+		if fc.in.DenyICMPEcho && (t == "echo-request" || t == "echo-reply") {
+			continue
 		}
-	} else {
-		for _, t := range []string{"destination-unreachable", "time-exceeded"} {
-			rules = append(rules, "-p icmp -m icmp --icmp-type "+t+" -j ACCEPT")
-		}
+		rules = append(rules, match+t+" -j ACCEPT")
 	}
 	return Chain{Name: ChainCommon, Rules: rules}
 }
@@ -450,7 +463,7 @@ func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
 		for i, lp := range local {
 			addrs[i] = lp.addr
 		}
-		set := identitySetName(dstSetPrefix, fc.fam, setTypeIP, "local-pods")
+		set := localPodsSetName(fc.fam)
 		sets[set] = IPSet{Name: set, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs), AddLast: true}
 		for _, c := range cidrs {
 			rules = append(rules,
@@ -461,6 +474,11 @@ func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
 	}
 	rules = append(rules, "-m mark --mark "+markAccepted+" -m comment --comment \"accept netpol-ok\" -j ACCEPT")
 	return Chain{Name: ChainTail, Rules: rules}
+}
+
+// localPodsSetName names the set of the programmed local pods of family fam.
+func localPodsSetName(fam corev1.IPFamily) string {
+	return identitySetName(dstSetPrefix, fam, setTypeIP, "local-pods")
 }
 
 // maxCommentBytes is what the kernel's comment match keeps (XT_MAX_COMMENT_LEN, 256 with the

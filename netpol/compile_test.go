@@ -44,7 +44,8 @@ func netSet(prefix string, fam corev1.IPFamily, entries ...string) string {
 
 // podTail is the end of every pod chain.
 func podTail() []string {
-	return []string{"-m mark ! --mark 0x10000/0x10000 -j REJECT", "-j MARK --set-xmark 0x0/0x10000", "-j MARK --set-xmark 0x20000/0x20000"}
+	return []string{"-m mark ! --mark 0x10000/0x10000 -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100",
+		"-m mark ! --mark 0x10000/0x10000 -j REJECT", "-j MARK --set-xmark 0x0/0x10000", "-j MARK --set-xmark 0x20000/0x20000"}
 }
 
 // podChain builds the rules a pod chain should have: the head, middle and tail.

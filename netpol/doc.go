@@ -30,17 +30,24 @@
 // kube-router); Cleanup removes them. ClusterRole is the least-privilege role the controller
 // needs.
 //
+// As in kube-router, every pod chain first accepts ICMP echo requests, destination
+// unreachable and time exceeded (and, for IPv6, neighbour discovery and echo replies), so ping
+// still diagnoses an isolated pod (Options.DenyICMPEcho refuses echo instead); packets a pod
+// chain rejects go first to NFLOG group 100, at most 10 a minute per pod, so
+// `tcpdump -i nflog:100` shows what policies deny; and the controller's metrics are also
+// exported under kube-router's kube_router_controller_* names.
+//
 // Evaluate and Reachability are the reference semantics the dataplane is tested against with
 // real packets; they share no code with Compile.
 //
 // Where we differ from kube-router, on purpose (spec §1.6, §2): each policy direction has its
 // own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is
 // subtracted per peer, so peers of one rule stay OR-ed; /0 covers every address of both
-// families; a named egress port without "to" resolves against every namespace's pods; ping to
-// an isolated pod is refused; chain and set names derive from content or identity, never a
-// sync counter, so an unchanged state renders byte-identical text, and a pod event changes
-// set members in place instead of every chain that uses the sets; and the node's pod CIDRs
-// are default-deny until a local pod is programmed, covering every CIDR of the node.
+// families; a named egress port without "to" resolves against every namespace's pods; chain
+// and set names derive from content or identity, never a sync counter, so an unchanged state
+// renders byte-identical text, and a pod event changes set members in place instead of every
+// chain that uses the sets; and the node's pod CIDRs are default-deny until a local pod is
+// programmed, covering every CIDR of the node.
 //
 // K3s documents `iptables-save | grep -v KUBE-ROUTER | iptables-restore` (and ip6tables) to
 // drop the rules after --disable-network-policy. On our rules it removes the three top-level

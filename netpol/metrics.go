@@ -32,7 +32,24 @@ type controllerMetrics struct {
 	// chains, rules and ipsets count what the last applied state holds, by IP family
 	// (kube-router's controller_policy_chains and controller_policy_ipsets, spec §1.9).
 	chains, rules, ipsets *metrics.GaugeVec
+
+	// The kube_router_* metrics repeat ours under the names, types and units (seconds, default
+	// buckets, no labels) of kube-router's pkg/metrics, so dashboards and alerts written for
+	// K3s's embedded kube-router keep working.
+	//
+	// krSyncTime is kube_router_controller_iptables_sync_time: the whole sync, as syncDuration.
+	krSyncTime *metrics.Histogram
+	// krChainsSyncTime is kube_router_controller_policy_chains_sync_time: computing the chains
+	// and sets, which is what kube-router times in its policy chain sync.
+	krChainsSyncTime *metrics.Histogram
+	// krPolicyChains and krPolicyIPSets are kube_router_controller_policy_chains and
+	// kube_router_controller_policy_ipsets: the policy chains and the sets policies use in the
+	// last applied state, every family together (kubeRouterCounts).
+	krPolicyChains, krPolicyIPSets *metrics.Gauge
 }
+
+// kubeRouterNamespace prefixes the metrics that carry kube-router's names.
+const kubeRouterNamespace = "kube_router"
 
 // newControllerMetrics builds the metrics and registers them on reg. A nil reg registers
 // nothing; unregistered metrics cost nothing to update.
@@ -62,15 +79,55 @@ func newControllerMetrics(reg metrics.KubeRegistry) (*controllerMetrics, error) 
 		chains: gauge("chains", "Filter-table chains of ours in the last applied state, by IP family."),
 		rules:  gauge("rules", "Rules in our chains in the last applied state, by IP family."),
 		ipsets: gauge("ipsets", "ipsets of ours in the last applied state, by IP family."),
+		// Help texts are kube-router's.
+		krSyncTime:       krHistogram("controller_iptables_sync_time", "Time it took for controller to sync iptables"),
+		krChainsSyncTime: krHistogram("controller_policy_chains_sync_time", "Time it took for controller to sync policy chains"),
+		krPolicyChains:   krGauge("controller_policy_chains", "Active policy chains"),
+		krPolicyIPSets:   krGauge("controller_policy_ipsets", "Active policy ipsets"),
 	}
-	if err := metricsreg.Register(reg, nil, m.syncDuration, m.syncs, m.lastSyncFailed, m.chains, m.rules, m.ipsets); err != nil {
+	if err := metricsreg.Register(reg, nil, m.syncDuration, m.syncs, m.lastSyncFailed, m.chains, m.rules, m.ipsets,
+		m.krSyncTime, m.krChainsSyncTime, m.krPolicyChains, m.krPolicyIPSets); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// krHistogram and krGauge build a metric under kube-router's name: kube-router leaves the
+// buckets at the client's defaults.
+func krHistogram(name, help string) *metrics.Histogram {
+	return metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: kubeRouterNamespace, Name: name, Help: help, Buckets: metrics.DefBuckets, StabilityLevel: metrics.ALPHA,
+	})
+}
+
+func krGauge(name, help string) *metrics.Gauge {
+	return metrics.NewGauge(&metrics.GaugeOpts{Namespace: kubeRouterNamespace, Name: name, Help: help, StabilityLevel: metrics.ALPHA})
+}
+
+// kubeRouterCounts returns what kube-router's gauges count in st: policy chains (ours are one
+// per policy, direction and family; kube-router's one per policy and family) and the sets the
+// policy chains match, which leaves out the set of programmed local pods.
+func kubeRouterCounts(st State) (policyChains, policySets int) {
+	for _, rs := range st.Rulesets {
+		for _, ch := range rs.Chains {
+			if hasHashSuffix(ch.Name, policyChainPrefix) {
+				policyChains++
+			}
+		}
+		for _, s := range rs.Sets {
+			if s.Name != localPodsSetName(rs.Family) {
+				policySets++
+			}
+		}
+	}
+	return policyChains, policySets
+}
+
 // observeState records the sizes of an applied state.
 func (m *controllerMetrics) observeState(st State) {
+	chains, sets := kubeRouterCounts(st)
+	m.krPolicyChains.Set(float64(chains))
+	m.krPolicyIPSets.Set(float64(sets))
 	for _, rs := range st.Rulesets {
 		rules := 0
 		for _, ch := range rs.Chains {

@@ -51,6 +51,11 @@ type Options struct {
 	// even with no event, to repair what someone else changed. Zero means
 	// DefaultMaxSyncInterval.
 	MaxSyncInterval time.Duration
+	// DenyICMPEcho refuses ICMP echo requests (pings) that no policy can allow, to and from
+	// pods isolated in that direction. False, kube-router's behaviour, accepts them so ping
+	// still diagnoses reachability; destination unreachable, time exceeded and IPv6
+	// neighbour discovery are accepted either way.
+	DenyICMPEcho bool
 	// EventRecorder records the Events on NetworkPolicies. When nil, Start builds one that
 	// writes through the controller's client and stops it when its context ends.
 	EventRecorder record.EventRecorder

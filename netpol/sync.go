@@ -26,7 +26,9 @@ var errNodeNotFound = errors.New("node not found")
 func (c *Controller) runSync(ctx context.Context) error {
 	start := time.Now()
 	result, err := c.sync(ctx)
-	c.metrics.syncDuration.Observe(time.Since(start).Seconds())
+	took := time.Since(start).Seconds()
+	c.metrics.syncDuration.Observe(took)
+	c.metrics.krSyncTime.Observe(took)
 	c.metrics.syncs.WithLabelValues(result).Inc()
 	logger := klog.FromContext(ctx)
 	if err != nil {
@@ -49,7 +51,9 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 	if err != nil {
 		return syncFailed, err
 	}
+	compileStart := time.Now()
 	st, compileErr := c.compiles.compile(in)
+	c.metrics.krChainsSyncTime.Observe(time.Since(compileStart).Seconds())
 	repairDue := c.applied != nil && time.Since(c.lastApply) >= c.opts.MaxSyncInterval
 	if c.applied != nil && !repairDue && reflect.DeepEqual(*c.applied, st) {
 		// Nothing the kernel holds would change: no command runs (issue 4, "Do better" 2).
@@ -107,6 +111,7 @@ func (c *Controller) input() (Input, error) {
 		Pods:          pods,
 		Namespaces:    namespaces,
 		Policies:      policies,
+		DenyICMPEcho:  c.opts.DenyICMPEcho,
 	}, nil
 }
 
