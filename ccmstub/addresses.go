@@ -29,7 +29,7 @@ func (v InvalidValue) String() string {
 }
 
 // nodeAddresses builds a Node's status.addresses from the annotations its agent writes, with the
-// legacy labels as fallback (spec 3.2), in K3s's order: InternalIP, ExternalIP, InternalDNS,
+// legacy labels as fallback, in K3s's order: InternalIP, ExternalIP, InternalDNS,
 // ExternalDNS, Hostname. Within a type the items keep their written order, which is meaningful:
 // the first IP's family is the node's primary family, so nothing is sorted. Unlike K3s, items
 // are validated (bad ones are returned as InvalidValues and left out), IPs are written in

@@ -21,7 +21,7 @@ import (
 // AgentFieldManager names AnnotateNode in the managedFields of the Node it writes.
 const AgentFieldManager = "k3snet-agent"
 
-// NodeConfig is what an agent knows about its own node and publishes for the stub (spec 3.3).
+// NodeConfig is what an agent knows about its own node and publishes for the stub.
 type NodeConfig struct {
 	// Name is the node's name; see ResolveNodeName.
 	Name string
@@ -81,7 +81,7 @@ func (c NodeConfig) hostname() string {
 }
 
 // AnnotateNode publishes the node's addresses for the stub, as the K3s agent does once its Node
-// exists (spec 3.3): it writes the annotations <program>.io/internal-ip, external-ip,
+// exists: it writes the annotations <program>.io/internal-ip, external-ip,
 // internal-dns, external-dns and hostname and removes those no longer configured. K3s never
 // removes external-ip when --node-external-ip is dropped (the #10037 family); this does. The
 // legacy single-value labels are refreshed only on nodes that still carry them, as in K3s. With

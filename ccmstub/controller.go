@@ -56,7 +56,7 @@ const (
 	queueName = "ccmstub-node"
 )
 
-// Controller is the cloud-controller stub (spec 3): for every Node it sets status.addresses,
+// Controller is the cloud-controller stub: for every Node it sets status.addresses,
 // spec.providerID and the instance-type labels from what the node's agent annotated, and
 // removes the uninitialized taint once the addresses exist; it also hosts the load-balancer
 // controller. Build it with New and run it with Start.
@@ -116,7 +116,7 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 // is idempotent, so controllers can share one), waits for those caches, launches the workers
 // and returns; workers stop when ctx ends.
 //
-// Like K3s's cloud controller (spec 1.1), the stub runs when either part is on: the node part
+// Like K3s's cloud controller, the stub runs when either part is on: the node part
 // unless Options.DisableNodes, and Options.LoadBalancer (started with the same ctx and factory)
 // unless Options.DisableLoadBalancer. With both off, Start returns at once and touches neither
 // the factory nor the API server.
@@ -246,7 +246,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 
 // syncNode brings one Node to the state newNode computes from its annotations: addresses first,
 // then providerID, labels and taint, so that the taint never goes before the addresses are
-// there (spec 3.2, K3s PR #4218). Events follow the writes.
+// there (K3s PR #4218). Events follow the writes.
 func (c *Controller) syncNode(ctx context.Context, key cache.ObjectName) error {
 	logger := klog.FromContext(ctx).WithValues("node", key.Name)
 	ctx = klog.NewContext(ctx, logger)

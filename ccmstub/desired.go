@@ -4,7 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// newNode returns the Node as the stub wants it, a copy of node with meta applied (spec 3.2),
+// newNode returns the Node as the stub wants it, a copy of node with meta applied,
 // and the reasons it must keep the uninitialized taint, if it has it.
 //
 // A node whose agent has not published an internal IP yet is left as it is: like the upstream

@@ -1,5 +1,5 @@
-// Package ccmstub is the embedded cloud-controller stub of K3s (spec servicelb-ccm.md section
-// 3; mission: "Embedded cloud controller manager (CCM) stub").
+// Package ccmstub is the embedded cloud-controller stub of K3s (K3s's embedded cloud controller
+// manager, the "k3s" cloud provider that --disable-cloud-controller turns off).
 //
 // Server side, Controller fills each Node's status.addresses from the k3s.io/* annotations the
 // agent writes (InternalIP, ExternalIP, InternalDNS, ExternalDNS, Hostname, in K3s's order,

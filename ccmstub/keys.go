@@ -11,7 +11,7 @@ import (
 // DefaultProgram is the program name K3s builds its node keys from. RKE2 uses "rke2".
 const DefaultProgram = "k3s"
 
-// Names that do not depend on the program name (spec 3.2).
+// Names that do not depend on the program name.
 const (
 	// UninitializedTaint is the taint key the kubelet puts on its Node when it runs with
 	// --cloud-provider=external; the node is unschedulable until a cloud controller (this
@@ -24,7 +24,7 @@ const (
 )
 
 // Keys holds the annotation and label names and the providerID scheme that K3s derives from its
-// program name (spec 3.2, 3.3). Build it once with NewKeys and pass it down; K3s computes them
+// program name. Build it once with NewKeys and pass it down; K3s computes them
 // into package variables from version.Program, which stops two programs sharing a process.
 //
 // The legacy labels old agents wrote (single values, read when the annotation is missing) have

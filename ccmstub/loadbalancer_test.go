@@ -17,7 +17,7 @@ import (
 )
 
 // With --disable-cloud-controller but ServiceLB on, the stub still runs, for its load-balancer
-// half alone (spec 1.1): a LoadBalancer Service gets its node's IP while nodes stay tainted.
+// half alone: a LoadBalancer Service gets its node's IP while nodes stay tainted.
 func TestLoadBalancerHalfServesServicesWhenOnlyItIsOn(t *testing.T) {
 	c := cluster.Get(t)
 	lbNamespace := c.Namespace(t)

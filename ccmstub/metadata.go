@@ -5,7 +5,7 @@ import (
 )
 
 // Metadata is what the stub reports for a Node, the fields of the upstream cloud-provider
-// InstanceMetadata (spec 3.2). NodeMetadata derives it; the Controller writes it onto the Node
+// InstanceMetadata. NodeMetadata derives it; the Controller writes it onto the Node
 // and the cloudprovider subpackage returns it to the upstream cloud-node controller.
 type Metadata struct {
 	// ProviderID is the node's spec.providerID if set (e.g. by kubelet --provider-id), else

@@ -16,9 +16,9 @@ const NodeNameEnv = "K3S_NODE_NAME"
 // localhost, or not a DNS-1123 subdomain); an unreadable hostname is reported with its own error.
 var ErrInvalidNodeName = errors.New("invalid node name")
 
-// ResolveNodeName picks the node's name in K3s's order (spec 3.3): flagValue (--node-name), else
+// ResolveNodeName picks the node's name in K3s's order: flagValue (--node-name), else
 // $K3S_NODE_NAME, else the OS hostname, lower-cased and trimmed. Some clouds create hosts named
-// localhost or with no name at all (mission: "Nodes without a hostname"); such a name, or one
+// localhost or with no name at all; such a name, or one
 // that is not a valid DNS-1123 subdomain, is refused with an error that says where it came from
 // and to pass --node-name or set K3S_NODE_NAME. getenv and hostname default to os.Getenv and
 // os.Hostname when nil; tests pass their own.

@@ -10,7 +10,7 @@ import (
 )
 
 // LoadBalancer is the load-balancer controller the stub hosts, as K3s's cloud controller hosts
-// ServiceLB (spec 1.1). servicelb's Controller satisfies it; so does any controller that follows
+// ServiceLB. servicelb's Controller satisfies it; so does any controller that follows
 // the k3snet controller contract.
 type LoadBalancer interface {
 	// Start registers the controller's informers on factory, starts it, waits for its caches,
@@ -21,7 +21,7 @@ type LoadBalancer interface {
 // Options configures the cloud-controller stub. The zero value of each field means K3s's
 // default: both parts on, keys built from "k3s", one worker.
 //
-// As in K3s (spec 1.1), the stub runs when either part is on; with both off, Start does nothing.
+// As in K3s, the stub runs when either part is on; with both off, Start does nothing.
 type Options struct {
 	// DisableNodes turns off the node part (addresses, providerID, labels and the
 	// uninitialized taint), for clusters where an external cloud controller owns nodes. It is

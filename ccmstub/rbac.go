@@ -10,7 +10,7 @@ const ClusterRoleName = "k3snet:ccmstub"
 
 // ClusterRole returns the least-privilege ClusterRole the node part of the Controller needs:
 // list, watch and patch Nodes, patch their status, and record Events. K3s's own role
-// (k3s-cloud-controller-manager, spec 1.1) grants nodes "*" and covers ServiceLB too; here the
+// (k3s-cloud-controller-manager) grants nodes "*" and covers ServiceLB too; here the
 // hosted load balancer brings its own role from its package (servicelb), and the stub never
 // creates, updates or deletes a Node.
 func ClusterRole() *rbacv1.ClusterRole {

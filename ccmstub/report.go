@@ -12,8 +12,8 @@ type warning struct {
 }
 
 // reportedWarnings remembers, per node, the warnings last reported, so that a Warning Event is
-// sent when a problem appears and not again on every sync of a node that still has it (STYLE
-// 5: emit on change). Node heartbeats would otherwise repeat the same Event for as long as a
+// sent when a problem appears and not again on every sync of a node that still has it (Events
+// are emitted on change). Node heartbeats would otherwise repeat the same Event for as long as a
 // bad annotation stays. It is the controller's only state besides its caches, and losing it
 // (a restart) costs one repeated Event per problem.
 type reportedWarnings struct {

@@ -18,7 +18,7 @@ type blocker struct {
 
 // taintBlockers says why the node must keep the uninitialized taint; none means it may go.
 //
-// The taint goes only once the addresses exist (spec 3.2: K3s's InstanceMetadata fails with
+// The taint goes only once the addresses exist (as in K3s, whose InstanceMetadata fails with
 // "address annotations not yet set" until the agent has written <program>.io/internal-ip, the
 // fix in PR #4218 for nodes that became schedulable before they had addresses), and, as the
 // upstream cloud-node controller requires, only when every IP the kubelet was given with

@@ -10,10 +10,10 @@ import (
 )
 
 // Allocator hands out per-node pod CIDRs from ClusterCIDRs, as kube-controller-manager's
-// MultiCIDRRangeAllocator did (spec B.4), over plain values: no client, no lister. It is
+// MultiCIDRRangeAllocator did, over plain values: no client, no lister. It is
 // safe for concurrent use.
 //
-// Rules it keeps (spec D):
+// Rules it keeps:
 //   - a node gets its blocks from the first ClusterCIDR, in the order of rankFor, that has a
 //     free block in every family it defines, and gets all of those blocks or nothing;
 //   - within a ClusterCIDR the lowest free block is handed out first;
@@ -49,7 +49,7 @@ type clusterCIDR struct {
 	sets        [numFamilies]*cidrSet // nil for a family the ClusterCIDR does not define
 	terminating bool
 	// nodes are the nodes holding blocks attributed to this ClusterCIDR (AssociatedNodes in
-	// spec B.4): while any is left, deletion waits.
+	// upstream's multi-CIDR allocator): while any is left, deletion waits.
 	nodes map[string]struct{}
 }
 
@@ -85,7 +85,7 @@ type Usage struct {
 }
 
 // NewAllocator returns an Allocator with no ClusterCIDRs that never hands out a block
-// overlapping one of serviceCIDRs (--service-cluster-ip-range; spec B.4 marks them occupied
+// overlapping one of serviceCIDRs (--service-cluster-ip-range; upstream marked them occupied
 // in every overlapping set). serviceCIDRs is not retained.
 func NewAllocator(serviceCIDRs []netip.Prefix) (*Allocator, error) {
 	a := &Allocator{
@@ -104,7 +104,7 @@ func NewAllocator(serviceCIDRs []netip.Prefix) (*Allocator, error) {
 
 // AddClusterCIDR makes the ClusterCIDR name with spec available for allocation. Adding the
 // same name with the same spec again is a no-op, so informer resyncs are harmless; a different
-// spec under a known name is refused, since every spec field is immutable (spec B.2). A node
+// spec under a known name is refused, since every spec field is immutable. A node
 // CIDR occupied outside every ClusterCIDR is attributed to this one if it contains it.
 // Errors match ErrInvalidClusterCIDR. spec is not modified or retained.
 func (a *Allocator) AddClusterCIDR(name string, spec ClusterCIDRSpec) error {
@@ -220,11 +220,11 @@ func (a *Allocator) DeleteClusterCIDR(name string) []string {
 }
 
 // Allocate gives node n pod CIDRs from the best ClusterCIDR that selects it and has a free
-// block in every family it defines (rankFor, spec B.4). A node that already holds an
+// block in every family it defines (rankFor, upstream's order). A node that already holds an
 // allocation gets it back unchanged, so a retry after a failed Node patch is harmless.
 //
-// n.PodCIDRs must be empty: a node's pod CIDRs never change (mission: "A node that already has
-// a CIDR cannot get a new one"); use Occupy for those. Errors: ErrNoCIDRAvailable,
+// n.PodCIDRs must be empty: a node's pod CIDRs never change (spec.podCIDRs is immutable once
+// set, so a node that already has a CIDR cannot get a new one); use Occupy for those. Errors: ErrNoCIDRAvailable,
 // ErrAlreadyAllocated, ErrInvalidNode. On error nothing changes.
 func (a *Allocator) Allocate(n Node) (Allocation, error) {
 	if n.Name == "" {
@@ -246,7 +246,7 @@ func (a *Allocator) Allocate(n Node) (Allocation, error) {
 	}
 next:
 	for _, c := range a.scratch {
-		// All families of the ClusterCIDR or none (spec B.4): find every block before taking any.
+		// All families of the ClusterCIDR or none: find every block before taking any.
 		var blocks [numFamilies]span
 		for f, set := range c.cc.sets {
 			if set == nil {
@@ -383,7 +383,8 @@ func (h *held) outside() []netip.Prefix {
 }
 
 // sizeLog2 is log2 of the ClusterCIDR's allocatable blocks: the smaller family's, since a
-// dual-stack node takes one block of each (spec B.4 P1: "min of the families' MaxCIDRs").
+// dual-stack node takes one block of each (upstream's priority P1 used the minimum of the
+// families' MaxCIDRs).
 func (cc *clusterCIDR) sizeLog2() int {
 	n := -1
 	for _, set := range cc.sets {

@@ -62,7 +62,7 @@ func installCRD(ctx context.Context, dyn dynamic.Interface) error {
 
 // createDefaultClusterCIDR creates default-cluster-cidr from the flags if no object of that
 // name exists. An existing one is left alone whatever it says: upstream created it once and a
-// later flag change does not alter it (spec B.4, B.5), and its spec is immutable anyway.
+// later flag change does not alter it, and its spec is immutable anyway.
 func createDefaultClusterCIDR(ctx context.Context, dyn dynamic.Interface, spec ClusterCIDRSpec) (created bool, err error) {
 	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&spec)
 	if err != nil {
@@ -72,7 +72,7 @@ func createDefaultClusterCIDR(ctx context.Context, dyn dynamic.Interface, spec C
 	obj.SetAPIVersion(Group + "/" + Version)
 	obj.SetKind(Kind)
 	obj.SetName(DefaultClusterCIDRName)
-	// The finalizer comes with the object, as upstream's Create did (spec B.4), so the
+	// The finalizer comes with the object, as upstream's Create did, so the
 	// default never exists unguarded.
 	obj.SetFinalizers([]string{Finalizer})
 	_, err = dyn.Resource(clusterCIDRGVR).Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})

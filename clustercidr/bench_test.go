@@ -44,7 +44,7 @@ func workloadAllocator(b *testing.B, def string) *Allocator {
 // BenchmarkAllocate measures the allocator alone on the IPAM workload: one op is one node's
 // allocation (choice of ClusterCIDR, lowest free block, bookkeeping), so ns/op and allocs/op
 // are per node. Every len(nodes) ops start again on a fresh allocator, outside the timer.
-// "bed" is notes/ipam-baseline.md's bed (1,000 nodes, default 10.0.0.0/12); "10k" has 10,000
+// "bed" is the IPAM baseline's bed (1,000 nodes, default 10.0.0.0/12); "10k" has 10,000
 // nodes and a default of 10.0.0.0/10 so that all of them fit.
 func BenchmarkAllocate(b *testing.B) {
 	for _, bc := range []struct {

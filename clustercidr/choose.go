@@ -12,7 +12,8 @@ type candidate struct {
 	matched int
 }
 
-// compareStatic orders ClusterCIDRs by the node-independent priorities of spec B.4:
+// compareStatic orders ClusterCIDRs by the node-independent priorities of upstream's
+// multi-CIDR range allocator (KEP-2593's MultiCIDRRangeAllocator):
 //
 //	P1 fewer allocatable pod CIDRs first (2^(node mask − cluster mask), the smaller family's);
 //	P2 smaller per-node block first (fewer host bits);
@@ -22,7 +23,7 @@ type candidate struct {
 //
 // P2 compares perNodeHostBits, which both families share, where upstream compared the IPv4
 // mask of one ClusterCIDR with possibly the IPv6 mask of another. P4 compares addresses,
-// not strings (STYLE.md: 10.0.0.10 is not before 10.0.0.9).
+// not strings (10.0.0.10 is not before 10.0.0.9).
 func compareStatic(a, b *clusterCIDR) int {
 	if c := cmp.Compare(a.sizeLog2(), b.sizeLog2()); c != 0 {
 		return c
@@ -47,11 +48,11 @@ func compareStatic(a, b *clusterCIDR) int {
 // (already in compareStatic order) that select n and are not terminating:
 //
 //	P0 more matching requirements first (selector.go: the longest matching term), so
-//	selector-less ClusterCIDRs, the default among them, come last (spec B.4 appends them
+//	selector-less ClusterCIDRs, the default among them, come last (upstream appended them
 //	after the heap); then the order of ranked.
 //
-// Whether a ClusterCIDR still has a free block is the caller's question (spec B.4: "if a
-// family is exhausted → next ClusterCIDR").
+// Whether a ClusterCIDR still has a free block is the caller's question (as upstream: when a
+// family is exhausted, the next ClusterCIDR is tried).
 func rankFor(dst []candidate, ranked []*clusterCIDR, n Node) []candidate {
 	start := len(dst)
 	for _, cc := range ranked {

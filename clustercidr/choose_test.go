@@ -12,7 +12,7 @@ type namedSpec struct {
 	spec ClusterCIDRSpec
 }
 
-// TestRankFor checks the order in which ClusterCIDRs are tried for a node (spec B.4, with the
+// TestRankFor checks the order in which ClusterCIDRs are tried for a node (upstream's multi-CIDR allocator's, with the
 // ORed terms fix), one tie-break level at a time.
 func TestRankFor(t *testing.T) {
 	zone := selecting(term(in("zone", "z1")))

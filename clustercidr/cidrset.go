@@ -5,10 +5,10 @@ import (
 )
 
 // cidrSet hands out the per-node blocks of one family of one ClusterCIDR: blocks of hostBits
-// host bits (spec B.2: mask = 32−perNodeHostBits or 128−perNodeHostBits) carved from prefix.
+// host bits (mask = 32−perNodeHostBits or 128−perNodeHostBits, as the ClusterCIDR API defines) carved from prefix.
 //
 // It holds no record of its own allocations. What is taken lives in the allocator's global
-// rangeSet per family (so overlapping ClusterCIDRs never hand out the same addresses, spec B.4)
+// rangeSet per family (so overlapping ClusterCIDRs never hand out the same addresses, as upstream)
 // and what is reserved for Services in a second one; the set only keeps a cursor. Memory is
 // therefore independent of the number of blocks, which matters for IPv6, where a /48 with
 // 64 host bits already has 65,536 blocks and a /8 with 4 host bits has 2^116.
@@ -42,7 +42,7 @@ func newCIDRSet(prefix netip.Prefix, hostBits int) *cidrSet {
 // span returns the set's whole address range.
 func (s *cidrSet) span() span { return span{s.first, s.last} }
 
-// sizeLog2 is log2 of the number of blocks: spec B.4's MaxCIDRs = 2^(nodeMask − clusterMask).
+// sizeLog2 is log2 of the number of blocks: upstream's MaxCIDRs = 2^(nodeMask − clusterMask).
 func (s *cidrSet) sizeLog2() int { return s.fam.bits() - s.hostBits - s.prefix.Bits() }
 
 // blockAt returns the block that starts at the aligned address start.
@@ -60,7 +60,7 @@ func (s *cidrSet) contains(p netip.Prefix) bool {
 
 // findFree returns the lowest block that overlaps neither used nor reserved, in
 // O(k log m) for k used runs skipped above the cursor and m runs in total. Blocks are
-// returned in address order (deterministic; upstream searched round-robin, notes/ipam-baseline.md).
+// returned in address order (deterministic; upstream searched round-robin).
 func (s *cidrSet) findFree(used, reserved *rangeSet) (span, bool) {
 	c := s.next
 	for !s.last.less(c) {

@@ -36,7 +36,7 @@ import (
 	"github.com/k3snet/k3snet/internal/events"
 )
 
-// Event reasons. The first two are kube-controller-manager's (spec B.4), so users and alerts
+// Event reasons. The first two are kube-controller-manager's, so users and alerts
 // that know them keep working.
 const (
 	// ReasonCIDRNotAvailable: no ClusterCIDR that selects the Node has a free block.
@@ -44,7 +44,7 @@ const (
 	// ReasonCIDRAssignmentFailed: the Node patch that sets spec.podCIDRs failed.
 	ReasonCIDRAssignmentFailed = "CIDRAssignmentFailed"
 	// ReasonCIDROutsideClusterCIDRs: the Node's existing pod CIDR lies in no ClusterCIDR (or
-	// cannot be parsed); it is held anyway. Upstream crash-looped instead (spec B.4).
+	// cannot be parsed); it is held anyway. Upstream crash-looped instead.
 	ReasonCIDROutsideClusterCIDRs = "CIDROutsideClusterCIDRs"
 	// ReasonCIDRConflict: the Node's existing pod CIDR overlaps one another Node holds.
 	ReasonCIDRConflict = "CIDRConflict"
@@ -73,7 +73,7 @@ type Controller struct {
 	client kubernetes.Interface
 	// opts are the validated options with defaults filled in.
 	opts Options
-	// defaultSpec is the default ClusterCIDR built from opts (spec B.4), with MultiClusterCIDR.
+	// defaultSpec is the default ClusterCIDR built from opts, with MultiClusterCIDR.
 	defaultSpec ClusterCIDRSpec
 	// rangePrefixes and rangeMasks are the range allocated from without MultiClusterCIDR.
 	rangePrefixes []netip.Prefix
@@ -112,7 +112,7 @@ type Controller struct {
 	// mu guards waiting.
 	mu sync.Mutex
 	// waiting holds the Nodes that got CIDRNotAvailable; they are requeued when capacity
-	// appears (STYLE 2: freed capacity reprocesses waiters).
+	// appears (freed capacity reprocesses waiters, so none waits for a resync).
 	waiting map[string]struct{}
 }
 
@@ -263,7 +263,7 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	return nil
 }
 
-// lead rebuilds the allocator from the caches, following the start-up order of spec B.4 (every
+// lead rebuilds the allocator from the caches, following upstream's start-up order (every
 // ClusterCIDR, including terminating ones, then every Node's CIDRs, then the terminating
 // marks, so they keep their nodes), and runs the workers until ctx ends.
 func (c *Controller) lead(ctx context.Context) {
@@ -569,8 +569,8 @@ func (c *Controller) release(ctx context.Context, name string) {
 	c.requeueWaiting()
 }
 
-// occupy records a Node's existing CIDRs. They never change (mission: a node that already has
-// a CIDR cannot get a new one), so problems are reported, not retried.
+// occupy records a Node's existing CIDRs. They never change (a node that already has a CIDR
+// cannot get a new one), so problems are reported, not retried.
 func (c *Controller) occupy(ctx context.Context, node *corev1.Node, n Node) {
 	_, err := c.allocator().Occupy(n)
 	switch {
@@ -623,7 +623,7 @@ func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *corev
 				return nil
 			}
 			// A timeout may have applied the patch: keep the reservation, so the retry writes
-			// the same block and nothing else can get it meanwhile (spec B.4).
+			// the same block and nothing else can get it meanwhile.
 			if !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) {
 				c.allocator().Release(n.Name)
 			}
@@ -685,7 +685,7 @@ func (c *Controller) patchPodCIDRs(ctx context.Context, name, resourceVersion st
 
 // syncClusterCIDR makes the allocator and the finalizer follow a ClusterCIDR object: a live
 // one is added and guarded by Finalizer; a deleted one hands out nothing more and keeps the
-// finalizer while Nodes hold blocks from it (spec B.4 deletion protection).
+// finalizer while Nodes hold blocks from it (deletion protection, as upstream's allocator).
 func (c *Controller) syncClusterCIDR(ctx context.Context, name string) error {
 	logger := klog.FromContext(ctx).WithValues("clusterCIDR", name)
 	obj, err := c.ccs.Get(name)

@@ -3,7 +3,7 @@ package clustercidr
 import _ "embed"
 
 // API identity of the ClusterCIDR custom resource. The group is the one the out-of-tree
-// successor kubernetes-sigs/node-ipam-controller uses (spec B.1), since the in-tree
+// successor kubernetes-sigs/node-ipam-controller uses, since the in-tree
 // networking.k8s.io/v1alpha1 API was removed in Kubernetes 1.29.
 const (
 	// Group is the API group of ClusterCIDR.
@@ -15,11 +15,11 @@ const (
 	// Resource is the plural resource name.
 	Resource = "clustercidrs"
 
-	// DefaultClusterCIDRName names the ClusterCIDR built from --cluster-cidr (spec B.4).
+	// DefaultClusterCIDRName names the ClusterCIDR built from --cluster-cidr.
 	DefaultClusterCIDRName = "default-cluster-cidr"
 
 	// Finalizer keeps a ClusterCIDR until no node holds pod CIDRs from it. Same name as
-	// kube-controller-manager's (spec B.2: the code's name, not the KEP's), so objects move
+	// kube-controller-manager's (the name its code used, not the one KEP-2593 gives), so objects move
 	// between K3s and k3snet.
 	Finalizer = "networking.k8s.io/cluster-cidr-finalizer"
 )
@@ -27,9 +27,9 @@ const (
 //go:embed crd.yaml
 var crdYAML []byte
 
-// CRDYAML returns the CustomResourceDefinition of ClusterCIDR as YAML: the schema of spec B.2
-// with its validation in CEL (immutable spec, CIDR families, host-bit limits). The caller
-// gets its own copy.
+// CRDYAML returns the CustomResourceDefinition of ClusterCIDR as YAML: the schema of the removed
+// networking.k8s.io/v1alpha1 ClusterCIDR API with its validation in CEL (immutable spec, CIDR
+// families, host-bit limits). The caller gets its own copy.
 func CRDYAML() []byte {
 	return append([]byte(nil), crdYAML...)
 }

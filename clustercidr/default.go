@@ -17,7 +17,7 @@ const (
 // and the node mask sizes (0 means kube-controller-manager's default, /24 and /64). The spec
 // has no node selector, so it takes every node no other ClusterCIDR takes.
 //
-// perNodeHostBits follows spec B.4. Single stack: the family's host bits (32−mask or
+// perNodeHostBits follows upstream's multi-CIDR allocator. Single stack: the family's host bits (32−mask or
 // 128−mask), raised to 4 if smaller. Dual stack, where one value serves both families: the
 // IPv4 host bits if they are at least 4 and no more than the IPv6 host bits; else the IPv6
 // host bits if they lie in [4, 32]; else 4. So the default /24 + /64 gives 8, and every node
@@ -26,7 +26,7 @@ const (
 // keeps its own mask (Allocator.AddRange).
 //
 // Prefixes with host bits set are masked, as kube-controller-manager parses the flag. The
-// result is validated; an error matches ErrInvalidClusterCIDR. As upstream did (spec B.4, B.5),
+// result is validated; an error matches ErrInvalidClusterCIDR. As upstream did,
 // the object is created once when none named DefaultClusterCIDRName exists; a later change of
 // the flag does not alter it, since the spec is immutable.
 func DefaultClusterCIDRSpec(clusterCIDRs []netip.Prefix, nodeMaskIPv4, nodeMaskIPv6 int) (ClusterCIDRSpec, error) {

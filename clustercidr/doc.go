@@ -2,8 +2,10 @@
 // --multi-cluster-cidr does, from ClusterCIDR objects that select nodes by label, each
 // handing out blocks of perNodeHostBits per IP family.
 //
-// The rules live in the pure Allocator (spec B.4 order, OR-ed selector terms, global overlap
-// check, service CIDRs reserved). The Controller feeds it from the API:
+// The rules live in the pure Allocator: the order in which the removed upstream multi-CIDR
+// range allocator (KEP-2593, kube-controller-manager's MultiCIDRRangeAllocator) tried
+// ClusterCIDRs, OR-ed selector terms, its global overlap check, service CIDRs reserved. The
+// Controller feeds it from the API:
 //
 //   - Without Options.MultiClusterCIDR it allocates from Options.ClusterCIDRs alone, as
 //     kube-controller-manager's range allocator does in K3s, each family with its own node
@@ -11,11 +13,11 @@
 //     objects, so it also runs with RBAC that has no rule for them.
 //   - With it, Start installs the ClusterCIDR CRD (networking.x-k8s.io/v1, crd.yaml) by
 //     server-side apply and waits until it is Established, creates default-cluster-cidr from
-//     the flags once (never touched again: spec B.5), and watches ClusterCIDRs through a
+//     the flags once (never touched again, as upstream), and watches ClusterCIDRs through a
 //     dynamic informer of its own. Every ClusterCIDR gets Finalizer; a deleted one stays until
 //     no Node holds a block from it, with a ClusterCIDRInUse Warning Event naming the Nodes.
 //
-// Start-up follows spec B.4: every ClusterCIDR (terminating ones too), then every Node's
+// Start-up follows upstream's allocator: every ClusterCIDR (terminating ones too), then every Node's
 // existing pod CIDRs from a live list, then the terminating marks; only then are blocks handed
 // out. A Node gets its block with one JSON merge patch of spec.podCIDR and spec.podCIDRs,
 // conditional on the Node's resourceVersion; after a conflict the Node is re-read and what the

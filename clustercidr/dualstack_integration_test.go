@@ -17,10 +17,10 @@ import (
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
-// Dual stack end to end, against the package's shared control plane (spec B.2, B.4): the
+// Dual stack end to end, against the package's shared control plane: the
 // default ClusterCIDR from two --cluster-cidr ranges, the one perNodeHostBits both families
-// share, spec.podCIDRs with one block per family (IPv4 first, spec B.4 "try IPv4 set then IPv6
-// set"), dual-stack and IPv6-only ClusterCIDRs chosen by label, and both blocks freed on delete.
+// share, spec.podCIDRs with one block per family (IPv4 first: upstream tried the IPv4 set, then
+// the IPv6 set), dual-stack and IPv6-only ClusterCIDRs chosen by label, and both blocks freed on delete.
 
 // getNode reads the node from the API.
 func (e *env) getNode(name string) *corev1.Node {
@@ -71,7 +71,7 @@ func freeBlocks(t *testing.T, reg metrics.KubeRegistry, clusterCIDR string) map[
 func TestDualStackDefaultClusterCIDR(t *testing.T) {
 	e := newEnv(t)
 	names := e.nodes("ds-"+e.id, 3, false, nil)
-	// Default node masks /24 and /64: 8 and 64 host bits; the IPv4 count serves both (spec B.4).
+	// Default node masks /24 and /64: 8 and 64 host bits; the IPv4 count serves both.
 	e.start(Options{ClusterCIDRs: []string{"10.80.0.0/16", "fd00:80::/56"}, MultiClusterCIDR: true})
 
 	got := e.waitCIDRs(names...)
@@ -105,7 +105,7 @@ func TestDualStackHostBitsFromIPv6AndReleaseOfBothBlocks(t *testing.T) {
 	e := newEnv(t)
 	// With --multi-cluster-cidr the default ClusterCIDR has one perNodeHostBits. IPv4 /24
 	// nodes have 8 host bits, IPv6 /122 nodes 6: the IPv4 count is larger, so the IPv6 one
-	// serves both (spec B.4: "else IPv6 host bits if within [4, 32]"). The IPv6 range holds
+	// serves both (the dual-stack rule: else the IPv6 host bits if within [4, 32]). The IPv6 range holds
 	// two /122 blocks and the IPv4 range 1,024 /26 blocks: IPv6 runs out first.
 	opts := Options{ClusterCIDRs: []string{"10.81.0.0/16", "fd00:81::/121"}, NodeCIDRMaskSizeIPv4: 24, NodeCIDRMaskSizeIPv6: 122, MultiClusterCIDR: true}
 	spec, err := opts.defaultSpec()
@@ -120,7 +120,7 @@ func TestDualStackHostBitsFromIPv6AndReleaseOfBothBlocks(t *testing.T) {
 	}
 	assertNoOverlap(t, got)
 
-	// A free IPv4 block is not enough: a node gets every family or none (spec B.4).
+	// A free IPv4 block is not enough: a node gets every family or none.
 	late := e.nodes("hb-late-"+e.id, 1, false, nil)
 	e.waitEvent(metav1.NamespaceDefault, late[0], ReasonCIDRNotAvailable)
 	assert.Empty(t, e.getNode(late[0]).Spec.PodCIDRs, "no IPv4-only allocation while IPv6 is full")

@@ -30,7 +30,7 @@ func (p *patchCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkEndToEnd1000Nodes is the IPAM workload of record (shared bench/ipam-workload.py,
-// notes/ipam-baseline.md): four ClusterCIDRs with selectors plus the default from
+// the IPAM baseline): four ClusterCIDRs with selectors plus the default from
 // --cluster-cidr=10.0.0.0/12 (/24 per node), and 1,000 Nodes created before the controller
 // starts. One op is Start until every Node has spec.podCIDRs; patches/node counts the Node
 // PATCH requests. The Nodes are not kwok-managed, to keep kwok's own writes out of it.

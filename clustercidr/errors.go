@@ -7,19 +7,19 @@ import "errors"
 var (
 	// ErrNoCIDRAvailable means no ClusterCIDR that selects the node has a free block in every
 	// family it defines (or none selects it). The controller reports it as the Node Event
-	// CIDRNotAvailable, as kube-controller-manager did (spec B.4), and retries when capacity frees.
+	// CIDRNotAvailable, as kube-controller-manager did, and retries when capacity frees.
 	ErrNoCIDRAvailable = errors.New("no pod CIDR available")
 
 	// ErrCIDROutsideClusterCIDRs means a node's existing pod CIDR lies in no ClusterCIDR. Occupy
 	// still holds the CIDR (see Allocator.Occupy); the controller reports a Warning Event instead
-	// of crash-looping as upstream did at start-up (spec B.4).
+	// of crash-looping as upstream did at start-up.
 	ErrCIDROutsideClusterCIDRs = errors.New("pod CIDR is outside every ClusterCIDR")
 
 	// ErrAlreadyAllocated means the CIDR overlaps one another node holds, or the node passed to
-	// Allocate already has pod CIDRs (they are immutable: mission, "Multi-cluster CIDR").
+	// Allocate already has pod CIDRs (they are immutable once set).
 	ErrAlreadyAllocated = errors.New("already allocated")
 
-	// ErrInvalidClusterCIDR means a ClusterCIDR spec breaks a rule of spec B.2, or differs from
+	// ErrInvalidClusterCIDR means a ClusterCIDR spec breaks a validation rule of the ClusterCIDR API, or differs from
 	// the spec already known under its name (all spec fields are immutable). Every FieldError
 	// matches it. A bad spec is permanent: Warning Event, no retry.
 	ErrInvalidClusterCIDR = errors.New("invalid ClusterCIDR")

@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Fixture builders: small functions plus tweaks (STYLE.md §3), no long literals.
+// Fixture builders: small functions plus tweaks, no long literals.
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
@@ -116,7 +116,7 @@ func newTestAllocator(t testing.TB, service ...string) *Allocator {
 	return a
 }
 
-// Sequenced tables (STYLE.md §3): each row is one step on one allocator.
+// Sequenced tables: each row is one step on one allocator.
 
 type opKind int
 

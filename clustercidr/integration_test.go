@@ -288,7 +288,7 @@ func TestSelectedNodesGetCIDRsFromTheirClusterCIDR(t *testing.T) {
 	a, b := "a-"+e.id, "b-"+e.id
 	e.clusterCIDR("a-"+e.id, ClusterCIDRSpec{NodeSelector: oneTerm(in("tier", a)), PerNodeHostBits: 8, IPv4: "10.61.0.0/16"})
 	e.clusterCIDR("b-"+e.id, ClusterCIDRSpec{NodeSelector: oneTerm(in("tier", b)), PerNodeHostBits: 6, IPv4: "10.62.0.0/16"})
-	// Two requirements beat one (spec B.4 P0) until its 4 blocks run out.
+	// Two requirements beat one (priority P0: more matching requirements first) until its 4 blocks run out.
 	e.clusterCIDR("az-"+e.id, ClusterCIDRSpec{NodeSelector: oneTerm(in("tier", a), in("zone", "z1-"+e.id)), PerNodeHostBits: 8, IPv4: "10.63.0.0/22"})
 
 	names := e.nodes("sel-"+e.id, 50, true, func(i int) map[string]string {
@@ -337,7 +337,8 @@ func TestSelectedNodesGetCIDRsFromTheirClusterCIDR(t *testing.T) {
 	assert.Equal(t, ClusterCIDRSpec{PerNodeHostBits: 8, IPv4: "10.60.0.0/16"}, spec)
 }
 
-// missionExample is the mission's example object, verbatim but for the apiVersion.
+// missionExample is the K3s documentation's example ClusterCIDR (worker2 by hostname),
+// verbatim but for the apiVersion.
 const missionExample = `apiVersion: networking.x-k8s.io/v1
 kind: ClusterCIDR
 metadata:

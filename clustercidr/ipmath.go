@@ -8,7 +8,7 @@ import (
 )
 
 // family indexes the per-family state of the allocator. A ClusterCIDR has at most one prefix
-// per family (spec B.2: spec.ipv4, spec.ipv6).
+// per family (its spec.ipv4 and spec.ipv6).
 type family int
 
 const (

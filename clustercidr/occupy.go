@@ -10,7 +10,7 @@ import (
 
 // Occupy records the pod CIDRs node n already has (spec.podCIDRs), so they are never handed
 // out again. A node's pod CIDRs are facts: they never change, whatever the ClusterCIDRs say
-// (spec B.4 "Never changes existing podCIDRs"). Prefixes with host bits set are masked.
+// (upstream's allocator never changed existing podCIDRs either). Prefixes with host bits set are masked.
 //
 // The CIDRs are attributed, for deletion protection, to the first ClusterCIDR in rankFor
 // order that contains all of them; failing that, to any ClusterCIDR that contains them, even
@@ -19,8 +19,8 @@ import (
 // IPv4 and IPv6 CIDRs came from different ClusterCIDRs: deleting either then waits for the
 // node. A CIDR in no ClusterCIDR is still held, and Occupy returns an error matching
 // ErrCIDROutsideClusterCIDRs naming it, which the controller reports as a Warning Event. A
-// ClusterCIDR added later that contains it adopts it. (Upstream refused to start instead,
-// spec B.4.)
+// ClusterCIDR added later that contains it adopts it. (Upstream's multi-CIDR allocator
+// refused to start instead.)
 //
 // Occupying the same CIDRs again is a no-op. Different CIDRs replace what the node held, as
 // when a Node patch raced with another writer. Errors on which nothing changes:
@@ -137,7 +137,7 @@ func (a *Allocator) firstContaining(prefixes ...netip.Prefix) *clusterCIDR {
 // Restore occupies the pod CIDRs of every node in nodes that has some, in name order, so a
 // conflict between two nodes is always reported on the same one. The controller calls it once
 // at start-up with every Node from the lister, after adding every ClusterCIDR and before
-// allocating anything (spec B.4: occupy before allocate), then marks the ClusterCIDRs being
+// allocating anything (occupy before allocate, as upstream started), then marks the ClusterCIDRs being
 // deleted with DeleteClusterCIDR so they keep their nodes. An allocator rebuilt from the
 // Nodes another one allocated holds the same CIDRs and goes on allocating as it would have,
 // so a restart hands out no CIDR twice.

@@ -21,12 +21,12 @@ type Options struct {
 	// --node-cidr-mask-size-ipv4/-ipv6: the prefix length of each node's block in the default
 	// range; 0 means /24 and /64. Without MultiClusterCIDR each family keeps its own, as
 	// K3s's range allocator does (a dual-stack node gets a /24 and a /64). With it they become
-	// the default ClusterCIDR's one perNodeHostBits (spec B.4's dual-stack rule: /24 + /64
+	// the default ClusterCIDR's one perNodeHostBits (upstream's dual-stack rule: /24 + /64
 	// gives 8, so a /24 and a /120).
 	NodeCIDRMaskSizeIPv4 int
 	NodeCIDRMaskSizeIPv6 int
 	// ServiceCIDRs are the --service-cluster-ip-range ranges; no pod CIDR overlapping them is
-	// handed out (spec B.4). Default none.
+	// handed out. Default none.
 	ServiceCIDRs []string
 
 	// MultiClusterCIDR makes the controller honour ClusterCIDR objects (K3s's
@@ -37,8 +37,8 @@ type Options struct {
 	MultiClusterCIDR bool
 	// DynamicClient reads and writes ClusterCIDR objects and installs their CRD. Required with
 	// MultiClusterCIDR. It is an option rather than an argument of New because only that mode
-	// needs it, and client-go has no typed client for the CRD (DESIGN: keep that choice inside
-	// the package); the caller builds it from the same rest.Config as the clientset.
+	// needs it, and client-go has no typed client for the CRD (so how the CRD is reached stays
+	// inside the package); the caller builds it from the same rest.Config as the clientset.
 	DynamicClient dynamic.Interface
 
 	// MetricsRegistry, if set, gets the controller's metrics: clustercidr_allocations_total and
@@ -126,7 +126,7 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// defaultSpec is the spec of the default ClusterCIDR built from the flags (spec B.4).
+// defaultSpec is the spec of the default ClusterCIDR built from the flags.
 func (o Options) defaultSpec() (ClusterCIDRSpec, error) {
 	prefixes, err := parsePrefixes("ClusterCIDRs", o.ClusterCIDRs)
 	if err != nil {

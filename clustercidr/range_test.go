@@ -53,7 +53,7 @@ func TestAddRangeRefusesRangesTheRangeAllocatorRefuses(t *testing.T) {
 }
 
 // The options are checked against the mode's own range: the range allocator's masks without
-// MultiClusterCIDR, spec B.4's shared host bits with it.
+// MultiClusterCIDR, the default ClusterCIDR's shared perNodeHostBits with it.
 func TestOptionsValidateTheRangeOfTheirMode(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	dual := []string{"10.42.0.0/16", "fd00:42::/56"}
@@ -63,7 +63,7 @@ func TestOptionsValidateTheRangeOfTheirMode(t *testing.T) {
 	err := Options{ClusterCIDRs: []string{"10.42.0.0/25"}}.withDefaults().Validate()
 	assert.ErrorContains(t, err, "IPv4 node mask /24 does not fit in 10.42.0.0/25")
 	// Two /30 blocks of a /29: the range allocator takes them, but a ClusterCIDR needs at
-	// least 4 host bits (spec B.4), more than the /29 has.
+	// least 4 host bits, more than the /29 has.
 	tiny := Options{ClusterCIDRs: []string{"10.42.0.0/29"}, NodeCIDRMaskSizeIPv4: 30}
 	assert.NoError(t, tiny.withDefaults().Validate())
 	tiny.MultiClusterCIDR, tiny.DynamicClient = true, dyn

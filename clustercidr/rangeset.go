@@ -8,8 +8,8 @@ import (
 // rangeSet is a set of addresses of one family kept as sorted, disjoint, non-adjacent spans.
 //
 // The allocator keeps every handed-out or occupied pod CIDR of every ClusterCIDR in one
-// rangeSet per family, which is how it enforces the global overlap check of spec B.4 ("skipping
-// candidates present or overlapping in ANY set of ANY ClusterCIDR") even when ClusterCIDRs
+// rangeSet per family, which is how it enforces upstream's global overlap check (a candidate
+// block present in, or overlapping, any set of any ClusterCIDR is skipped) even when ClusterCIDRs
 // overlap and use different block sizes. Adjacent spans are merged, so its size is the number
 // of maximal used runs (about the number of holes), not the number of blocks: nodes allocated
 // lowest-first pack into a few runs, and a /8 or a /48 costs nothing until it is used.

@@ -15,10 +15,10 @@ import (
 //
 // Terms are OR-ed and the requirements of one term AND-ed, as the core NodeSelector type
 // defines ("The terms are ORed", "The requirements of them are ANDed"). The removed upstream
-// allocator ANDed the requirements of all terms (kubernetes#116419, spec B.4/B.5); we do not.
+// allocator ANDed the requirements of all terms (kubernetes#116419); we do not.
 type nodeSelector struct {
 	terms []selectorTerm
-	// text is the canonical form used as tie-breaker P3 of spec B.4 and to compare specs.
+	// text is the canonical form used as tie-breaker P3 (see compareStatic) and to compare specs.
 	text string
 }
 
@@ -34,10 +34,10 @@ type requirement struct {
 	bound  int64    // for Gt and Lt
 }
 
-// nodeNameField is the only field matchFields may select on (spec B.2).
+// nodeNameField is the only field matchFields may select on.
 const nodeNameField = "metadata.name"
 
-// compileNodeSelector checks ns against the rules of spec B.2 and compiles it. It returns nil
+// compileNodeSelector checks ns against the ClusterCIDR API's node selector rules and compiles it. It returns nil
 // for a nil selector, and the joined FieldErrors of every broken rule. ns is not modified.
 func compileNodeSelector(ns *corev1.NodeSelector) (*nodeSelector, error) {
 	if ns == nil {
@@ -82,7 +82,7 @@ func compileNodeSelector(ns *corev1.NodeSelector) (*nodeSelector, error) {
 
 // compileRequirement checks one requirement: In/NotIn need values, Exists/DoesNotExist forbid
 // them, Gt/Lt take exactly one integer, label keys are qualified names, and matchFields allow
-// only metadata.name with In/NotIn and exactly one value (spec B.2).
+// only metadata.name with In/NotIn and exactly one value.
 func compileRequirement(path string, e corev1.NodeSelectorRequirement, field bool) (requirement, []error) {
 	r := requirement{field: field, key: e.Key, op: e.Operator}
 	var errs []error
@@ -132,7 +132,7 @@ func compileRequirement(path string, e corev1.NodeSelectorRequirement, field boo
 
 // match reports whether the selector selects n and, if so, the number of requirements of the
 // longest matching term: with OR-ed terms, that term is the most specific reason the node was
-// selected, and it is the count upstream used for a single term (priority P0 of spec B.4).
+// selected, and it is the count upstream used for a single term (priority P0, see rankFor).
 // A nil selector selects every node with 0 requirements, so it ranks after every selector.
 func (s *nodeSelector) match(n Node) (int, bool) {
 	if s == nil {

@@ -3,7 +3,7 @@ package clustercidr
 import corev1 "k8s.io/api/core/v1"
 
 // ClusterCIDRSpec is the spec of a ClusterCIDR object (networking.x-k8s.io/v1, the shape of the
-// removed networking.k8s.io/v1alpha1 API, spec B.2). Its JSON tags match crd.yaml, so the
+// removed networking.k8s.io/v1alpha1 API). Its JSON tags match crd.yaml, so the
 // controller decodes an object's spec straight into it.
 //
 // NodeSelector reuses the core NodeSelector type because that is the field's wire shape; the

@@ -6,7 +6,8 @@ import (
 	"net/netip"
 )
 
-// minPerNodeHostBits is the smallest block: 16 addresses (spec B.2, B.4 minPerNodeHostBits).
+// minPerNodeHostBits is the smallest block: 16 addresses (the ClusterCIDR API's minimum
+// perNodeHostBits).
 const minPerNodeHostBits = 4
 
 // parsedSpec is a valid ClusterCIDRSpec in the form the allocator uses.
@@ -16,15 +17,16 @@ type parsedSpec struct {
 	selector *nodeSelector
 }
 
-// ValidateClusterCIDRSpec checks spec against the rules of spec B.2 and returns every broken
+// ValidateClusterCIDRSpec checks spec against the validation rules of the ClusterCIDR API
+// (networking.k8s.io/v1alpha1) and returns every broken
 // rule at once, as FieldErrors joined with errors.Join (each matches ErrInvalidClusterCIDR):
 //   - at least one of ipv4 and ipv6;
 //   - each a CIDR of its family in canonical form (the network address, as CEL's
 //     cidr(self) == cidr(self).masked() in crd.yaml); IPv4-mapped IPv6 is not IPv6;
 //   - perNodeHostBits at least 4 and at most the host bits of every family given, because one
-//     value is used for both families (spec B.2, mission "Dual-stack ClusterCIDRs share one
-//     perNodeHostBits");
-//   - the node selector rules of spec B.2 (operators, values, keys, matchFields).
+//     value is used for both families (K3s docs: dual-stack ClusterCIDRs share one
+//     perNodeHostBits);
+//   - the ClusterCIDR API's node selector rules (operators, values, keys, matchFields).
 //
 // It does not modify spec.
 func ValidateClusterCIDRSpec(spec ClusterCIDRSpec) error {

@@ -31,7 +31,7 @@ func ExecRunner(ctx context.Context, stdin, name string, args ...string) (string
 }
 
 // Dataplane programs a State into the kernel with ipset and iptables-restore. It is the one
-// place that talks to the kernel (STYLE §4); it keeps no state between calls, so every Apply
+// place that talks to the kernel; it keeps no state between calls, so every Apply
 // reads back what it needs and a restart needs no recovery.
 type Dataplane struct {
 	run Runner
@@ -188,7 +188,7 @@ func (d *Dataplane) forgetLocked() {
 
 // Cleanup removes everything of ours from both families' filter tables and every set of
 // ours, kube-router's included: what K3s should do when --disable-network-policy is set
-// (spec §1.1). It is the shutdown decision written down: a stopped controller does not
+// (K3s itself leaves them). It is the shutdown decision written down: a stopped controller does not
 // remove rules by itself (traffic stays enforced by the last state), only Cleanup does.
 // Unlike `iptables-save | grep -v KUBE-ROUTER | iptables-restore`, which leaves the
 // KUBE-POD-FW-* and KUBE-NWPLCY-* chains and all sets behind as unreferenced orphans, it

@@ -280,7 +280,7 @@ func TestWorkloadShape(t *testing.T) {
 // BenchmarkApplyWorkload times the kernel side of a full sync of the workload of record in
 // a fresh network namespace: the first sync on an empty node (ipset restore of every set and
 // the iptables-restore), then a resync with nothing changed. kube-router's first full sync
-// of this workload took 8.4-9.1 s (notes/netpol-baseline.md).
+// of this workload took 8.4-9.1 s (measured for the netpol baseline).
 func BenchmarkApplyWorkload(b *testing.B) {
 	netns.Require(b)
 	st, err := Compile(workloadInput(50, 100, 5000, 100, 1000))

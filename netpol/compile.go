@@ -23,10 +23,10 @@ type Input struct {
 	NodeName string
 	// PodCIDRs are all of the node's spec.podCIDRs (several with multi-cluster CIDR). Traffic
 	// from or to an address in them that is not a programmed local pod is rejected (kube-router
-	// --netpol-default-deny, spec §1.3 KUBE-NWPLCY-TAIL); with none, there is no default deny.
+	// --netpol-default-deny, its KUBE-NWPLCY-TAIL); with none, there is no default deny.
 	PodCIDRs []netip.Prefix
 	// ServiceCIDRs are the cluster's Service ranges: pod traffic to them that reaches INPUT is
-	// not judged there, as the real check happens on the backend after DNAT (spec §1.3).
+	// not judged there, as the real check happens on the backend after DNAT.
 	ServiceCIDRs []netip.Prefix
 	// NodePortFirst and NodePortLast bound the NodePort range exempted on INPUT the same way;
 	// zero leaves the exemption out. K3s uses 30000-32767.
@@ -34,7 +34,7 @@ type Input struct {
 	// Families are the IP families to program, IPv4 first when both. Empty means the families
 	// of PodCIDRs, or IPv4 alone when there are none.
 	Families []corev1.IPFamily
-	// Pods are every pod of the cluster: peers may run on any node (spec §1.6).
+	// Pods are every pod of the cluster: peers may run on any node.
 	Pods []*corev1.Pod
 	// Namespaces are every namespace, for namespaceSelectors.
 	Namespaces []*corev1.Namespace

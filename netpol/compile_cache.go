@@ -242,7 +242,7 @@ type familyCache struct {
 	// peerSets holds the set of each rule's selector peers, by the peers' identity.
 	peerSets map[string]*peerSetEntry
 	// namedPorts maps "name/PROTO" to the port numbers pods of this family serve under it,
-	// and each number to those pods' addresses, sorted, with duplicates (spec §2.5); nil
+	// and each number to those pods' addresses, sorted, with duplicates; nil
 	// until first built.
 	namedPorts map[string]map[int32][]netip.Addr
 	// namedSets holds, per "name/PROTO" some rule uses, the set of each number.

@@ -157,7 +157,7 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 // for packets of that direction of a pod the policy selects (-d pod for ingress, -s pod for
 // egress), so the rules only need to match the remote end (side) and the port. A rule that
 // matches sets the "matched" mark; nothing matching leaves it unset and the pod chain rejects
-// (an isolated direction with no rule denies everything, spec §2.2).
+// (an isolated direction with no rule denies everything).
 func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, prefix string) []string {
 	var out []string
 	for i := range rules {
@@ -191,7 +191,7 @@ func joinMatches(parts ...string) string {
 
 // peerMatches returns the alternative matches of a rule's remote end: one empty match for
 // "any peer", else one set match for its selector peers and one for its ipBlocks. Peers are
-// OR-ed (spec §2.3), which is the alternatives being separate rules.
+// OR-ed, which is the alternatives being separate rules.
 func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, side, prefix string) []string {
 	if r.anyPeer {
 		return []string{""}
@@ -241,7 +241,7 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 
 // resolvePeerSet computes the set of a peer set entry from the current pods and namespaces.
 //
-// Spec §2.3 / API (NetworkPolicyPeer): podSelector alone selects pods of the policy's
+// API (NetworkPolicyPeer): podSelector alone selects pods of the policy's
 // namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
 // matching podSelector in the selected namespaces.
 func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
@@ -292,7 +292,7 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 		case p.named != "":
 			out = append(out, fc.namedPortMatches(proto, p)...)
 		case p.first == 0:
-			// Spec §2.7: protocol without port is every port of that protocol.
+			// A protocol without port is every port of that protocol.
 			out = append(out, "-p "+proto)
 		case p.first == p.last:
 			out = append(out, "-p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(p.first)))
@@ -303,12 +303,12 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 	return out
 }
 
-// namedPortMatches resolves a named port on the destination of the connection (spec §2.5):
+// namedPortMatches resolves a named port on the destination of the connection:
 // one match per number the name has, each requiring the destination to be a pod that serves
 // the name under that number with that protocol. The destination is the selected pod for
 // ingress and the peer for egress; either way "-m set ... dst" over every pod serving it is
 // exact, and an egress rule without "to" thus reaches such pods in every namespace (kube-router
-// resolves only the policy's namespace and opens the port to any address, spec §1.6).
+// resolves only the policy's namespace and opens the port to any address).
 func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 	key := p.named + "/" + string(p.proto)
 	byNum := fc.cache.namedPorts[key]
@@ -344,14 +344,14 @@ func (fc *familyCompiler) namedPortSet(key string, n int32, addrs []netip.Addr) 
 // so a rule read back compares equal.
 const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100"
 
-// podChain builds a local pod's chain (spec §1.3, rule order kept): shared conntrack rules,
+// podChain builds a local pod's chain (kube-router's rule order kept): shared conntrack rules,
 // node traffic, then for each direction either the default mark (not isolated) or the jumps
 // to the selecting policies' chains, log and reject when nothing marked, and the "passed" mark.
 func (fc *familyCompiler) podChain(lp localPod) Chain {
 	ip := lp.addr.String()
 	rules := []string{
 		"-j " + ChainCommon,
-		// API (spec.ingress) and spec §1.7/§2.9: traffic from the pod's own node (kubelet
+		// API (spec.ingress) and kube-router: traffic from the pod's own node (kubelet
 		// probes) is always allowed.
 		"-d " + ip + " -m addrtype --src-type LOCAL -j ACCEPT",
 	}
@@ -378,7 +378,7 @@ func (fc *familyCompiler) podChain(lp localPod) Chain {
 	return Chain{Name: podChainName(lp.info.pod.Namespace, lp.info.pod.Name), Rules: rules}
 }
 
-// topLevelChains builds KUBE-ROUTER-INPUT/FORWARD/OUTPUT (spec §1.3): each sends traffic of
+// topLevelChains builds KUBE-ROUTER-INPUT/FORWARD/OUTPUT: each sends traffic of
 // a local pod through its chain, ingress (-d) and egress (-s), then ends in the tail chain.
 // FORWARD sees routed traffic and, with br_netfilter, bridged traffic too, so the physdev
 // copies of kube-router's jumps are not needed.
@@ -440,7 +440,7 @@ func (fc *familyCompiler) commonChain() Chain {
 	return Chain{Name: ChainCommon, Rules: rules}
 }
 
-// tailChain ends every top-level chain (spec §1.3 KUBE-NWPLCY-TAIL with default deny): an
+// tailChain ends every top-level chain (kube-router's KUBE-NWPLCY-TAIL with default deny): an
 // address of the node's pod CIDRs that is not a local pod programmed in this state is
 // rejected, so a pod that starts before its chain exists is isolated instead of open
 // (k3s-io/k3s#13432); then traffic every pod chain passed is accepted, which also works when

@@ -22,7 +22,7 @@ type namedContainerPort struct {
 	number int32
 }
 
-// newPodInfo keeps the pods a policy can select as target or peer (spec §1.2, §2.9, §2.13):
+// newPodInfo keeps the pods a policy can select as target or peer:
 // not hostNetwork (its address is the node's), not finished (its address may already belong
 // to a new pod, kube-router#1056), and with at least one address.
 func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
@@ -35,7 +35,8 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 		addrs = append(addrs, ip.IP)
 	}
 	addrs = append(addrs, pod.Status.PodIP)
-	// Spec §1.8: a pod's address of a family is the first of that family in status.podIPs.
+	// A pod's address of a family is the first of that family in status.podIPs (kube-router
+	// takes the same one).
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
@@ -52,7 +53,7 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 	if !info.v4.IsValid() && !info.v6.IsValid() {
 		return podInfo{}, false
 	}
-	// Spec §2.5: named ports are the containers' ports, sidecars (restartable init
+	// Named ports are the containers' ports, sidecars (restartable init
 	// containers) included since they serve for the pod's lifetime.
 	containers := make([]*corev1.Container, 0, len(pod.Spec.Containers))
 	for i := range pod.Spec.InitContainers {
@@ -88,7 +89,7 @@ func (p *podInfo) addr(fam corev1.IPFamily) netip.Addr {
 }
 
 // indexNamespaceLabels maps each namespace to the labels namespaceSelectors match. The API
-// server sets kubernetes.io/metadata.name on every namespace (spec §2.3); objects that
+// server sets kubernetes.io/metadata.name on every namespace; objects that
 // skipped it get the label here, on a copy.
 func indexNamespaceLabels(namespaces []*corev1.Namespace) map[string]map[string]string {
 	idx := make(map[string]map[string]string, len(namespaces))

@@ -32,7 +32,7 @@ type policyInfo struct {
 
 // ruleInfo is one ingress or egress rule.
 type ruleInfo struct {
-	// anyPeer: from/to is empty, so every peer matches (spec §2.2).
+	// anyPeer: from/to is empty, so every peer matches.
 	anyPeer bool
 	// selectorPeers and blocks are the valid peers; a rule with peers of which none is valid
 	// matches nothing (fail closed).
@@ -41,13 +41,13 @@ type ruleInfo struct {
 	// blockNets4 and blockNets6 are the prefixes blocks admit in each family, computed once
 	// per parse (resolveBlocks): the excepts are already subtracted.
 	blockNets4, blockNets6 []netip.Prefix
-	// anyPort: ports is empty, so every port and protocol matches (spec §2.2).
+	// anyPort: ports is empty, so every port and protocol matches.
 	anyPort bool
 	ports   []portInfo
 }
 
 // selectorPeer is a peer with a podSelector, a namespaceSelector or both; a nil selector is
-// an unset field, which is not the same as an empty one (spec §2.3).
+// an unset field, which is not the same as an empty one.
 type selectorPeer struct {
 	pods, namespaces labels.Selector
 }
@@ -64,7 +64,7 @@ type portInfo struct {
 	// named is the port name, or "" for a numeric or absent port.
 	named string
 	// first and last bound a numeric port range; 0 when the entry has no port (every port of
-	// proto, spec §2.7).
+	// proto).
 	first, last int32
 }
 
@@ -108,7 +108,7 @@ func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
 		return nil, errs
 	}
 	p := &policyInfo{namespace: np.Namespace, name: np.Name, selector: sel}
-	// Spec §2.1: only an empty policyTypes is defaulted, to Ingress plus Egress iff spec.egress
+	// Only an empty policyTypes is defaulted, to Ingress plus Egress iff spec.egress
 	// is non-empty; read the field, never infer from the rule lists.
 	if len(np.Spec.PolicyTypes) == 0 {
 		p.isolatesIngress, p.isolatesEgress = true, len(np.Spec.Egress) > 0
@@ -241,8 +241,8 @@ func parseBlockPeer(b *networkingv1.IPBlock) (blockPeer, error) {
 	return out, nil
 }
 
-// parsePortInfo applies the API defaults to one port entry and validates it (spec §2.6,
-// §2.7): protocol defaults to TCP; endPort needs a numeric port at or below it.
+// parsePortInfo applies the API defaults to one port entry and validates it, as the API
+// server does: protocol defaults to TCP; endPort needs a numeric port at or below it.
 func parsePortInfo(p *networkingv1.NetworkPolicyPort) (portInfo, error) {
 	pi := portInfo{proto: corev1.ProtocolTCP}
 	if p.Protocol != nil && *p.Protocol != "" {

@@ -25,7 +25,7 @@ import (
 // ComponentName is the source of the controller's Events and the name in its logs.
 const ComponentName = "netpol-controller"
 
-// Event reasons and message formats, on the NetworkPolicy a user looks at (STYLE §5).
+// Event reasons and message formats, on the NetworkPolicy a user looks at.
 const (
 	// ReasonInvalidPolicy: part of a NetworkPolicy would be rejected by the API server (for
 	// example a policy stored before validation existed, or written to the datastore directly)
@@ -43,7 +43,7 @@ const (
 )
 
 // dataplane is what the controller needs of the kernel side; Dataplane is it, tests replace
-// it (STYLE §4: the one place that talks to the kernel).
+// it (it is the one place that talks to the kernel).
 type dataplane interface {
 	// Preflight checks that the tools the families need are usable.
 	Preflight(ctx context.Context, families []corev1.IPFamily) error
@@ -64,7 +64,7 @@ var _ dataplane = (*Dataplane)(nil)
 // applied, as kube-router's do. The node keeps enforcing the last state it knew (fails
 // closed) through a restart or upgrade of the controller, and the next Start replaces the
 // rules in place, without a window in which they are gone. Removing them is a separate,
-// explicit act: Cleanup, what --disable-network-policy should do (spec §1.1).
+// explicit act: Cleanup, what --disable-network-policy should do.
 type Controller struct {
 	// client writes Events (through the default recorder).
 	client kubernetes.Interface
@@ -142,7 +142,7 @@ func newController(client kubernetes.Interface, opts Options, dp dataplane) (*Co
 // iptables, ip6tables (for an IPv6 node) and ipset work (an error wrapping ErrToolUnusable
 // names the tool and its package if not), then launches the sync runner and returns.
 // Nothing is programmed before then: a sync on a partial cache would apply a partial state,
-// an allow window (STYLE §4). The runner stops when ctx ends, leaving the rules in place
+// an allow window. The runner stops when ctx ends, leaving the rules in place
 // (see Controller).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx).WithValues("controller", ComponentName, "node", c.opts.NodeName)
@@ -213,8 +213,7 @@ func (c *Controller) handleAny(any) { c.runner.Signal() }
 
 // handlePodAdd asks for a sync for a pod that has an address. A pod is created without one
 // and gets it in a status update later; a sync for the create would change nothing and only
-// push the sync that matters a MinSyncInterval later (kube-router drops such adds too,
-// spec §1.2).
+// push the sync that matters a MinSyncInterval later (kube-router drops such adds too).
 func (c *Controller) handlePodAdd(obj any) {
 	if pod, ok := obj.(*corev1.Pod); ok && pod.Status.PodIP == "" && len(pod.Status.PodIPs) == 0 {
 		return
@@ -224,7 +223,7 @@ func (c *Controller) handlePodAdd(obj any) {
 
 // handlePodUpdate asks for a sync when a field Compile reads changed: phase (finished pods
 // drop out), addresses, node, host network, labels. kube-router filters the same way
-// (spec §1.2); container ports are immutable. Resyncs change none of them and are dropped.
+// in its pod update handler; container ports are immutable. Resyncs change none of them and are dropped.
 func (c *Controller) handlePodUpdate(oldObj, newObj any) {
 	old, ok1 := oldObj.(*corev1.Pod)
 	pod, ok2 := newObj.(*corev1.Pod)

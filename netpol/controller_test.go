@@ -195,7 +195,7 @@ func TestOptionsValidate(t *testing.T) {
 
 // TestControllerDoesNotProgramBeforeCachesSync holds the NetworkPolicy list until pods,
 // namespaces and the node are cached and a pod event has been delivered: nothing may reach
-// the kernel, since a sync without the policies would open every pod (STYLE §4).
+// the kernel, since a sync without the policies would open every pod.
 func TestControllerDoesNotProgramBeforeCachesSync(t *testing.T) {
 	kernel := &fakeKernel{}
 	listing := make(chan struct{})

@@ -123,7 +123,7 @@ func runOnNodes[C any](t *testing.T, nodes []*testNode, cases []C, name func(C) 
 	wg.Wait()
 }
 
-// TestDataplaneUpstreamE2E replays every case of the upstream e2e list (spec §4.1) on model
+// TestDataplaneUpstreamE2E replays every case of the upstream e2e list on model
 // nodes, in both families unless the case is for one: it applies the case's objects and
 // policies to the kernel, probes all 72 cells of the 9×9 matrix with real connections and
 // requires the observed matrix, the evaluator's and the upstream expectation to agree.

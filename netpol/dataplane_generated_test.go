@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Cyclonus-style generated cases (spec §4.2) on the model node: random targets, peers
+// Cyclonus-style generated cases on the model node: random targets, peers
 // (podSelector, namespaceSelector, both, ipBlock with and without except, in both families),
 // ports (numeric, named, protocol only, endPort ranges, pathological ones no pod serves) and
 // policyTypes, with random extra labels on pods and namespaces for the selectors to find and
@@ -382,7 +382,8 @@ func TestDataplaneGeneratedCases(t *testing.T) {
 
 // TestGeneratedCasesCoverSpecFamilies checks the generator without a kernel: a seed gives the
 // same cases every time, every case is valid for the evaluator, and the default cases cover
-// every family of spec §4.2 the kernel test relies on.
+// every family of cases the kernel test relies on (policyTypes, deny-all and allow-all rules,
+// each kind of peer, ipBlocks of both families with and without except, ports).
 func TestGeneratedCasesCoverSpecFamilies(t *testing.T) {
 	cases := generateCases(genDefaultSeed, genDefaultCases)
 	again := generateCases(genDefaultSeed, genDefaultCases)

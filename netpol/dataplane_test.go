@@ -25,7 +25,7 @@ import (
 //	(node-1, pod CIDR 10.42.0.0/24)      └──veth── external client 192.168.100.2
 //
 // Every link is routed (a /30 per pod, as Calico does), so all pod traffic crosses the node's
-// FORWARD chain, where kube-router hooks routed pod traffic (spec §1.3). Each pod and the
+// FORWARD chain, where kube-router hooks routed pod traffic. Each pod and the
 // external client serve TCP and UDP echo on ports 80 and 81; the model pods also declare the
 // e2e named ports serve-80-tcp etc. (fixtures_test.go). The observed matrix of every probe
 // must equal the reference evaluator's Reachability.
@@ -201,7 +201,7 @@ func (tn *testNode) observeCells(t *testing.T, probe Probe, probed func(i, j int
 	for i, src := range tn.hosts {
 		for j, dst := range tn.hosts {
 			if i == j {
-				// Loopback never leaves the pod, so no dataplane sees it (spec §2.12).
+				// Loopback never leaves the pod, so no dataplane sees it.
 				m.Allowed[i][j] = true
 				continue
 			}
@@ -320,7 +320,7 @@ func TestDataplaneMatchesEvaluator(t *testing.T) {
 			probes: all,
 		},
 		{
-			// kube-router's bug (spec §1.6): the ingress rule "from x" would satisfy x/a's
+			// kube-router's bug: the ingress rule "from x" would satisfy x/a's
 			// egress to x/b, which the egress rules (UDP 53 only) deny.
 			name: "the ingress rules of a two-way policy do not allow its egress",
 			policies: []*networkingv1.NetworkPolicy{makePolicy("x", "two-way", policyTypes(typeIngress, typeEgress),

@@ -40,7 +40,7 @@
 // Evaluate and Reachability are the reference semantics the dataplane is tested against with
 // real packets; they share no code with Compile.
 //
-// Where we differ from kube-router, on purpose (spec §1.6, §2): each policy direction has its
+// Where we differ from kube-router, on purpose: each policy direction has its
 // own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is
 // subtracted per peer, so peers of one rule stay OR-ed; /0 covers every address of both
 // families; a named egress port without "to" resolves against every namespace's pods; chain

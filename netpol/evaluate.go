@@ -3,7 +3,7 @@ package netpol
 // This file is the reference evaluator of NetworkPolicy semantics: given the API objects, is a
 // connection from one endpoint to another on a port and protocol allowed, and why. It is the
 // oracle the dataplane tests compare real packets with, so it follows the Kubernetes API field
-// by field (spec §2) and shares no code with the compiler that programs the kernel; keep it
+// by field and shares no code with the compiler that programs the kernel; keep it
 // that way, or a bug in shared code would pass both sides of every test.
 
 import (
@@ -57,7 +57,7 @@ func (c Connection) String() string {
 // Evaluate reports whether the policies of cluster allow conn, and why. It reads its inputs
 // and never modifies them.
 //
-// The connection needs both the source's egress and the destination's ingress (spec §2.8),
+// The connection needs both the source's egress and the destination's ingress,
 // each decided from that direction's rules alone. A pod is isolated for a direction once any
 // policy in its namespace selects it and lists that direction in its effective policyTypes;
 // an isolated pod accepts (or sends) only what at least one rule of those policies allows,
@@ -174,13 +174,13 @@ func (ev *evaluator) decide(dir networkingv1.PolicyType, p resolvedConn) Decisio
 	case isLoopback(p):
 		// API concepts page, "What you can't do": "Pods cannot currently block localhost
 		// access". A pod reaching its own IP never leaves its network namespace, so no
-		// dataplane sees it; upstream e2e ignores these cells (spec §2.12).
+		// dataplane sees it; upstream e2e ignores these cells.
 		d.Allowed, d.Reason = true, ReasonLoopback
 	case dir == networkingv1.PolicyTypeIngress && remote.node != "" && remote.node == subject.pod.Spec.NodeName:
 		// API (spec.ingress): "Traffic is allowed to a pod if there are no NetworkPolicies
 		// selecting the pod ..., OR if the traffic source is the pod's local node, OR if the
-		// traffic matches at least one ingress rule". Kubelet probes come from there (spec
-		// §2.9). spec.egress has no such clause: egress to the node stays subject to policy.
+		// traffic matches at least one ingress rule". Kubelet probes come from there.
+		// spec.egress has no such clause: egress to the node stays subject to policy.
 		d.Allowed, d.Reason = true, ReasonFromOwnNode
 	default:
 		d.Reason = ReasonNoRuleAllows

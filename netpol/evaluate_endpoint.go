@@ -12,7 +12,7 @@ import (
 type Endpoint struct {
 	// Pod is the pod at this end, or nil for an address outside any pod. A hostNetwork pod or
 	// a finished (Succeeded/Failed) pod is accepted here but is judged as the bare address it
-	// uses, never as a pod (spec §2.9, §2.13).
+	// uses, never as a pod.
 	Pod *corev1.Pod
 	// IP is the address this end uses. For a pod the zero value means "the pod's address of
 	// the connection's family"; a set IP must be one of the pod's status.podIPs. An endpoint
@@ -76,12 +76,12 @@ func classify(pod *corev1.Pod) endpointKind {
 	case pod == nil:
 		return kindAddress
 	case pod.Spec.HostNetwork:
-		// Spec §2.9: a hostNetwork pod shares its node's address, so a dataplane cannot tell
+		// A hostNetwork pod shares its node's address, so a dataplane cannot tell
 		// it from node traffic. We treat it as node traffic: it is never a policy target and
 		// podSelector/namespaceSelector peers never match it; ipBlock peers match its address.
 		return kindHostNetwork
 	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
-		// Spec §2.13: a finished pod's IP may be reused by a new pod, so it must not carry
+		// A finished pod's IP may be reused by a new pod, so it must not carry
 		// the old pod's labels into policy decisions.
 		return kindFinished
 	default:

@@ -36,13 +36,13 @@ func parseIPBlock(path string, b *networkingv1.IPBlock) (*parsedIPBlock, error) 
 // API (IPBlock): "cidr is a string representing the IPBlock. Valid examples are
 // "192.168.1.0/24" or "2001:db8::/64"", "except is a slice of CIDRs that should not be
 // included within an IPBlock". An address of the other family never matches, and /0 covers
-// every address of its family, link-local and multicast included (spec §2.4).
+// every address of its family, link-local and multicast included.
 //
 // The API describes ipBlock as meant for cluster-external IPs, "since Pod IPs are ephemeral
 // and unpredictable", but it does not exclude pod IPs, and the upstream e2e tests "allow
 // egress access to server in CIDR block" and "enforce except clause while egress access to
 // server in CIDR block" expect a pod IP inside cidr to match and one inside except not to
-// (spec §4.1 #34-#36). So the evaluator matches an ipBlock against any address, pod or not.
+// (cases #34-#36 of netpoltest's upstream list). So the evaluator matches an ipBlock against any address, pod or not.
 func (b *parsedIPBlock) contains(ip netip.Addr) bool {
 	if !b.cidr.Contains(ip) {
 		return false

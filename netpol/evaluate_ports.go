@@ -10,7 +10,7 @@ import (
 )
 
 // validatePort rejects the port entries the API server refuses whose meaning the evaluator
-// would otherwise have to guess: endPort without a numeric port, or below it (spec §2.6).
+// would otherwise have to guess: endPort without a numeric port, or below it.
 func validatePort(path string, p *networkingv1.NetworkPolicyPort) error {
 	if p.EndPort == nil {
 		return nil
@@ -26,7 +26,7 @@ func validatePort(path string, p *networkingv1.NetworkPolicyPort) error {
 	return nil
 }
 
-// orTCP applies the API default of every protocol field the evaluator reads (spec §2.1).
+// orTCP applies the API default of every protocol field the evaluator reads.
 func orTCP(p corev1.Protocol) corev1.Protocol {
 	if p == "" {
 		return corev1.ProtocolTCP
@@ -39,7 +39,7 @@ func orTCP(p corev1.Protocol) corev1.Protocol {
 // API (rule.ports): "If this field is empty or missing, this rule matches all ports (traffic
 // not restricted by port). If this field is present and contains at least one item, then this
 // rule allows traffic only if the traffic matches at least one port in the list." An empty
-// list matches every protocol too, SCTP and UDP included (spec §2.2, §2.7).
+// list matches every protocol too, SCTP and UDP included.
 func portsMatch(ports []networkingv1.NetworkPolicyPort, dst resolvedEndpoint, proto corev1.Protocol, port int32) bool {
 	if len(ports) == 0 {
 		return true
@@ -84,7 +84,7 @@ func portMatches(p *networkingv1.NetworkPolicyPort, dst resolvedEndpoint, proto 
 // servesNamedPort reports whether dst is a pod whose container port called name, with
 // protocol proto, has number port.
 //
-// Spec §2.5: a named port is resolved on the destination of the connection, for ingress and
+// A named port is resolved on the destination of the connection, for ingress and
 // egress alike (on egress that is the peer, not the selected pod), matching name and protocol;
 // each pod may map the name to its own number; a named port never matches an address that is
 // not a selectable pod (external, node, hostNetwork or finished pod). Ports of sidecars (init

@@ -45,7 +45,7 @@ type parsedPeer struct {
 // assumed to affect egress, and all policies (whether or not they contain an ingress section)
 // are assumed to affect ingress." The API server defaults it when the list is empty: Ingress,
 // plus Egress iff len(spec.egress) != 0, so `egress: []` without policyTypes does not isolate
-// egress (spec §2.1). Objects that skipped the API server get the same defaulting here.
+// egress. Objects that skipped the API server get the same defaulting here.
 func effectivePolicyTypes(spec *networkingv1.NetworkPolicySpec) (ingress, egress bool) {
 	if len(spec.PolicyTypes) == 0 {
 		return true, len(spec.Egress) != 0
@@ -67,7 +67,7 @@ func parsePolicy(np *networkingv1.NetworkPolicy) (parsedPolicy, error) {
 	}
 	p.isolatesIngress, p.isolatesEgress = effectivePolicyTypes(&np.Spec)
 	// API (spec.ingress / spec.egress): "If this field is empty then this NetworkPolicy does
-	// not allow any traffic". nil and [] are the same after an API round trip (spec §2.2), so
+	// not allow any traffic". nil and [] are the same after an API round trip, so
 	// both leave the rule list empty: an isolated direction with no rules denies everything.
 	for i, r := range np.Spec.Ingress {
 		rule, err := parseRule(fmt.Sprintf("spec.ingress[%d]", i), "from", r.From, r.Ports)
@@ -145,7 +145,7 @@ func parseSelector(path string, sel *metav1.LabelSelector) (labels.Selector, err
 }
 
 // selects reports whether the policy targets pod: same namespace and podSelector matches.
-// Only pods policies can select reach here (spec §2.9, §2.13).
+// Only pods policies can select reach here.
 func (p *parsedPolicy) selects(pod *corev1.Pod) bool {
 	return pod.Namespace == p.ref.Namespace && p.podSelector.Matches(labels.Set(pod.Labels))
 }
@@ -153,7 +153,7 @@ func (p *parsedPolicy) selects(pod *corev1.Pod) bool {
 // namespaceLabels maps a namespace's name to the labels namespaceSelectors see on it.
 type namespaceLabels map[string]labels.Set
 
-// newNamespaceLabels indexes the namespaces' labels. Spec §2.3: the API server sets
+// newNamespaceLabels indexes the namespaces' labels. The API server sets
 // kubernetes.io/metadata.name to the namespace's name on every namespace (and keeps it so), so
 // the label is added here when a test object lacks it; a namespace missing from the input gets
 // only that label. The input objects are not modified.
@@ -189,7 +189,7 @@ func (idx namespaceLabels) of(name string) labels.Set {
 // NetworkPolicyPeer as a whole selects the pods matching podSelector in the namespaces
 // selected by namespaceSelector. Otherwise it selects all pods in the namespaces selected by
 // namespaceSelector." Selectors match only pods policies can select; an ipBlock matches by
-// address alone, pod or not (spec §2.3, §2.4).
+// address alone, pod or not.
 func (peer *parsedPeer) matches(remote resolvedEndpoint, policyNS string, nsLabels namespaceLabels) bool {
 	if peer.block != nil {
 		return peer.block.contains(remote.ip)

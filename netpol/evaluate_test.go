@@ -37,7 +37,7 @@ func v6(c Connection) Connection {
 	return c
 }
 
-// TestEvaluate covers the edge semantics of spec §2 one connection at a time, checking the
+// TestEvaluate covers the edge semantics of the NetworkPolicy API one connection at a time, checking the
 // outcome and the reason of each direction.
 func TestEvaluate(t *testing.T) {
 	var (
@@ -104,7 +104,7 @@ func TestEvaluate(t *testing.T) {
 		wantEgress  Reason
 		wantIngress Reason
 	}{
-		// §2.1 policyTypes defaulting.
+		// policyTypes defaulting.
 		{
 			name:     "a policy without policyTypes and with only ingress rules does not isolate egress",
 			policies: []*networkingv1.NetworkPolicy{makePolicy("x", "in", ingressRules(from(peers(podPeer(podB)))))},
@@ -168,7 +168,7 @@ func TestEvaluate(t *testing.T) {
 			want:     allowed, wantEgress: notIso, wantIngress: byRule,
 		},
 
-		// §2.2 nil versus empty.
+		// nil versus empty.
 		{
 			name:     "a nil ingress list of an ingress policy denies all",
 			policies: []*networkingv1.NetworkPolicy{denyIn},
@@ -226,7 +226,7 @@ func TestEvaluate(t *testing.T) {
 			want:     allowed, wantEgress: notIso, wantIngress: notIso,
 		},
 
-		// §2.3 peers.
+		// peers.
 		{
 			name:     "a podSelector-only peer does not match a same-labelled pod of another namespace",
 			policies: []*networkingv1.NetworkPolicy{aFrom(podPeer(podB))},
@@ -303,7 +303,7 @@ func TestEvaluate(t *testing.T) {
 			want:       forbidden, wantEgress: notIso, wantIngress: noRule,
 		},
 
-		// §2.4 ipBlock.
+		// ipBlock.
 		{
 			name:     "an ipBlock matches an external address inside its cidr",
 			policies: []*networkingv1.NetworkPolicy{aFrom(cidrPeer("192.0.2.0/24"))},
@@ -384,7 +384,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: noRule, wantIngress: notIso,
 		},
 
-		// §2.5 named ports.
+		// named ports.
 		{
 			name:     "an ingress named port resolves to the destination pod's number",
 			policies: []*networkingv1.NetworkPolicy{allOnPorts(namedPort("http"))},
@@ -460,7 +460,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: noRule, wantIngress: hostNet,
 		},
 
-		// §2.6 endPort.
+		// endPort.
 		{
 			name:     "an endPort range includes its first port",
 			policies: []*networkingv1.NetworkPolicy{aOnPorts(portRange(corev1.ProtocolTCP, 8000, 8080))},
@@ -492,7 +492,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: notIso, wantIngress: noRule,
 		},
 
-		// §2.7 protocols.
+		// protocols.
 		{
 			name:     "a protocol-only UDP entry allows every UDP port",
 			policies: []*networkingv1.NetworkPolicy{aOnPorts(protoOnly(corev1.ProtocolUDP))},
@@ -506,7 +506,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: notIso, wantIngress: noRule,
 		},
 
-		// §2.8 both directions, independently.
+		// both directions, independently.
 		{
 			name:     "the source's egress allow does not override the destination's ingress deny",
 			policies: []*networkingv1.NetworkPolicy{aEgressTo(to(nil)), makePolicy("y", "deny-ingress", policyTypes(typeIngress))},
@@ -534,7 +534,7 @@ func TestEvaluate(t *testing.T) {
 			want: allowed, wantEgress: byRule, wantIngress: byRule,
 		},
 
-		// §2.9 hostNetwork pods and nodes.
+		// hostNetwork pods and nodes.
 		{
 			name:     "a hostNetwork pod is not isolated by a policy selecting every pod",
 			policies: []*networkingv1.NetworkPolicy{denyAll},
@@ -596,7 +596,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: noRule, wantIngress: notAPod,
 		},
 
-		// §2.12 loopback.
+		// loopback.
 		{
 			name:     "a pod reaching its own address is allowed under deny-all",
 			policies: []*networkingv1.NetworkPolicy{denyAll},
@@ -610,7 +610,7 @@ func TestEvaluate(t *testing.T) {
 			want:     allowed, wantEgress: loopback, wantIngress: loopback,
 		},
 
-		// §2.13 pod lifecycle.
+		// pod lifecycle.
 		{
 			name:     "a Succeeded pod is not isolated",
 			policies: []*networkingv1.NetworkPolicy{denyAll},
@@ -636,7 +636,7 @@ func TestEvaluate(t *testing.T) {
 			want:     forbidden, wantEgress: notIso, wantIngress: noRule,
 		},
 
-		// §2.15 dual stack.
+		// dual stack.
 		{
 			name:     "a selected pod is isolated over IPv6 as over IPv4",
 			policies: []*networkingv1.NetworkPolicy{denyIn},
@@ -901,7 +901,7 @@ func TestEvaluateErrors(t *testing.T) {
 
 // TestEvaluateDoesNotMutateInputs runs every kind of evaluation over deep copies and checks
 // the inputs are unchanged: defaulting, the namespace name label and named ports are all
-// computed on the side (STYLE §3).
+// computed on the side.
 func TestEvaluateDoesNotMutateInputs(t *testing.T) {
 	m := newModel(nil, nil)
 	bare := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bare"}}

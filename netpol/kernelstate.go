@@ -8,8 +8,8 @@ import (
 
 // tableState is what a sync reads back from one family's filter table before rendering: the
 // names of the chains we own and the rules of the built-in chains that jump to a top-level
-// chain of ours. Foreign rules are read only to find their positions, never rewritten
-// (STYLE §4).
+// chain of ours. Foreign rules are read only to find their positions, never rewritten (only
+// our own chains are touched).
 type tableState struct {
 	// ownChains lists our chains present in the table, sorted.
 	ownChains []string

@@ -7,7 +7,7 @@ import (
 )
 
 // metricsSubsystem prefixes every metric name: netpol_*. kube-router's are kube_router_*
-// (spec §1.9); ours are built per Controller, never globally, so two embedded instances on
+// (registered globally); ours are built per Controller, never globally, so two embedded instances on
 // two registries do not collide.
 const metricsSubsystem = "netpol"
 
@@ -30,7 +30,7 @@ type controllerMetrics struct {
 	// lastSyncFailed is 1 while the last sync failed, for alerts and health checks.
 	lastSyncFailed *metrics.Gauge
 	// chains, rules and ipsets count what the last applied state holds, by IP family
-	// (kube-router's controller_policy_chains and controller_policy_ipsets, spec §1.9).
+	// (kube-router's controller_policy_chains and controller_policy_ipsets).
 	chains, rules, ipsets *metrics.GaugeVec
 
 	// The kube_router_* metrics repeat ours under the names, types and units (seconds, default

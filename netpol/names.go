@@ -8,27 +8,27 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Chain, ipset and mark names shared with kube-router (spec §1.3-§1.5), so K3s's documented
+// Chain, ipset and mark names shared with kube-router, so K3s's documented
 // cleanup commands and kube-router's own stale-object sweep recognise what we program.
 const (
 	// ChainInput, ChainForward and ChainOutput are the top-level chains jumped to from
-	// position 1 of the filter table's INPUT, FORWARD and OUTPUT chains (spec §1.3).
+	// position 1 of the filter table's INPUT, FORWARD and OUTPUT chains.
 	ChainInput   = "KUBE-ROUTER-INPUT"
 	ChainForward = "KUBE-ROUTER-FORWARD"
 	ChainOutput  = "KUBE-ROUTER-OUTPUT"
-	// ChainDefault marks traffic of a direction no policy isolates (spec §1.3).
+	// ChainDefault marks traffic of a direction no policy isolates.
 	ChainDefault = "KUBE-NWPLCY-DEFAULT"
-	// ChainCommon holds the rules every pod chain starts with: conntrack and ICMP (spec §1.3).
+	// ChainCommon holds the rules every pod chain starts with: conntrack and ICMP.
 	ChainCommon = "KUBE-NWPLCY-COMMON"
 	// ChainTail ends every top-level chain: default deny of unprogrammed pods, then
-	// ACCEPT of traffic every pod chain passed (spec §1.3).
+	// ACCEPT of traffic every pod chain passed.
 	ChainTail = "KUBE-NWPLCY-TAIL"
 
 	// podChainPrefix and policyChainPrefix start the per-pod and per-policy chains.
 	podChainPrefix    = "KUBE-POD-FW-"
 	policyChainPrefix = "KUBE-NWPLCY-"
 	// srcSetPrefix and dstSetPrefix start every ipset we own; ipv6SetPrefix is prepended for
-	// IPv6 sets (spec §1.5).
+	// IPv6 sets.
 	srcSetPrefix  = "KUBE-SRC-"
 	dstSetPrefix  = "KUBE-DST-"
 	ipv6SetPrefix = "inet6:"
@@ -38,7 +38,7 @@ const (
 	kubeRouterLocalPods = "kube-router-local-pods"
 
 	// markMatched is set by any allow rule of the pod chain being traversed and cleared at its
-	// end; markAccepted means every pod chain on the way passed the packet (spec §1.4).
+	// end; markAccepted means every pod chain on the way passed the packet.
 	markMatched  = "0x10000/0x10000"
 	markAccepted = "0x20000/0x20000"
 )
@@ -49,7 +49,7 @@ func builtinChains() [3][2]string {
 }
 
 // nameHash returns the first 16 characters of base32(sha256(parts joined by NUL)), the
-// suffix kube-router uses for its names (spec §1.3). The NUL separator keeps ("ab","c") and
+// suffix kube-router uses for its names. The NUL separator keeps ("ab","c") and
 // ("a","bc") apart. Names are derived from content or identity only, never from a sync
 // counter, so an unchanged state renders byte-identical text.
 func nameHash(parts ...string) string {
@@ -58,14 +58,14 @@ func nameHash(parts ...string) string {
 }
 
 // podChainName names the chain of a local pod; like kube-router's it is the same in both
-// families (spec §1.8).
+// families.
 func podChainName(namespace, name string) string {
 	return podChainPrefix + nameHash("pod", namespace, name)
 }
 
 // policyChainName names the chain holding one direction's rules of a policy in one family.
 // kube-router keeps both directions in one chain, which lets ingress rules satisfy egress
-// (spec §1.6 "direction conflation"); one chain per direction rules that out.
+// ("direction conflation"); one chain per direction rules that out.
 func policyChainName(family corev1.IPFamily, namespace, name, direction string) string {
 	return policyChainPrefix + nameHash("policy", string(family), namespace, name, direction)
 }
@@ -73,7 +73,7 @@ func policyChainName(family corev1.IPFamily, namespace, name, direction string) 
 // setName names a set by its type, family and sorted entries, for sets whose content is fixed
 // by the policy alone (ipBlocks): the content never changes under the name, so a changed
 // ipBlock is a new set that the rules are repointed to in one atomic iptables-restore
-// (spec §1.5), and rules with equal blocks share one set.
+// (as kube-router swaps its sets), and rules with equal blocks share one set.
 func setName(prefix string, family corev1.IPFamily, typ string, entries []string) string {
 	parts := make([]string, 0, len(entries)+2)
 	parts = append(parts, string(family), typ)
@@ -91,7 +91,7 @@ func identitySetName(prefix string, family corev1.IPFamily, typ, identity string
 	return familySetName(prefix, family, nameHash(string(family), typ, "identity", identity))
 }
 
-// familySetName prepends the IPv6 marker to an IPv6 set's name (spec §1.5).
+// familySetName prepends the IPv6 marker to an IPv6 set's name.
 func familySetName(prefix string, family corev1.IPFamily, hash string) string {
 	name := prefix + hash
 	if family == corev1.IPv6Protocol {

@@ -12,16 +12,16 @@ import (
 	"k8s.io/component-base/metrics"
 )
 
-// Defaults of Options, K3s's where K3s has one (spec §1.1).
+// Defaults of Options, K3s's where K3s has one.
 const (
 	// DefaultNodePortFirst and DefaultNodePortLast are K3s's --service-node-port-range.
 	DefaultNodePortFirst, DefaultNodePortLast = 30000, 32767
 	// DefaultMinSyncInterval spaces syncs so a burst of events (a Deployment scaling, a
 	// namespace being relabelled) costs one sync, not one per event. kube-router has no such
-	// bound and runs back-to-back full syncs (spec §1.2).
+	// bound and runs back-to-back full syncs.
 	DefaultMinSyncInterval = time.Second
 	// DefaultMaxSyncInterval is how often the rules are re-applied when nothing happens, to
-	// repair drift: kube-router's IPTablesSyncPeriod, which K3s leaves at 5 minutes (spec §1.1).
+	// repair drift: kube-router's IPTablesSyncPeriod, which K3s leaves at 5 minutes.
 	DefaultMaxSyncInterval = 5 * time.Minute
 )
 
@@ -34,7 +34,7 @@ type Options struct {
 	// NodeName is the node whose local pods this controller protects. Required. The pod CIDRs
 	// of its default deny are every entry of that Node's spec.podCIDRs.
 	NodeName string
-	// ServiceCIDRs are the cluster's Service ranges, exempted on INPUT (spec §1.3); empty
+	// ServiceCIDRs are the cluster's Service ranges, exempted on INPUT; empty
 	// means K3s's 10.43.0.0/16.
 	ServiceCIDRs []netip.Prefix
 	// NodePortFirst and NodePortLast bound the NodePort range exempted on INPUT; both zero
@@ -42,7 +42,7 @@ type Options struct {
 	NodePortFirst, NodePortLast uint16
 	// Families are the IP families to program, IPv4 first when both. Empty means the families
 	// of the Node's pod CIDRs (IPv4 alone when it has none), as K3s derives kube-router's
-	// EnableIPv4/EnableIPv6 from the cluster CIDRs (spec §1.1, §1.8).
+	// EnableIPv4/EnableIPv6 from the cluster CIDRs.
 	Families []corev1.IPFamily
 	// MinSyncInterval is the least time between the starts of two syncs; events in between
 	// are merged into the next sync. Zero means DefaultMinSyncInterval.

@@ -11,7 +11,7 @@ import (
 
 // ErrToolUnusable means a command the dataplane needs is missing or does not work (no
 // permission, no kernel support). K3s checks ipset only and, when it fails, silently runs no
-// NetworkPolicy controller at all (spec §1.1); Start fails with it instead.
+// NetworkPolicy controller at all; Start fails with it instead.
 var ErrToolUnusable = errors.New("netpol: required tool unusable")
 
 // ToolError is one tool that failed the preflight check. errors.Is(err, ErrToolUnusable)

@@ -10,8 +10,8 @@ const ClusterRoleName = "k3snet:netpol-controller"
 
 // ClusterRole returns the least-privilege role the Controller needs, for a binding to the
 // identity its client uses: it only reads, cluster-wide, what Compile reads (peers may run on
-// any node, spec §1.6), and writes nothing but Events. K3s runs kube-router with its
-// controller kubeconfig, which can do far more (spec §1.1).
+// any node), and writes nothing but Events. K3s runs kube-router with its
+// controller kubeconfig, which can do far more.
 func ClusterRole() *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},

@@ -17,7 +17,7 @@ const emptyRestore = "*filter\nCOMMIT\n"
 const maxSetElements = 1 << 18
 
 // jumpRule is the rule placed at position 1 of builtin to send every packet through chain
-// (spec §1.3). kube-router's comment carries a hash of the rule; so does ours.
+// (as kube-router inserts its jumps). kube-router's comment carries a hash of the rule; so does ours.
 func jumpRule(builtin, chain string) string {
 	return "-m comment --comment \"kube-router netpol - " + nameHash("jump", builtin, chain) + "\" -j " + chain
 }
@@ -27,7 +27,7 @@ func jumpRule(builtin, chain string) string {
 //
 // Only our chains are declared: ":CHAIN - [0:0]" creates a chain or flushes it, and with
 // --noflush nothing else in the table is touched, so kube-proxy's, flannel's or anyone's
-// rules survive every sync (spec §6: kube-router restores the whole table, kube-router#1248).
+// rules survive every sync (kube-router restores the whole table, kube-router#1248).
 // The jump from each built-in chain is left alone when it is already the chain's only jump
 // to us and sits at position 1; otherwise every jump to us there is deleted and ours inserted
 // at 1, which also replaces kube-router's jumps after a migration. Our chains that rs no

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// syncRunner is the controller's one dataplane worker (STYLE §2, §4): informer handlers only
+// syncRunner is the controller's one dataplane worker: informer handlers only
 // signal it, and it runs the whole-state sync, never two at once, so that
 //
 //   - a burst of signals costs one sync: signals arriving while a sync runs or waits are
-//     remembered as one pending request (kube-router's capacity-1 channel, spec §1.2), and two
+//     remembered as one pending request (kube-router's capacity-1 channel), and two
 //     syncs start at least minInterval apart, which kube-router lacks;
 //   - a failed sync is retried without a new signal, after a backoff that doubles from
 //     minInterval up to maxInterval, and no signal makes it retry sooner (a broken iptables
@@ -39,7 +39,7 @@ func (r *syncRunner) Signal() {
 
 // Run syncs once at once, then as described on syncRunner, until ctx ends. It must only be
 // called after every cache the sync reads has synced: a sync on an empty cache would program
-// an empty state, an allow window (STYLE §4).
+// an empty state, an allow window.
 func (r *syncRunner) Run(ctx context.Context) {
 	due := time.NewTimer(0)
 	defer due.Stop()

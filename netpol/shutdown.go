@@ -8,7 +8,7 @@ import (
 // Cleanup removes every chain, jump and ipset of ours from the host, in both IP families,
 // kube-router's leftovers included: what --disable-network-policy should do on each node,
 // where K3s only documents `iptables-save | grep -v KUBE-ROUTER | iptables-restore`, which
-// leaves the pod and policy chains and every ipset behind (spec §1.1).
+// leaves the pod and policy chains and every ipset behind.
 //
 // It is the only way rules go away. A Controller whose context ends leaves them in place
 // (see Controller): a node between two controller runs keeps enforcing the last state it

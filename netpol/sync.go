@@ -19,7 +19,7 @@ import (
 
 // errNodeNotFound: the controller's Node is not in the cache. Without it there are no pod
 // CIDRs for the default deny, so nothing is programmed and the sync is retried (kube-router
-// with --netpol-default-deny refuses to start in that case, spec §1.3).
+// with --netpol-default-deny refuses to start in that case).
 var errNodeNotFound = errors.New("node not found")
 
 // runSync is the runner's function: one sync, timed and counted.
@@ -70,7 +70,7 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 	}
 	c.applied, c.lastApply = &st, time.Now()
 	c.metrics.observeState(st)
-	// Only now is "the rest is enforced" true (STYLE §5: emit after success).
+	// Only now is "the rest is enforced" true (Events are emitted after the write succeeds).
 	c.reportPolicyProblems(ctx, compileErr)
 	return syncApplied, nil
 }

@@ -14,10 +14,10 @@ type Reason string
 const (
 	// ReasonNotAPod: the endpoint is an address outside any pod, so no policy applies to it.
 	ReasonNotAPod Reason = "NotAPod"
-	// ReasonHostNetwork: the endpoint is a hostNetwork pod, judged as node traffic (spec §2.9).
+	// ReasonHostNetwork: the endpoint is a hostNetwork pod, judged as node traffic.
 	ReasonHostNetwork Reason = "HostNetwork"
 	// ReasonPodFinished: the endpoint is a Succeeded or Failed pod, which policies no longer
-	// select (spec §2.13).
+	// select.
 	ReasonPodFinished Reason = "PodFinished"
 	// ReasonNotIsolated: no policy of this direction selects the pod, so all traffic is allowed.
 	ReasonNotIsolated Reason = "NotIsolated"
@@ -26,10 +26,10 @@ const (
 	// ReasonNoRuleAllows: the pod is isolated and no rule of the selecting policies allows it.
 	ReasonNoRuleAllows Reason = "NoRuleAllows"
 	// ReasonLoopback: an isolated pod talks to itself; no rule allows it, but policies cannot
-	// block it (spec §2.12).
+	// block it.
 	ReasonLoopback Reason = "Loopback"
 	// ReasonFromOwnNode: traffic from the isolated destination pod's own node; no rule allows
-	// it, but policies cannot block it (spec §2.9).
+	// it, but policies cannot block it.
 	ReasonFromOwnNode Reason = "FromOwnNode"
 )
 
@@ -54,7 +54,7 @@ type Decision struct {
 	AllowedBy []RuleRef
 }
 
-// Verdict is Evaluate's answer for one connection: both directions must allow it (spec §2.8).
+// Verdict is Evaluate's answer for one connection: both directions must allow it.
 type Verdict struct {
 	// Allowed is Egress.Allowed && Ingress.Allowed.
 	Allowed bool

@@ -30,7 +30,7 @@ func (c addonClient) res() dynamic.ResourceInterface {
 }
 
 // getOrCreate returns the Addon name, creating it with spec.source = source when missing, so
-// that Events about the file always have an object with a UID (spec A.6 step 5).
+// that Events about the file always have an object with a UID (K3s records them on the Addon too).
 func (c addonClient) getOrCreate(ctx context.Context, name, source string) (*unstructured.Unstructured, error) {
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return nil, fmt.Errorf("invalid Addon name %q for file %s: %s", name, source, strings.Join(errs, "; "))
@@ -75,7 +75,7 @@ func addonChecksum(addon *unstructured.Unstructured) string {
 }
 
 // addonRecord returns a copy of addon that records a successful apply of the file at source:
-// spec.source, spec.checksum and the kinds applied (spec A.6), and whether it differs.
+// spec.source, spec.checksum and the kinds applied, and whether it differs.
 func addonRecord(addon *unstructured.Unstructured, source, checksum, gvks string) (*unstructured.Unstructured, bool) {
 	out := addon.DeepCopy()
 	changed := false

@@ -59,7 +59,7 @@ func (a *applier) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error
 }
 
 // desiredObject returns a copy of obj ready to apply for the Addon addon: the namespace set
-// as its scope requires and the K3s owner identity added (spec A.7).
+// as its scope requires and the K3s owner identity added.
 func desiredObject(obj *unstructured.Unstructured, addon string, namespaced bool) *unstructured.Unstructured {
 	out := obj.DeepCopy()
 	switch {
@@ -88,7 +88,7 @@ func desiredObject(obj *unstructured.Unstructured, addon string, namespaced bool
 
 // apply server-side applies obj for the Addon addon and returns the key it was stored under.
 // Force takes over fields another manager (K3s's apply engine, a user's kubectl) holds: the
-// file is the source of truth for the fields it sets (spec A.7: fields in the manifest are
+// file is the source of truth for the fields it sets (as in K3s, fields in the manifest are
 // reset on apply; fields it does not set are left to others).
 func (a *applier) apply(ctx context.Context, obj *unstructured.Unstructured, addon string) (objKey, error) {
 	gvk := obj.GroupVersionKind()
@@ -108,7 +108,7 @@ func (a *applier) apply(ctx context.Context, obj *unstructured.Unstructured, add
 
 // prune deletes every object of the kinds gvks that carries the owner label of the Addon
 // addon and is not in keep. Kinds the server does not serve hold nothing to prune. Objects
-// labelled objectset.rio.cattle.io/prune=false are kept, as K3s keeps them (spec A.7).
+// labelled objectset.rio.cattle.io/prune=false are kept, as K3s keeps them.
 func (a *applier) prune(ctx context.Context, addon string, gvks []schema.GroupVersionKind, keep map[objKey]bool) error {
 	logger := klog.FromContext(ctx)
 	selector := labels.Set{labelHash: ownerHash(addon)}.String()

@@ -73,7 +73,7 @@ func chartArchive(fsys fs.FS, dir string) ([]byte, error) {
 }
 
 // chartContent returns chartArchive's output in the form HelmChart.spec.chartContent holds:
-// standard base64 of the .tgz (spec A.8).
+// standard base64 of the .tgz.
 func chartContent(fsys fs.FS, dir string) (string, error) {
 	tgz, err := chartArchive(fsys, dir)
 	if err != nil {

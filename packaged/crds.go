@@ -78,7 +78,7 @@ func (a *applier) installCRDs(ctx context.Context) error {
 }
 
 // waitEstablished waits until every CRD of names has condition Established=True, then resets
-// the RESTMapper so that their kinds resolve (spec A.6 and K3s #5081: a CR must not fail
+// the RESTMapper so that their kinds resolve (K3s #5081: a CR must not fail
 // because its CRD was applied a moment earlier).
 func (a *applier) waitEstablished(ctx context.Context, names []string) error {
 	if len(names) == 0 {

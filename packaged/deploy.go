@@ -21,7 +21,7 @@ type fileState struct {
 	// done is the file's modification time after its last successful apply (or disable).
 	done time.Time
 	// failure is the message of the last Warning Event, so a file that keeps failing the
-	// same way does not send an Event every pass (STYLE 5: emit on change).
+	// same way does not send an Event every pass (Events are emitted on change).
 	failure string
 }
 
@@ -37,7 +37,7 @@ type fileWork struct {
 	failed  bool
 }
 
-// pass runs one deploy pass over the manifests directory (spec A.6): disabled files are
+// pass runs one deploy pass over the manifests directory: disabled files are
 // deleted, changed files applied, in sorted path order except that the CRDs of every changed
 // file are applied and waited on first. A failing file does not stop the others; its error
 // is returned (joined) and it is retried next pass because its mtime is not recorded.
@@ -78,8 +78,8 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 			errs = append(errs, c.applyFile(ctx, w))
 		}
 	}
-	// Forget files that are gone. Their objects and Addon stay, as in K3s (spec A.6,
-	// K3s #1971): removing a file is not disabling it.
+	// Forget files that are gone. Their objects and Addon stay, as in K3s (K3s
+	// #1971): removing a file is not disabling it.
 	seen := make(map[string]bool, len(scan.files))
 	for _, f := range scan.files {
 		seen[f.path] = true
@@ -94,7 +94,7 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 
 // prepare reads and parses a file that may have changed. It returns nil work when the file
 // is unchanged: same mtime as after its last success, or same checksum as its Addon records
-// (spec A.6 step 4c and 5). A file whose mtime is the Unix epoch (immutable stores pin it
+// (as K3s's deploy controller skips a file). A file whose mtime is the Unix epoch (immutable stores pin it
 // there) is always read.
 func (c *Controller) prepare(ctx context.Context, f manifestFile) (*fileWork, error) {
 	fi, err := os.Stat(f.path)
@@ -179,7 +179,7 @@ func (c *Controller) applyFile(ctx context.Context, w *fileWork) error {
 		w.applied[key] = true
 	}
 	// Prune over the file's kinds and the kinds recorded last time, so objects whose kind
-	// left the file go too (spec A.6, K3s #5559 and #11975).
+	// left the file go too (K3s #5559 and #11975).
 	gvks := fileGVKs(w.objs)
 	prune := unionGVKs(gvks, parseGVKs(w.addon.GetAnnotations()[annotationGVKs]))
 	if err := c.applier.prune(ctx, name, prune, w.applied); err != nil {
@@ -202,13 +202,13 @@ func (c *Controller) applyFile(ctx context.Context, w *fileWork) error {
 }
 
 // disable deletes the objects of a disabled file, the file (unless it came through a
-// symlinked directory) and its Addon (spec A.5, A.6 step 6). Objects are found by owner label
+// symlinked directory) and its Addon, as K3s's deploy controller does for a disabled file. Objects are found by owner label
 // in the kinds of the file and of the Addon's record. Disabling again finds no file and does
 // nothing; a linked file that cannot be removed is not processed again until it changes.
 func (c *Controller) disable(ctx context.Context, f manifestFile) error {
 	fi, err := os.Stat(f.path)
 	if err != nil {
-		return nil // gone already: nothing to disable (spec A.6: disable acts on files present)
+		return nil // gone already: nothing to disable (disable acts on files present, as in K3s)
 	}
 	if st := c.files[f.path]; !st.done.IsZero() && fi.ModTime().Equal(st.done) {
 		return nil

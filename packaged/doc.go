@@ -1,20 +1,20 @@
 // Package packaged deploys K3s's packaged components (CoreDNS, Traefik and any user
-// manifest) the way a K3s server does (spec A of packaged-clustercidr.md):
+// manifest) the way a K3s server does (its deploy controller and helm-controller):
 //
 //   - Stage writes k3snet's own embedded manifests (coredns.yaml, traefik.yaml) into
-//     <data-dir>/server/manifests at every start, with the template variables of spec A.3
-//     substituted and the skip rules of spec A.2 applied. traefik.yaml carries two
+//     <data-dir>/server/manifests at every start, with K3s's template variables (%{...}%)
+//     substituted and K3s's skip rules (disabled and .skip files) applied. traefik.yaml carries two
 //     helm.cattle.io/v1 HelmCharts whose charts (k3snet's own small Traefik and Traefik CRD
 //     charts) travel inline as chartContent, packed deterministically from the sources under
-//     charts/. TraefikV1Installed tells the caller to leave an existing Traefik v1 alone
-//     (spec A.11).
+//     charts/. TraefikV1Installed tells the caller to leave an existing Traefik v1 alone, as
+//     K3s does.
 //
-//   - Controller is the deploy (Addon) controller of spec A.6: it applies every
+//   - Controller is the deploy (Addon) controller of K3s: it applies every
 //     .yaml/.yml/.json file of the directory with server-side apply, one k3s.cattle.io/v1
 //     Addon per file, CRDs first, prunes objects that leave a file, uninstalls disabled files,
 //     and isolates failing files with Warning Events. It writes K3s's owner label and
 //     annotations, so objects move between K3s and k3snet without orphans. It also keeps
-//     NodeHosts in ConfigMap kube-system/coredns while CoreDNS is enabled (spec A.4), and
+//     NodeHosts in ConfigMap kube-system/coredns while CoreDNS is enabled, and
 //     installs the Addon, HelmChart and HelmChartConfig CRDs.
 //
 //     Addon names: a top-level file keeps K3s's name, its basename up to the first dot
@@ -36,7 +36,7 @@
 //     CoreDNS answers every name of a hosts line for the whole cluster. A node with anything
 //     else is left out, with a NodeHostsSkipped Warning on the Node.
 //
-//   - HelmController is the helm controller of spec A.8–A.10, run in-process with the Helm
+//   - HelmController is K3s's helm-controller (HelmChart, HelmChartConfig, values), run in-process with the Helm
 //     SDK instead of K3s's per-chart Jobs: it claims HelmCharts as K3s does (managed-by and
 //     unmanaged annotations), merges HelmChart and HelmChartConfig values with K3s's exact
 //     precedence, installs or upgrades the release when the chart or the merged values

@@ -5,7 +5,7 @@ import "embed"
 // The embedded sources are read-only (embed.FS has no writer), so these package variables
 // hold no mutable state.
 var (
-	// manifestsFS holds the packaged manifests Stage writes (spec A.4), at their relative
+	// manifestsFS holds the packaged manifests Stage writes, at their relative
 	// paths under manifests/.
 	//
 	//go:embed manifests

@@ -1,6 +1,6 @@
 package packaged
 
-// Event reasons and messages on Addons, as K3s's deploy controller emits them (spec A.6):
+// Event reasons and messages on Addons, as K3s's deploy controller emits them:
 // "<Verb> manifest at "<path>"[ failed: <err>]".
 const (
 	// ReasonApplyingManifest is emitted before a changed file is applied.

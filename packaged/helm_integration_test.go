@@ -26,7 +26,7 @@ import (
 )
 
 // traefikConfig is the documented K3s customisation: a HelmChartConfig kube-system/traefik
-// dropped into the manifests directory (spec A.10), here with two replicas and an extra port.
+// dropped into the manifests directory, here with two replicas and an extra port.
 const traefikConfig = `apiVersion: helm.cattle.io/v1
 kind: HelmChartConfig
 metadata:
@@ -205,7 +205,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 	})
 
 	t.Run("removing the HelmChartConfig restores the defaults", func(t *testing.T) {
-		// Removing a file does not delete its objects (K3s, spec C.1): delete the config too.
+		// Removing a file does not delete its objects (as in K3s): delete the config too.
 		require.NoError(t, os.Remove(filepath.Join(dir, "traefik-config.yaml")))
 		err := h.dyn.Resource(helmChartConfigResource()).Namespace("kube-system").Delete(t.Context(), "traefik", metav1.DeleteOptions{})
 		require.NoError(t, err)

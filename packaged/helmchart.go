@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// Keys of the helm.cattle.io API shared with K3s's helm-controller (spec A.8, A.9), so a
+// Keys of the helm.cattle.io API shared with K3s's helm-controller, so a
 // HelmChart moves between K3s and k3snet without orphans.
 const (
 	// annotationUnmanaged makes every helm controller ignore a HelmChart.
@@ -38,7 +38,7 @@ const (
 	failurePolicyRetry     = "retry"
 )
 
-// helmChart is the part of a helm.cattle.io/v1 HelmChart the controller reads (spec A.8).
+// helmChart is the part of a helm.cattle.io/v1 HelmChart the controller reads.
 type helmChart struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
@@ -82,7 +82,7 @@ type helmChartConfig struct {
 	} `json:"spec"`
 }
 
-// valuesSecret references keys of a Secret whose contents are values documents (spec A.10).
+// valuesSecret references keys of a Secret whose contents are values documents.
 type valuesSecret struct {
 	Name          string   `json:"name"`
 	Keys          []string `json:"keys,omitempty"`
@@ -133,7 +133,7 @@ func decodeObject(u *unstructured.Unstructured, into any) error {
 }
 
 // targetNamespace is where the release goes: spec.targetNamespace, or the HelmChart's own
-// namespace (spec A.8: the code, not the docs' "default").
+// namespace (as helm-controller's code does, not the docs' "default").
 func (hc *helmChart) targetNamespace() string {
 	if hc.Spec.TargetNamespace != "" {
 		return hc.Spec.TargetNamespace
@@ -141,7 +141,7 @@ func (hc *helmChart) targetNamespace() string {
 	return hc.Namespace
 }
 
-// claim is what the controller does with a HelmChart before anything else (spec A.8).
+// claim is what the controller does with a HelmChart before anything else.
 type claim int
 
 const (
@@ -153,7 +153,7 @@ const (
 	claimOwned
 )
 
-// claimFor decides whether the controller named managedBy manages hc (spec A.8
+// claimFor decides whether the controller named managedBy manages hc (helm-controller's
 // shouldManage): charts with neither chart nor chartContent and charts annotated unmanaged
 // are ignored; a managed-by annotation is honoured; without one the chart is claimed.
 func claimFor(hc *helmChart, managedBy string) claim {
@@ -200,7 +200,7 @@ func (a releaseAction) String() string {
 
 // decideRelease chooses the Helm operation from the newest release (nil when there is
 // none), the wanted configHash and the failure policy, following the state machine of K3s's
-// job (spec A.9, klipper-helm entry): deployed → upgrade unless the hash matches;
+// job (klipper-helm's entry script): deployed → upgrade unless the hash matches;
 // pending-upgrade/pending-rollback/superseded → upgrade (the caller first marks the release
 // failed, as Helm refuses to upgrade a pending one); anything else (failed, pending-install,
 // uninstalling, unknown) → the failure policy, reinstall by default.

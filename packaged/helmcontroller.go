@@ -36,7 +36,7 @@ import (
 
 // Event reasons on HelmCharts. K3s's reasons name its job (ApplyJob, RemoveJob, JobFailed);
 // k3snet runs Helm in-process, so its reasons name the Helm operation instead. Where K3s has
-// a reason for the same decision (UnsupportedVersion) it is reused (spec A.9).
+// a reason for the same decision (UnsupportedVersion) it is reused.
 const (
 	// ReasonChartInstalled is emitted after a release was installed.
 	ReasonChartInstalled = "ChartInstalled"
@@ -68,12 +68,12 @@ const (
 	helmQueueName = "helmchart"
 )
 
-// helmChartResource is the HelmChart API (spec A.8).
+// helmChartResource is the HelmChart API.
 func helmChartResource() schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmcharts"}
 }
 
-// helmChartConfigResource is the HelmChartConfig API (spec A.8).
+// helmChartConfigResource is the HelmChartConfig API.
 func helmChartConfigResource() schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmchartconfigs"}
 }
@@ -83,7 +83,7 @@ type HelmOptions struct {
 	// Config is the client configuration the Helm SDK talks to the API server with. Required.
 	Config *rest.Config
 	// ManagedBy is the controller name written to and matched against the
-	// helmcharts.cattle.io/managed-by annotation (spec A.8). Default "helm-controller", K3s's
+	// helmcharts.cattle.io/managed-by annotation. Default "helm-controller", K3s's
 	// name, so charts a K3s server claimed are managed after a move to k3snet. Pick another
 	// name to run beside a K3s helm-controller; each then manages only its own charts.
 	ManagedBy string
@@ -450,7 +450,7 @@ func (c *HelmController) desiredRelease(ctx context.Context, u *unstructured.Uns
 	}
 	policy := hc.Spec.FailurePolicy
 	if cfg != nil && cfg.Spec.FailurePolicy != "" {
-		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (spec A.8)
+		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (as helm-controller)
 	}
 	return &desiredRelease{source: src, chart: ch, values: vals, hash: hash, policy: policy}, nil
 }
@@ -475,7 +475,7 @@ func (c *HelmController) chartOf(ctx context.Context, hc *helmChart, src chartSo
 }
 
 // fetchAuth reads what reaching src takes from hc's spec and the Secret and ConfigMap it
-// names in its own namespace (spec A.8): repoCA and repoCAConfigMap, authSecret
+// names in its own namespace: repoCA and repoCAConfigMap, authSecret
 // (username/password or tls.crt/tls.key), and for OCI dockerRegistrySecret when
 // authSecret gives no password.
 func (c *HelmController) fetchAuth(ctx context.Context, hc *helmChart, src chartSource) (fetchAuth, error) {
@@ -582,7 +582,7 @@ func (c *HelmController) reconcileRelease(ctx context.Context, u *unstructured.U
 	return nil
 }
 
-// remove uninstalls a deleted HelmChart's release and releases the finalizer (spec A.9).
+// remove uninstalls a deleted HelmChart's release and releases the finalizer.
 func (c *HelmController) remove(ctx context.Context, u *unstructured.Unstructured, hc *helmChart) error {
 	if !hc.hasFinalizer() {
 		return nil
@@ -619,7 +619,7 @@ func (c *HelmController) config(key cache.ObjectName) (*helmChartConfig, error) 
 
 // layers gathers the values layers of hc and its config, reading values Secrets from the
 // HelmChart's namespace, and a copy of them for configHash without the Secrets marked
-// ignoreUpdates. Their changes do not redeploy (spec A.8), and leaving them out of the
+// ignoreUpdates. Their changes do not redeploy, and leaving them out of the
 // hash keeps it so after a restart too; the next change of anything else deploys their
 // current contents, as K3s's next job run mounts them.
 func (c *HelmController) layers(ctx context.Context, hc *helmChart, cfg *helmChartConfig) (all, hashed valuesLayers, err error) {
@@ -641,7 +641,7 @@ func (c *HelmController) layers(ctx context.Context, hc *helmChart, cfg *helmCha
 
 // secretDocs reads the values documents of refs, Secrets and keys in list order, and
 // returns them all and those of Secrets without ignoreUpdates. A Secret named
-// chart-values-<chart> or listing no keys is ignored (spec A.10); a missing Secret whose
+// chart-values-<chart> or listing no keys is ignored; a missing Secret whose
 // reference has ignoreUpdates is skipped, as K3s mounts it optional. The Secret informer
 // re-syncs the chart when a Secret it needs appears or changes.
 func (c *HelmController) secretDocs(ctx context.Context, hc *helmChart, refs []valuesSecret) (all, watched []string, err error) {

@@ -40,7 +40,7 @@ const defaultDownloadTimeout = 60 * time.Second
 const chartCacheBytes = 64 << 20
 
 // fetchAuth is how to reach a repository or registry: the HelmChart's TLS and credential
-// fields with the Secrets and ConfigMaps they name already read (spec A.8).
+// fields with the Secrets and ConfigMaps they name already read.
 type fetchAuth struct {
 	// username and password come from authSecret (or dockerRegistrySecret for OCI).
 	username, password string

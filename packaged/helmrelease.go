@@ -95,7 +95,7 @@ func (n namespaceConfig) ConfigAccess() clientcmd.ConfigAccess {
 	return clientcmd.NewDefaultClientConfigLoadingRules()
 }
 
-// loadChart decodes chartContent (base64 .tgz, spec A.8) into a chart.
+// loadChart decodes chartContent (base64 .tgz, the HelmChart field) into a chart.
 func loadChart(content string) (*chart.Chart, error) {
 	data, err := base64.StdEncoding.DecodeString(content)
 	if err != nil {
@@ -161,7 +161,7 @@ func (r *helmRelease) last() (*release.Release, error) {
 }
 
 // markFailed sets a pending release to failed, as K3s's job does with `helm set-status`
-// (spec A.9): a pending record left by an interrupted operation blocks every later one.
+// (klipper-helm's entry script): a pending record left by an interrupted operation blocks every later one.
 func (r *helmRelease) markFailed(rel *release.Release) error {
 	rel.SetStatus(release.StatusFailed, "marked failed by k3snet: operation interrupted")
 	if err := r.cfg.Releases.Update(rel); err != nil {

@@ -18,11 +18,11 @@ import (
 var errUnsupportedChartSource = errors.New("unsupported chart source")
 
 // stableRepoURL is where a chart named stable/<name> without spec.repo comes from, as K3s's
-// job adds the stable repository for such names (spec A.9, klipper-helm entry).
+// job adds the stable repository for such names (klipper-helm's entry script).
 const stableRepoURL = "https://charts.helm.sh/stable"
 
 // kubernetesAPIVar is the placeholder K3s's job replaces with the API server address so a
-// chart can be served by the K3s supervisor (spec A.9).
+// chart can be served by the K3s supervisor.
 const kubernetesAPIVar = "%{KUBERNETES_API}%"
 
 // staticURLPrefix is how a HelmChart names a file of the K3s server's static directory
@@ -85,7 +85,7 @@ func (s chartSource) String() string {
 	}
 }
 
-// chartSourceFor decides where hc's chart comes from (spec A.8): chartContent overrides
+// chartSourceFor decides where hc's chart comes from: chartContent overrides
 // chart and version; an oci:// chart is pulled from its registry; an http(s) chart is the
 // URL of an archive; any other chart is a name in spec.repo's index (stable/<name> without
 // a repo meaning the stable repository, as K3s); https://%{KUBERNETES_API}%/static/<path>
@@ -150,8 +150,8 @@ func urlSource(chart, version string) (chartSource, error) {
 
 // secretRefKeys are the index keys ("<namespace>/<name>") of the Secrets whose change must
 // re-sync a HelmChart or HelmChartConfig named name in ns: its values Secrets, except
-// those with ignoreUpdates (spec A.8: their changes do not redeploy) and those the
-// controller ignores anyway (spec A.10: chart-values-<chart> or no keys), plus the
+// those with ignoreUpdates (helm-controller: their changes do not redeploy) and those the
+// controller ignores anyway (chart-values-<chart> or no keys, as K3s's values layering), plus the
 // extra Secrets it reads (authSecret, dockerRegistrySecret), so fixed credentials are
 // retried at once. Keys are sorted and unique.
 func secretRefKeys(ns, name string, refs []valuesSecret, extra ...string) []string {
@@ -172,13 +172,13 @@ func secretRefKeys(ns, name string, refs []valuesSecret, extra ...string) []stri
 }
 
 // usedValuesSecret reports whether the values Secret ref of chart is read at all: one named
-// chart-values-<chart> (K3s's own) or listing no keys is ignored (spec A.10).
+// chart-values-<chart> (K3s's own) or listing no keys is ignored.
 func usedValuesSecret(chart string, ref valuesSecret) bool {
 	return ref.Name != "" && ref.Name != "chart-values-"+chart && len(ref.Keys) > 0
 }
 
 // registryCredentials returns the username and password a .dockerconfigjson document holds
-// for host (spec A.8 dockerRegistrySecret), or ok false when it has none. An entry is keyed
+// for host (HelmChart spec.dockerRegistrySecret), or ok false when it has none. An entry is keyed
 // by the host or by a URL of it; its password comes from username/password or from the
 // base64 auth field ("user:password").
 func registryCredentials(dockerConfig []byte, host string) (user, pass string, ok bool, err error) {
@@ -230,7 +230,7 @@ func refName(ref *corev1.LocalObjectReference) string {
 }
 
 // appendCABundle appends the values of a repoCAConfigMap to bundle in key order, as K3s's
-// job reads the mounted files in lexical order (spec A.9), each ended by a newline.
+// job reads the mounted files in lexical order, each ended by a newline.
 func appendCABundle(bundle []byte, data map[string]string) []byte {
 	keys := make([]string, 0, len(data))
 	for k := range data {

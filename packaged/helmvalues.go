@@ -14,7 +14,7 @@ import (
 )
 
 // valuesLayers are the user-supplied values of one HelmChart, lowest precedence first
-// (spec A.10). The chart's own defaults sit below all of them; Helm coalesces those itself
+// (K3s's precedence). The chart's own defaults sit below all of them; Helm coalesces those itself
 // when it renders, exactly as when K3s's job passes the layers as --values files.
 type valuesLayers struct {
 	// chartValuesContent is HelmChart spec.valuesContent (values-0-000).
@@ -34,7 +34,7 @@ type valuesLayers struct {
 	set map[string]intstr.IntOrString
 }
 
-// mergeValues merges the layers with K3s's precedence (spec A.10): each layer is deep-merged
+// mergeValues merges the layers with K3s's precedence: each layer is deep-merged
 // over the previous one as Helm merges --values files left to right (maps merged key by key,
 // any other value, lists included, replaced wholesale), then spec.set is applied on top in
 // sorted key order. Inputs are not modified.
@@ -114,7 +114,7 @@ func copyValue(v any) any {
 }
 
 // applySet applies one spec.set entry to dest the way K3s's job passes it to helm
-// (spec A.9): an integer, or true, false or null (case-insensitive), with --set (typed);
+// (klipper-helm's entry script): an integer, or true, false or null (case-insensitive), with --set (typed);
 // anything else with --set-string, unescaped commas escaped so that a value is never
 // split into several keys.
 func applySet(dest map[string]any, key string, v intstr.IntOrString) error {
@@ -145,7 +145,7 @@ func escapeCommas(s string) string {
 // configHash identifies what a release was installed from: the chart (chartID: the
 // chartContent of an inline chart, the digest of a downloaded one), the merged values and
 // the target namespace. It is stored on the release as K3s's job stores its
-// hash (label helmcharts.helm.cattle.io/configHash, spec A.9), so a restart with nothing
+// hash (label helmcharts.helm.cattle.io/configHash), so a restart with nothing
 // changed finds the release up to date and makes no Helm upgrade. Label values are at
 // most 63 characters, hence the cut.
 func configHash(chartID string, values map[string]any, targetNamespace string) (string, error) {

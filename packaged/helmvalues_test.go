@@ -109,8 +109,8 @@ func TestMergeValuesDoesNotModifyItsInputs(t *testing.T) {
 }
 
 func TestMergedValuesSitAboveChartDefaults(t *testing.T) {
-	// Helm coalesces the chart's defaults under the merged values when it renders (spec A.10
-	// layer 1); this checks the composition with Helm's own function.
+	// Helm coalesces the chart's defaults under the merged values when it renders (the lowest
+	// layer); this checks the composition with Helm's own function.
 	defaults := map[string]any{"deployment": map[string]any{"replicas": 1}, "logs": map[string]any{"level": "INFO"}, "keep": "x"}
 	vals, err := mergeValues(valuesLayers{configValuesContent: "deployment:\n  replicas: 2\nlogs: null\n"})
 	require.NoError(t, err)

@@ -330,7 +330,7 @@ func TestObjectsK3sCreatedAreAdopted(t *testing.T) {
 	c := cluster.Get(t)
 	h := newHarness(t, c, t.TempDir(), nil)
 	prefix := testcluster.UniqueName("adopt")
-	// What K3s's deploy controller leaves behind: its owner label and annotations (spec A.7),
+	// What K3s's deploy controller leaves behind: its owner label and annotations,
 	// fields owned by another manager.
 	for _, name := range []string{prefix + "-kept", prefix + "-gone"} {
 		cm := &corev1.ConfigMap{

@@ -17,7 +17,7 @@ import (
 
 // The ClusterCIDR API as the K3s docs write it, and as k3snet stores it: the in-tree alpha
 // group was removed from Kubernetes, so the clustercidr package serves the same kind from the
-// out-of-tree group (spec B.2, B.6).
+// out-of-tree group.
 const (
 	clusterCIDRKind       = "ClusterCIDR"
 	clusterCIDRAlphaGroup = "networking.k8s.io/v1alpha1"
@@ -28,7 +28,7 @@ const (
 // controller reports it as ParseManifestFailed.
 var errParse = errors.New("invalid manifest")
 
-// parseManifest returns the objects of a manifest file in document order (spec A.6 step 5):
+// parseManifest returns the objects of a manifest file in document order, as K3s's deploy controller reads them:
 // a multi-document YAML (or JSON) stream; documents that hold only whitespace, comments or
 // "---" are ignored; a List (kind "List" or "<Kind>List" with items) is replaced by its items.
 // ClusterCIDR documents of networking.k8s.io/v1alpha1 are rewritten to networking.x-k8s.io/v1.
@@ -118,7 +118,7 @@ func fileGVKs(objs []*unstructured.Unstructured) []schema.GroupVersionKind {
 }
 
 // formatGVKs renders kinds as the addon.k3s.cattle.io/gvks annotation does: GroupVersionKind
-// strings ("apps/v1, Kind=Deployment") joined by ";" (spec A.6).
+// strings ("apps/v1, Kind=Deployment") joined by ";".
 func formatGVKs(gvks []schema.GroupVersionKind) string {
 	s := make([]string, 0, len(gvks))
 	for _, g := range gvks {

@@ -19,7 +19,7 @@ func ClusterRole() *rbacv1.ClusterRole {
 		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleName},
 		Rules: []rbacv1.PolicyRule{
-			// Applied manifests are arbitrary (spec A.6); this also covers what the package
+			// Applied manifests are arbitrary; this also covers what the package
 			// itself does: CRDs (install, wait for Established), Addons (get, create,
 			// update, delete), pruning (list, delete by label), Events (create, patch), and
 			// NodeHosts (list and watch Nodes and ConfigMaps, apply ConfigMap coredns).

@@ -14,7 +14,7 @@ import (
 	"syscall"
 )
 
-// skipSuffix marks a file X.skip that stops the deploy controller from touching X (spec A.6).
+// skipSuffix marks a file X.skip that stops the deploy controller from touching X.
 const skipSuffix = ".skip"
 
 // fileAction is what one pass does with one file of the manifests directory.
@@ -37,12 +37,12 @@ type manifestFile struct {
 	// path is the path on disk, used as Addon spec.source.
 	path string
 	// linked is set for files reached through a symlinked directory: the disable path
-	// deletes their objects but does not unlink them (spec A.6 step 6).
+	// deletes their objects but does not unlink them (as K3s's deploy controller).
 	linked bool
 }
 
 // classify decides what a pass does with the file at the slash-separated relative path rel
-// (spec A.6 step 4). The disable check comes first: the file is disabled when any parent
+// (K3s's deploy controller's rules). The disable check comes first: the file is disabled when any parent
 // directory component or joined prefix is in disables, or, for a manifest, its basename minus
 // the last extension is. Otherwise dotfiles, non-manifests and files X with an X.skip
 // somewhere in the tree (skips holds the X basenames) are ignored.

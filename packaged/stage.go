@@ -25,10 +25,10 @@ func chartDirs() map[string]string {
 }
 
 // Stage writes every packaged manifest that skips does not exclude into dir, with vars
-// substituted (spec A.2, A.3). It runs at every start: a file whose bytes differ from the
+// substituted. It runs at every start: a file whose bytes differ from the
 // packaged ones is overwritten (user edits are lost, as in K3s) and every file ends with mode
 // 0600. Stage never deletes: a previously staged file that is now skipped stays, and the
-// deploy controller's disable path removes it (spec A.6).
+// deploy controller's disable path removes it.
 //
 // skips holds the names given to --disable (or --no-deploy): a manifest is skipped when its
 // relative path, that path without its extension, or any parent directory is a key.
@@ -99,7 +99,7 @@ func renderManifests(vars Vars, skips map[string]bool) ([]stagedFile, error) {
 }
 
 // stageSkipped reports whether the packaged manifest at the slash-separated relative path
-// name is excluded by skips (spec A.2): by its path, its path minus the last extension, or any
+// name is excluded by skips: by its path, its path minus the last extension, or any
 // parent directory prefix ("metrics-server" skips "metrics-server/x.yaml").
 func stageSkipped(name string, skips map[string]bool) bool {
 	if skips[name] || skips[strings.TrimSuffix(name, path.Ext(name))] {

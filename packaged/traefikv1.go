@@ -18,11 +18,11 @@ import (
 )
 
 // ReasonTraefikV1Installed is the Event on HelmChart kube-system/traefik when Traefik is not
-// staged because a Traefik v1 installation exists (spec A.11, mission "Traefik").
+// staged because a Traefik v1 installation exists (K3s does not upgrade Traefik v1 to v2).
 const ReasonTraefikV1Installed = "TraefikV1Installed"
 
 // TraefikV1Installed reports whether HelmChart kube-system/traefik installs Traefik v1: its
-// chart file is named traefik-1.* (spec A.11). Such an installation is not upgraded to v2: the
+// chart file is named traefik-1.*. Such an installation is not upgraded to v2: the
 // caller then adds "traefik" to Stage's skips (and not to the deploy controller's Disables,
 // which would uninstall it). When it returns true it logs why, and sends an Event on the
 // HelmChart when recorder is not nil. No HelmChart API, or no such HelmChart, means false.

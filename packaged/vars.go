@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Template keys substituted in the packaged manifests at stage time (spec A.3).
+// Template keys substituted in the packaged manifests at stage time.
 const (
 	varClusterDNS                  = "%{CLUSTER_DNS}%"
 	varClusterDNSList              = "%{CLUSTER_DNS_LIST}%"
@@ -22,7 +22,7 @@ const (
 	ipFamilyPolicyRequireDualStack = "RequireDualStack"
 )
 
-// Vars are the values Stage substitutes into the packaged manifests (spec A.3). The zero
+// Vars are the values Stage substitutes into the packaged manifests. The zero
 // value of a field means K3s's default.
 type Vars struct {
 	// ClusterDNS are the cluster DNS IPs (--cluster-dns), at most one per family. The first
@@ -64,7 +64,7 @@ func (v Vars) Validate() error {
 	return errors.Join(errs...)
 }
 
-// replacements returns the template keys and their values, defaults applied (spec A.3).
+// replacements returns the template keys and their values, defaults applied.
 func (v Vars) replacements() map[string]string {
 	v = v.withDefaults()
 	ips := make([]string, 0, len(v.ClusterDNS))
@@ -90,7 +90,7 @@ func (v Vars) replacements() map[string]string {
 }
 
 // render replaces every occurrence of every key of repl in content. The %{...}% delimiters
-// make keys non-overlapping, so the order of replacement does not matter (spec A.2).
+// make keys non-overlapping, so the order of replacement does not matter.
 func render(content []byte, repl map[string]string) []byte {
 	s := string(content)
 	for k, v := range repl {

@@ -11,7 +11,7 @@ import (
 )
 
 // daemonSetUpToDate reports whether live already has every field newDaemonSet renders in want,
-// so the controller applies only when something differs and a resync writes nothing (DESIGN:
+// so the controller applies only when something differs and a resync writes nothing (syncs are
 // idempotent). It compares the rendered fields only: the API server defaults many others
 // (terminationMessagePath, dnsPolicy, maxSurge, ...), which a whole-object comparison would
 // always find different. Maps we render are compared as subsets, except the node selector,

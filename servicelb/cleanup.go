@@ -15,13 +15,13 @@ import (
 )
 
 // Cleanup removes what ServiceLB left in namespace ("" is DefaultNamespace) under K3s's
-// keys: what a server started with --disable=servicelb does (spec 1.10). See CleanupProgram.
+// keys: what a server started with --disable=servicelb does. See CleanupProgram.
 func Cleanup(ctx context.Context, client kubernetes.Interface, namespace string) error {
 	return CleanupProgram(ctx, client, namespace, DefaultProgram)
 }
 
 // CleanupProgram deletes every LB DaemonSet in namespace, found as K3s finds them by the
-// existence of the nodeselector label built from program (spec 1.10), and is idempotent.
+// existence of the nodeselector label built from program, and is idempotent.
 //
 // Unlike K3s it also removes the cleanup finalizer (and the legacy one) from each Service whose
 // DaemonSet it deletes: with ServiceLB disabled nothing else releases it, and deleting such a

@@ -40,9 +40,9 @@ const (
 	// FieldManager is the server-side apply field manager that owns the DaemonSets' fields.
 	FieldManager = "servicelb-controller"
 	// ComponentName is the Event source and the work queue's name; K3s's controller uses the
-	// same name for its client, recorder and logs (spec 1.2).
+	// same name for its client, recorder and logs.
 	ComponentName = "service-lb-controller"
-	// DefaultNamespace is the LB namespace unless Options.Namespace says otherwise (spec 1.1).
+	// DefaultNamespace is the LB namespace unless Options.Namespace says otherwise.
 	DefaultNamespace = "kube-system"
 
 	// podBatchDelay is how long a Service waits after an LB pod event before it syncs. A new
@@ -71,22 +71,22 @@ type Options struct {
 	Program string
 	// Image is the klipper-lb image of the LB pods; "" is DefaultImage.
 	Image string
-	// SystemDefaultRegistry prefixes Image, as K3s's --system-default-registry does (spec 1.1).
+	// SystemDefaultRegistry prefixes Image, as K3s's --system-default-registry does.
 	SystemDefaultRegistry string
 	// DefaultPriorityClassName is the LB pods' priority class unless a Service overrides it;
 	// "" is DefaultPriorityClassName.
 	DefaultPriorityClassName string
 	// LoadBalancerClass is the spec.loadBalancerClass this controller answers to besides
-	// unclassed Services; "" means unclassed Services only (see serves, spec 1.9).
+	// unclassed Services; "" means unclassed Services only (see serves).
 	LoadBalancerClass string
 	// IPMode is the ipMode of the published ingress entries unless a Service's ipmode
-	// annotation says otherwise: "" or VIP (K3s's behaviour), or Proxy (spec 4.25).
+	// annotation says otherwise: "" or VIP (K3s's behaviour), or Proxy.
 	IPMode corev1.LoadBalancerIPMode
 	// EventRecorder records the Events on Services. When nil, Start builds one that writes
 	// through the controller's client and stops it when its context ends.
 	EventRecorder record.EventRecorder
 	// Workers is the number of Services synced at once; 0 means 1, as K3s's
-	// --concurrent-service-syncs default (spec 1.13).
+	// --concurrent-service-syncs default.
 	Workers int
 	// ReservedHostPorts are node ports no LoadBalancer Service may claim, for any protocol:
 	// a Service with such a port gets a Warning Event (SyncLoadBalancerFailed), no DaemonSet
@@ -184,8 +184,8 @@ type Controller struct {
 	// before Start sets it.
 	mu sync.Mutex
 	// warned holds, per Service, the last Warning message emitted for it, so a Warning is
-	// emitted when it changes rather than on every sync (STYLE 5). A Service in it waits for
-	// capacity: a deleted LB pod frees host ports, so it is requeued then (STYLE 2).
+	// emitted when it changes rather than on every sync. A Service in it waits for
+	// capacity: a deleted LB pod frees host ports, so it is requeued then.
 	warned map[cache.ObjectName]string
 
 	// statuses and daemonSets remember our last writes until the informers deliver them, so
@@ -324,9 +324,9 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 }
 
 // ensureNamespace creates the LB namespace and the LB pods' ServiceAccount when missing
-// (spec 1.10). Both are read first, so a restart writes nothing. The namespace is created
+// (as K3s's ServiceLB does at start). Both are read first, so a restart writes nothing. The namespace is created
 // bare: LB pods need NET_ADMIN and hostPort, which the Pod Security baseline refuses, so
-// whoever labels it for Pod Security has to allow them (spec 4.16).
+// whoever labels it for Pod Security has to allow them.
 func (c *Controller) ensureNamespace(ctx context.Context) error {
 	ns := c.opts.Namespace
 	_, err := c.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
@@ -346,7 +346,7 @@ func (c *Controller) ensureNamespace(ctx context.Context) error {
 	if apierrors.IsNotFound(err) {
 		_, err = sas.Create(ctx, &corev1.ServiceAccount{
 			ObjectMeta: metav1.ObjectMeta{Name: ServiceAccountName, Namespace: ns},
-			// The LB pods never talk to the API server (spec 1.2).
+			// The LB pods never talk to the API server.
 			AutomountServiceAccountToken: new(false),
 		}, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
@@ -378,7 +378,7 @@ func (c *Controller) handleServiceUpdate(old, cur any) {
 	if !ok1 || !ok2 || o.ResourceVersion == n.ResourceVersion {
 		return
 	}
-	// serves(old) covers a Service that stops being ours, e.g. its type changed (spec 1.10).
+	// serves(old) covers a Service that stops being ours, e.g. its type changed.
 	if c.interested(o) || c.interested(n) {
 		c.queue.Add(cache.MetaObjectToName(n))
 	}
@@ -424,8 +424,8 @@ func (c *Controller) enqueueAllServices() {
 }
 
 // handleEndpointSlice enqueues the Service of an EndpointSlice when its status reads
-// EndpointSlices, which only ETP Local Services do (spec 1.7.1). Classed Services are skipped:
-// K3s's status worker is enqueued for them and overwrites their status (spec 1.9).
+// EndpointSlices, which only ETP Local Services do. Classed Services are skipped:
+// K3s's status worker is enqueued for them and overwrites their status.
 func (c *Controller) handleEndpointSlice(obj any) {
 	es, ok := unwrap(obj).(*discoveryv1.EndpointSlice)
 	if !ok {
@@ -516,7 +516,7 @@ func (c *Controller) warnSysctlForbidden(old, cur *corev1.Pod) {
 }
 
 // handlePodDelete enqueues the pod's Service, and every Service waiting for a node: the
-// deleted pod may have held the host port they need (spec 1.12, STYLE 2).
+// deleted pod may have held the host port they need.
 func (c *Controller) handlePodDelete(obj any) {
 	c.handlePod(obj)
 	c.mu.Lock()
@@ -561,7 +561,7 @@ func (c *Controller) runWorker(ctx context.Context) {
 }
 
 // processNextWorkItem syncs one Service: an error requeues it with backoff, success forgets
-// its failures (STYLE 5).
+// its failures.
 func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	key, quit := c.queue.Get()
 	if quit {
@@ -609,7 +609,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 }
 
 // syncServed serves svc: finalizer first, so that nothing we create can outlive the Service
-// unnoticed (spec 1.10), then the DaemonSet, then the status and its Events.
+// unnoticed, then the DaemonSet, then the status and its Events.
 func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error {
 	logger := klog.FromContext(ctx)
 	key := cache.MetaObjectToName(svc)
@@ -641,7 +641,7 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 	})
 	if invalid := (*invalidServiceError)(nil); errors.As(err, &invalid) {
 		// A bad spec is permanent until the Service changes, which requeues it: leave the
-		// DaemonSet as it is and absorb the error (STYLE 5).
+		// DaemonSet as it is and absorb the error.
 		logger.Info("Service cannot be served", "err", err)
 		c.warn(svc, ReasonSyncLoadBalancerFailed, err.Error())
 		return nil
@@ -676,7 +676,7 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		}
 	}
 	// Say why no node can host the LB only while the status is empty: with an address
-	// published the LB works, whatever the placement of pods still to come (spec 1.12).
+	// published the LB works, whatever the placement of pods still to come.
 	var reasons string
 	if len(ingress) == 0 {
 		pods, err := c.pods.List(labels.Everything())
@@ -733,7 +733,7 @@ func (c *Controller) refuseReserved(ctx context.Context, svc *corev1.Service, re
 	return nil
 }
 
-// ingress computes the status of svc from the caches (spec 1.7), and returns the Service's LB
+// ingress computes the status of svc from the caches, and returns the Service's LB
 // pods it was computed from.
 func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress, []*corev1.Pod, error) {
 	pods, err := c.pods.Pods(c.opts.Namespace).List(labels.SelectorFromSet(labels.Set{
@@ -768,8 +768,8 @@ func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress,
 
 // cleanup undoes what serving svc did once it is deleted or no longer ours (type changed):
 // DaemonSet, then status, then finalizers, in the order of the upstream service controller
-// (spec 1.10). A Service of another implementation keeps its status and finalizers: the
-// cleanup finalizer is every cloud provider's, and the status is theirs (spec 1.9).
+// (ensure, then status, then the cleanup finalizer). A Service of another implementation keeps its status and finalizers: the
+// cleanup finalizer is every cloud provider's, and the status is theirs.
 func (c *Controller) cleanup(ctx context.Context, svc *corev1.Service) error {
 	key := cache.MetaObjectToName(svc)
 	c.forgetWarning(key)
@@ -809,7 +809,7 @@ func (c *Controller) forgetWarning(key cache.ObjectName) {
 }
 
 // setFinalizers adds (serve) or removes (!serve) the cleanup finalizer, and removes K3s's
-// legacy finalizer either way (spec 1.10: K3s sweeps it at every start; we do it per Service).
+// legacy finalizer either way (K3s sweeps it at every start; we do it per Service).
 // It returns the Service as written, or svc when nothing had to change.
 func (c *Controller) setFinalizers(ctx context.Context, svc *corev1.Service, serve bool) (*corev1.Service, error) {
 	want := slices.DeleteFunc(slices.Clone(svc.Finalizers), func(f string) bool {
@@ -838,7 +838,7 @@ func (c *Controller) setFinalizers(ctx context.Context, svc *corev1.Service, ser
 }
 
 // applyDaemonSet applies want with server-side apply when the live DaemonSet differs from it,
-// and records AppliedDaemonSet once the write succeeded (STYLE 5; K3s emits it even when the
+// and records AppliedDaemonSet once the write succeeded (Events follow successful writes; K3s emits it even when the
 // apply fails).
 func (c *Controller) applyDaemonSet(ctx context.Context, svc *corev1.Service, want *appsv1.DaemonSet) error {
 	key := cache.ObjectName{Namespace: want.Namespace, Name: want.Name}
@@ -881,7 +881,7 @@ func (c *Controller) applyDaemonSet(ctx context.Context, svc *corev1.Service, wa
 // dropForeignPlacement sets the node selector and affinity of the DaemonSet's pods to what we
 // render. An apply only removes the fields its manager owns; a DaemonSet that K3s created (or
 // someone edited) keeps the node selector another manager set, which is how K3s's stale
-// allow-list survives restarts (spec 1.10, K3s #14625). A merge patch replaces both fields
+// allow-list survives restarts (K3s #14625). A merge patch replaces both fields
 // whoever set them; null removes them. It returns the DaemonSet as patched.
 func (c *Controller) dropForeignPlacement(ctx context.Context, want *appsv1.DaemonSet) (*appsv1.DaemonSet, error) {
 	spec := want.Spec.Template.Spec
@@ -954,7 +954,7 @@ func (c *Controller) storedIngress(svc *corev1.Service) []corev1.LoadBalancerIng
 }
 
 // writeIngress patches status.loadBalancer.ingress through the status subresource when it
-// differs by value from old, what is stored (spec 1.7.7), and reports whether it wrote.
+// differs by value from old, what is stored, and reports whether it wrote.
 func (c *Controller) writeIngress(ctx context.Context, svc *corev1.Service, old, ingress []corev1.LoadBalancerIngress) (*corev1.Service, bool, error) {
 	if ingressEqual(old, ingress) {
 		return svc, false, nil

@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	// appLabel is the DaemonSet selector label; its value is the DaemonSet name (spec 1.2).
+	// appLabel is the DaemonSet selector label; its value is the DaemonSet name.
 	appLabel = "app"
-	// maxNamePart keeps `svclb-<name>-<uid8>` within a 63-character label value (spec 1.2).
+	// maxNamePart keeps `svclb-<name>-<uid8>` within a 63-character label value.
 	maxNamePart = 48
 
 	controlPlaneTaint       = "node-role.kubernetes.io/control-plane"
@@ -45,8 +45,8 @@ type daemonSetParams struct {
 
 // invalidServiceError reports Service fields or annotations that cannot be rendered into a
 // DaemonSet. Retrying does not help, so the controller absorbs it: a Warning Event with
-// ReasonSyncLoadBalancerFailed and no requeue until the Service changes (STYLE 5). K3s instead
-// lets the upstream controller retry it forever with backoff (spec 1.4).
+// ReasonSyncLoadBalancerFailed and no requeue until the Service changes. K3s instead
+// lets the upstream controller retry it forever with backoff.
 type invalidServiceError struct {
 	errs field.ErrorList
 }
@@ -68,7 +68,7 @@ func (e *invalidServiceError) Unwrap() []error {
 	return errs
 }
 
-// newDaemonSet renders the DaemonSet that serves svc, in the exact shape K3s gives it (spec 1.5)
+// newDaemonSet renders the DaemonSet that serves svc, in the exact shape K3s gives it
 // so that a cluster can move between K3s and k3snet without churn, with these differences:
 // source ranges are sorted and canonical, a pool is node affinity (so a node can sit in several
 // pools), ETP Local reads status.hostIPs, and what K3s would render wrongly (DEST_PORT=0, bad
@@ -136,7 +136,7 @@ func newDaemonSet(svc *corev1.Service, p daemonSetParams) (*appsv1.DaemonSet, er
 }
 
 // daemonSetName is `svclb-<name>-<uid[:8]>`, the Service name cut to 48 characters and stripped
-// of trailing hyphens so the whole stays a valid 63-character name (spec 1.2).
+// of trailing hyphens so the whole stays a valid 63-character name.
 func daemonSetName(svcName string, uid types.UID) string {
 	if len(svcName) > maxNamePart {
 		svcName = strings.TrimRight(svcName[:maxNamePart], "-")
@@ -149,7 +149,7 @@ func daemonSetName(svcName string, uid types.UID) string {
 }
 
 // lbImage prefixes image with K3s's --system-default-registry, as K3s does for every system
-// image it deploys (spec 1.1).
+// image it deploys.
 func lbImage(registry, image string) string {
 	if image == "" {
 		image = DefaultImage
@@ -161,7 +161,7 @@ func lbImage(registry, image string) string {
 }
 
 // priorityClassName is the annotation's value when the key is present, even empty (which
-// leaves the pods without a priority class), else the configured default (spec 1.2).
+// leaves the pods without a priority class), else the configured default.
 func priorityClassName(svc *corev1.Service, p daemonSetParams) string {
 	if v, ok := svc.Annotations[p.keys.PriorityClassName]; ok {
 		return v
@@ -188,8 +188,8 @@ func priorityClassErrors(svc *corev1.Service, keys Keys) field.ErrorList {
 }
 
 // forwardingSysctls turns on forwarding for the Service's families only: setting the IPv6 one
-// unconditionally broke pods on hosts with IPv6 disabled (spec 1.5, K3s #10455). The kubelet
-// must allow these unsafe sysctls (spec 1.1).
+// unconditionally broke pods on hosts with IPv6 disabled (K3s #10455). The kubelet
+// must allow these unsafe sysctls.
 func forwardingSysctls(families []corev1.IPFamily) []corev1.Sysctl {
 	out := make([]corev1.Sysctl, 0, len(families))
 	for _, fam := range families {
@@ -204,7 +204,7 @@ func forwardingSysctls(families []corev1.IPFamily) []corev1.Sysctl {
 }
 
 // defaultTolerations lets LB pods run on control-plane nodes and on nodes reserved for critical
-// add-ons (spec 1.5); the DaemonSet controller adds its own not-ready/pressure tolerations.
+// add-ons; the DaemonSet controller adds its own not-ready/pressure tolerations.
 func defaultTolerations() []corev1.Toleration {
 	return []corev1.Toleration{
 		{Key: controlPlaneTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
@@ -213,7 +213,7 @@ func defaultTolerations() []corev1.Toleration {
 }
 
 // allowListSelector restricts the pods to nodes labelled enablelb=true once allow-list mode
-// is on (spec 1.6.2).
+// is on.
 func allowListSelector(p daemonSetParams) map[string]string {
 	if !p.allowList {
 		return nil
@@ -223,7 +223,7 @@ func allowListSelector(p daemonSetParams) map[string]string {
 
 // poolAffinity restricts the pods to the Service's pool: nodes whose lbpool label is pool, or
 // whose lbpool.svccontroller.<program>.cattle.io/<pool> label is "true". Node selector terms
-// are OR-ed, which is what lets a node sit in several pools (spec 1.6.3, K3s PR #14547).
+// are OR-ed, which is what lets a node sit in several pools (K3s PR #14547).
 // The caller passes "" outside allow-list mode (see servicePool).
 func poolAffinity(pool string, keys Keys) *corev1.Affinity {
 	if pool == "" {
@@ -243,14 +243,14 @@ func poolAffinity(pool string, keys Keys) *corev1.Affinity {
 	}}
 }
 
-// containers renders one klipper-lb container per Service port (spec 1.5). The env is the LB
-// pod's whole input (spec 2): SRC_PORT, SRC_RANGES, DEST_PROTO, DEST_PORT, DEST_IPS.
+// containers renders one klipper-lb container per Service port. The env is the LB
+// pod's whole input: SRC_PORT, SRC_RANGES, DEST_PROTO, DEST_PORT, DEST_IPS.
 func containers(svc *corev1.Service, ranges, image string) ([]corev1.Container, field.ErrorList) {
 	var errs field.ErrorList
 	local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 
 	// ETP Cluster forwards to the cluster IPs; ETP Local forwards to <hostIP>:<nodePort> so that
-	// kube-proxy's Local rules for the NodePort decide (spec 1.8). status.hostIPs lists every
+	// kube-proxy's Local rules for the NodePort decide. status.hostIPs lists every
 	// family's host IP, where the older status.hostIP had the primary one only.
 	var destIPs string
 	if !local {
@@ -275,7 +275,7 @@ func containers(svc *corev1.Service, ranges, image string) ([]corev1.Container, 
 		if local {
 			destPort = port.NodePort
 			// allocateLoadBalancerNodePorts: false leaves nodePort 0; K3s renders DEST_PORT=0
-			// and the pod forwards nowhere (spec 1.5, 6).
+			// and the pod forwards nowhere.
 			if destPort == 0 {
 				errs = append(errs, field.Required(field.NewPath("spec", "ports").Index(i).Child("nodePort"),
 					"externalTrafficPolicy Local forwards to the node port, but none is allocated "+

@@ -24,7 +24,7 @@ func testParams() daemonSetParams {
 
 type dsTweak func(*appsv1.DaemonSet)
 
-// wantDaemonSet is K3s's DaemonSet for makeService() (spec 1.5), changed by tweaks.
+// wantDaemonSet is K3s's DaemonSet for makeService(), changed by tweaks.
 func wantDaemonSet(tweaks ...dsTweak) *appsv1.DaemonSet {
 	ds := &appsv1.DaemonSet{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},

@@ -13,9 +13,9 @@
 // Cleanup (cleanup.go) is --disable=servicelb, and ClusterRole (rbac.go) is all the
 // controller needs.
 //
-// Where K3s has known bugs the controller does better (spec 4): Service label changes (lbpool)
+// Where K3s has known bugs the controller does better: Service label changes (lbpool)
 // are applied, the last enablelb label removed ends allow-list mode (K3s #14625), node address
-// changes reach the status (K3s #7036), classed Services are never touched (spec 1.9), ipMode
+// changes reach the status (K3s #7036), classed Services are never touched, ipMode
 // is set and compared by value, and a Service no node can host gets a Warning naming why.
 // Each node is published by its own ExternalIP, else its InternalIP, as K3s documents (K3s's
 // code lets one node's ExternalIP hide every other node), and addresses no client can use

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Small builders plus functional tweaks for the tables (STYLE 3).
+// Small builders plus functional tweaks for the tables.
 
 var testKeys = NewKeys("")
 

@@ -426,7 +426,7 @@ func TestAllowListModeAndPools(t *testing.T) {
 	h.createService("all", 17004)
 	h.waitIngress("all", corev1.LoadBalancerIPModeVIP, "10.73.0.1", "10.73.0.2", "10.73.0.3")
 
-	// The first enablelb label switches to allow-list mode (spec 1.6.2).
+	// The first enablelb label switches to allow-list mode.
 	h.labelNode(a, map[string]any{keys.EnableLB: "true"})
 	svc := h.waitIngress("all", corev1.LoadBalancerIPModeVIP, "10.73.0.1")
 	ds := h.waitRolledOut(svc, true, 1)
@@ -607,7 +607,7 @@ func TestServicesThatStopBeingOursAreCleanedUp(t *testing.T) {
 	})
 	require.NoError(t, err, "the finalizer and the status should be gone")
 
-	// A Service of another implementation is never touched, status included (spec 1.9).
+	// A Service of another implementation is never touched, status included.
 	classed := h.createService("classed", 17008, func(s *corev1.Service) {
 		s.Spec.LoadBalancerClass = new("example.com/other")
 	})

@@ -10,7 +10,7 @@ import (
 // DefaultProgram is the program name K3s builds its ServiceLB keys from. RKE2 uses "rke2".
 const DefaultProgram = "k3s"
 
-// Names that do not depend on the program name (spec 1.2, 1.5, 1.10).
+// Names that do not depend on the program name.
 const (
 	// LoadBalancerCleanupFinalizer is the finalizer the upstream service controller puts on a
 	// LoadBalancer Service before it provisions anything, and removes once cleanup is done.
@@ -26,7 +26,7 @@ const (
 	DefaultPriorityClassName = "system-node-critical"
 )
 
-// Event reasons and messages, the ones K3s's service-lb-controller emits (spec 1.11), so that
+// Event reasons and messages, the ones K3s's service-lb-controller emits, so that
 // `kubectl get events --field-selector reason=...` keeps working after a move from K3s.
 const (
 	// ReasonAppliedDaemonSet (Normal) follows a successful apply of a Service's DaemonSet.
@@ -40,7 +40,7 @@ const (
 	ReasonUnAvailableLoadBalancer = "UnAvailableLoadBalancer"
 	// ReasonSyncLoadBalancerFailed (Warning) reports a Service that cannot be rendered into a
 	// DaemonSet; K3s surfaces the same failures through the upstream controller under this
-	// reason (spec 1.4).
+	// reason.
 	ReasonSyncLoadBalancerFailed = "SyncLoadBalancerFailed"
 
 	messageAppliedDaemonSet        = "Applied LoadBalancer DaemonSet %s/%s"
@@ -51,7 +51,7 @@ const (
 )
 
 // Keys holds the label, annotation and finalizer names that K3s derives from its program name
-// (spec 1.2). Build it once with NewKeys and pass it down; K3s keeps these in package variables
+// (svccontroller.<program>.cattle.io/...). Build it once with NewKeys and pass it down; K3s keeps these in package variables
 // computed from version.Program, which is what stops two programs sharing a process.
 type Keys struct {
 	// Program is the name the keys were built from, "k3s" or "rke2".
@@ -97,8 +97,8 @@ func NewKeys(program string) Keys {
 }
 
 // PoolLabel returns the node label key `lbpool.svccontroller.<program>.cattle.io/<pool>` whose
-// value "true" puts a node in pool, so that one node can be in several pools (spec 1.2,
-// K3s PR #14547).
+// value "true" puts a node in pool, so that one node can be in several pools (as
+// K3s since PR #14547).
 func (k Keys) PoolLabel(pool string) string {
 	return "lbpool.svccontroller." + k.Program + ".cattle.io/" + pool
 }

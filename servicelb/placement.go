@@ -271,9 +271,9 @@ func plural(n int, noun string) string {
 }
 
 // allowListMode reports whether any node carries the enablelb label, whatever its value: from
-// then on only nodes labelled "true" host LB pods (spec 1.6.2). Nodes being deleted do not
+// then on only nodes labelled "true" host LB pods. Nodes being deleted do not
 // count, so removing the label from the last node, or deleting that node, leaves the mode
-// (spec 6; K3s #14625 never leaves it).
+// (K3s #14625 never leaves it).
 func allowListMode(nodes []*corev1.Node, keys Keys) bool {
 	for _, n := range nodes {
 		if n.DeletionTimestamp != nil {
@@ -298,7 +298,7 @@ func servicePool(svc *corev1.Service, allowList bool, keys Keys) string {
 }
 
 // inPool reports whether node belongs to pool, by its lbpool label or by the per-pool label
-// poolLabel, lbpool.svccontroller.<program>.cattle.io/<pool>=true (spec 1.2, 1.6.3).
+// poolLabel, lbpool.svccontroller.<program>.cattle.io/<pool>=true.
 func inPool(node *corev1.Node, pool, poolLabel string, keys Keys) bool {
 	return node.Labels[keys.LBPool] == pool || node.Labels[poolLabel] == "true"
 }

@@ -10,7 +10,7 @@ const ClusterRoleName = "k3snet:servicelb-controller"
 
 // ClusterRole returns the least-privilege role the Controller and Cleanup need, for a binding
 // to the identity their client uses. It is narrower than K3s's k3s-cloud-controller-manager
-// role (spec 1.1), which also serves the CCM's node controllers: no nodes writes, no
+// role, which also serves the CCM's node controllers: no nodes writes, no
 // daemonsets "*", no leases, and read access to pods, DaemonSets and EndpointSlices only.
 func ClusterRole() *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
@@ -29,7 +29,7 @@ func ClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			// Server-side apply of a new object is authorized as create as well as patch.
 			{APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}, Verbs: []string{"list", "watch", "create", "patch", "delete"}},
-			// ETP Local: nodes with ready endpoints (spec 1.7.1).
+			// ETP Local: nodes with ready endpoints.
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
 		},
 	}

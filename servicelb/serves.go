@@ -6,9 +6,9 @@ import corev1 "k8s.io/api/core/v1"
 // either names no loadBalancerClass, or names class, the one this controller was configured to
 // answer to as well (class "" answers to unclassed Services only).
 //
-// The upstream service controller skips classed Services (spec 1.9), but K3s's status worker
+// The upstream service controller skips classed Services, but K3s's status worker
 // does not and can overwrite another implementation's ingress; every path that writes (the
-// DaemonSet and the status) asks this first (spec 6).
+// DaemonSet and the status) asks this first.
 func serves(svc *corev1.Service, class string) bool {
 	if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		return false

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// sourceRanges returns the client CIDRs the LB pods accept (SRC_RANGES, spec 1.5, 2.3):
+// sourceRanges returns the client CIDRs the LB pods accept (SRC_RANGES, as K3s sets it):
 // spec.loadBalancerSourceRanges if set, else the source-ranges annotation, else everyone.
 // "If specified and supported by the platform, traffic through the cloud-provider load-balancer
 // will be restricted to the specified client IPs" (Service API).
@@ -19,7 +19,7 @@ import (
 // matches, so taken as written it would silently close the port to the clients it names.
 // Each entry is masked to its canonical form and the list is sorted by address and
 // deduplicated, so the DaemonSet does not change when the same set is written in another order
-// (K3s joins them in map order and churns the pod template, spec 1.5, 6).
+// (K3s joins them in map order and churns the pod template).
 //
 // The default is K3s's: the upstream default 0.0.0.0/0, plus ::/0 when the Service has an IPv6
 // family, so an IPv6-only Service gets both. A list of 0.0.0.0/0 alone gets ::/0 added the same
@@ -64,7 +64,7 @@ func sourceRanges(svc *corev1.Service, families []corev1.IPFamily) ([]string, fi
 		prefixes = append(prefixes, allIPv6)
 	}
 
-	// Addr.Compare puts IPv4 before IPv6 and orders numerically (STYLE 3).
+	// Addr.Compare puts IPv4 before IPv6 and orders numerically.
 	slices.SortFunc(prefixes, func(a, b netip.Prefix) int {
 		if c := a.Addr().Compare(b.Addr()); c != 0 {
 			return c

@@ -15,14 +15,14 @@ import (
 )
 
 // loadBalancerIngress computes status.loadBalancer.ingress of svc from the nodes that run one
-// of its ready LB pods (spec 1.7). pods are the Service's LB pods (the caller lists them by the
+// of its ready LB pods. pods are the Service's LB pods (the caller lists them by the
 // svcname/svcnamespace labels), nodes the known nodes by name, endpointSlices the Service's
 // EndpointSlices (only read for externalTrafficPolicy Local; others are skipped), and
 // defaultMode the ipMode the controller is configured with ("" is VIP).
 //
 // A pod counts when it is bound to a node, has an IP, has condition Ready True and its node is
-// known and not being deleted (spec 6: deleting nodes are gone). For ETP Local the node must
-// also have a ready local endpoint of the Service (spec 1.8), since kube-proxy drops external
+// known and not being deleted (a node being deleted counts as gone). For ETP Local the node must
+// also have a ready local endpoint of the Service, since kube-proxy drops external
 // traffic on the other nodes.
 //
 // Each node is published by its own addresses (see hostAddresses): its ExternalIPs if it has
@@ -63,7 +63,7 @@ func loadBalancerIngress(svc *corev1.Service, pods []*corev1.Pod, nodes map[stri
 		return nil
 	}
 
-	// Addr.Compare orders IPv4 before IPv6 and numerically within each (STYLE 3); compacting
+	// Addr.Compare orders IPv4 before IPv6 and numerically within each; compacting
 	// removes the addresses of nodes that run two LB pods during a rollout.
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	addrs = slices.Compact(addrs)
@@ -146,7 +146,7 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-// nodesWithReadyEndpoints returns the nodes that have a ready Pod endpoint of svc (spec 1.7.1):
+// nodesWithReadyEndpoints returns the nodes that have a ready Pod endpoint of svc:
 // endpoints of EndpointSlices in the Service's namespace labelled kubernetes.io/service-name
 // with its name, whose targetRef is a Pod. "ready ... nil should be interpreted as true"
 // (EndpointConditions API); serving and terminating endpoints are not ready.
@@ -171,8 +171,8 @@ func nodesWithReadyEndpoints(svc *corev1.Service, eps []*discoveryv1.EndpointSli
 
 // ingressIPMode is the ipMode of svc's ingress entries: the Service's ipmode annotation when it
 // says "vip" or "proxy" (any case), else the controller's default, else VIP. K3s never sets it
-// (spec 1.7.6); Proxy keeps kube-proxy in IPVS mode from binding the node addresses on
-// kube-ipvs0 and short-circuiting the LB (spec 4.25).
+// (its ServiceLB publishes IPs only); Proxy keeps kube-proxy in IPVS mode from binding the node addresses on
+// kube-ipvs0 and short-circuiting the LB.
 func ingressIPMode(svc *corev1.Service, defaultMode corev1.LoadBalancerIPMode, keys Keys) corev1.LoadBalancerIPMode {
 	switch strings.ToLower(strings.TrimSpace(svc.Annotations[keys.IPMode])) {
 	case "proxy":
@@ -188,7 +188,7 @@ func ingressIPMode(svc *corev1.Service, defaultMode corev1.LoadBalancerIPMode, k
 
 // ingressEqual compares two ingress lists by value, in order. K3s compares ipMode pointers,
 // which never match a decoded object, so it re-patches and re-emits an Event on every sync
-// (spec 1.7.7). An unset ipMode next to an IP means VIP, the API server's default, so a
+// (a K3s ServiceLB bug we do not copy). An unset ipMode next to an IP means VIP, the API server's default, so a
 // cluster that drops the field (LoadBalancerIPMode gate off) does not loop either.
 func ingressEqual(a, b []corev1.LoadBalancerIngress) bool {
 	return slices.EqualFunc(a, b, func(x, y corev1.LoadBalancerIngress) bool {
@@ -254,7 +254,7 @@ func podsSettling(pods []*corev1.Pod, now time.Time, unbound, bound time.Duratio
 	return wait
 }
 
-// ingressEvent is the Event K3s emits after writing a new ingress list (spec 1.11): Warning
+// ingressEvent is the Event K3s emits after writing a new ingress list: Warning
 // UnAvailableLoadBalancer when it is empty, else Normal UpdatedLoadBalancer listing the old
 // and new addresses. A controller adds the placement summary to the Warning when it has one.
 //

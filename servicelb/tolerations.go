@@ -13,7 +13,7 @@ import (
 // annotationTolerations parses the Service's tolerations annotation, a JSON list of core/v1
 // Tolerations or else a YAML one, and checks each entry the way the API server would check it
 // in a pod, so a bad entry becomes a Warning on the Service rather than a DaemonSet the API
-// rejects (spec 1.2, 1.5). An empty operator becomes Equal, its meaning, so the rendered object
+// rejects. An empty operator becomes Equal, its meaning, so the rendered object
 // is the same whichever way the user wrote it.
 func annotationTolerations(svc *corev1.Service, keys Keys) ([]corev1.Toleration, field.ErrorList) {
 	value := strings.TrimSpace(svc.Annotations[keys.Tolerations])

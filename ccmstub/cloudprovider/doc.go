@@ -1,6 +1,7 @@
 // Package cloudprovider adapts the ccmstub rules to k8s.io/cloud-provider's Interface, for forks
-// of K3s that run the upstream cloud-controller-manager framework, as K3s itself does (spec
-// servicelb-ccm.md section 3.1). It is the only k3snet package that imports k8s.io/cloud-provider.
+// of K3s that run the upstream cloud-controller-manager framework, as K3s itself does (its
+// k3s-cloud-controller-manager registers a "k3s" cloud provider). It is the only k3snet package
+// that imports k8s.io/cloud-provider.
 //
 // A fork registers the provider under its name and starts the upstream CCM with
 // --cloud-provider=k3s:

@@ -26,10 +26,10 @@ type instances struct {
 var _ cloudprovider.InstancesV2 = instances{}
 
 // InstanceExists is always true: a stub has no inventory to lose a node from, so the upstream
-// cloud-node-lifecycle controller never deletes a Node (spec 3.2).
+// cloud-node-lifecycle controller never deletes a Node.
 func (instances) InstanceExists(context.Context, *corev1.Node) (bool, error) { return true, nil }
 
-// InstanceShutdown is always false, so no node gets the shutdown taint (spec 3.2).
+// InstanceShutdown is always false, so no node gets the shutdown taint.
 func (instances) InstanceShutdown(context.Context, *corev1.Node) (bool, error) { return false, nil }
 
 // InstanceMetadata returns ccmstub.NodeMetadata for the node, or ErrAddressesNotSet until its

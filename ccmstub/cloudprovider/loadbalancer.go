@@ -8,7 +8,7 @@ import (
 )
 
 // loadBalancer tells the upstream service controller that load balancers are implemented
-// elsewhere, which is how K3s runs ServiceLB (spec 1.4): its EnsureLoadBalancer returns
+// elsewhere, which is how K3s runs ServiceLB: its EnsureLoadBalancer returns
 // ImplementedElsewhere so that the upstream controller writes no status. Here the DaemonSets
 // too are made elsewhere, by the ServiceLB controller, which watches Services itself and writes
 // their status; the upstream controller is left managing its cleanup finalizer.

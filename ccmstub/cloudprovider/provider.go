@@ -52,8 +52,9 @@ func New(opts Options) (*Provider, error) {
 	return &Provider{keys: keys, opts: opts}, nil
 }
 
-// cloudConfig holds the keys of K3s's cloud-config file (JSON despite its .yaml name, spec 1.1)
-// that concern this provider; the others (lbImage, lbNamespace, ...) configure ServiceLB.
+// cloudConfig holds the keys of K3s's cloud-config file that concern this provider (K3s writes
+// that file as JSON despite its .yaml name); the others (lbImage, lbNamespace, ...) configure
+// ServiceLB.
 type cloudConfig struct {
 	NodeEnabled *bool `json:"nodeEnabled"`
 	LBEnabled   *bool `json:"lbEnabled"`

@@ -13,7 +13,7 @@ import (
 // Options tune a Forwarder. The zero value does what the klipper-lb script does.
 type Options struct {
 	// Backend forces the iptables backend. Empty detects it as the script does:
-	// nft when the kernel has nf_tables loaded, legacy otherwise (spec 2.2).
+	// nft when the kernel has nf_tables loaded, legacy otherwise.
 	Backend Backend
 }
 
@@ -27,7 +27,7 @@ func (o Options) Validate() error {
 }
 
 // iptablesRunner is the part of go-iptables' *iptables.IPTables the forwarder uses,
-// for one family. It is the one place the forwarder touches the kernel (STYLE 4).
+// for one family. It is the one place the forwarder touches the kernel.
 type iptablesRunner interface {
 	ChainExists(table, chain string) (bool, error)
 	ClearChain(table, chain string) error
@@ -228,8 +228,8 @@ func install(ipt iptablesRunner, fr familyRules) (int, error) {
 		if ok {
 			continue
 		}
-		// At the top, as the script inserts its ACCEPT, DNAT and MASQUERADE (spec 2.3,
-		// 2.4), so rules already in the pod's netns cannot shadow them.
+		// At the top, as klipper-lb's entry script inserts its ACCEPT, DNAT and MASQUERADE,
+		// so rules already in the pod's netns cannot shadow them.
 		if err := ipt.Insert(j.table, j.chain, 1, args...); err != nil {
 			return writes, fmt.Errorf("inserting jump in %s/%s: %w", j.table, j.chain, err)
 		}

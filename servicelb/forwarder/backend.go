@@ -35,7 +35,7 @@ type backendFacts struct {
 	commands map[string]Backend
 }
 
-// chooseBackend picks the backend the way the script does (spec 2.2): nft when lsmod
+// chooseBackend picks the backend the way the script does: nft when lsmod
 // lists nf_tables, legacy otherwise. It returns the reason for the log, as the script
 // logs "nft mode detected" or "legacy mode detected".
 //

@@ -13,7 +13,7 @@ type Protocol string
 
 // The protocols a Service port can have. iptables matches each with -p and the
 // match module of the same name, which is what the script does with DEST_PROTO
-// verbatim (spec 2).
+// verbatim.
 const (
 	TCP  Protocol = "TCP"
 	UDP  Protocol = "UDP"
@@ -43,7 +43,7 @@ func familyOf(addr netip.Addr) Family {
 	return IPv6
 }
 
-// Config is what one LB container forwards: the env of spec 2, parsed. Build it with
+// Config is what one LB container forwards: klipper-lb's environment, parsed. Build it with
 // ConfigFromEnv, or directly and check it with Validate.
 type Config struct {
 	// SrcPort is the port the pod receives on (SRC_PORT): the Service port, which the
@@ -114,7 +114,7 @@ func (c Config) Validate() error {
 
 // errNoNodePort explains DEST_PORT=0: K3s renders it for externalTrafficPolicy Local
 // when spec.allocateLoadBalancerNodePorts is false, and its pod then forwards nowhere
-// without saying so (spec 1.5, 6).
+// without saying so.
 var errNoNodePort = fmt.Errorf("%w: port 0 forwards nowhere "+
 	"(externalTrafficPolicy Local with allocateLoadBalancerNodePorts false has no node port)", ErrBadPort)
 
@@ -150,7 +150,7 @@ func checkDestination(a netip.Addr) error {
 // normalized returns c with its ranges masked, and both lists sorted and without
 // duplicates, in new slices. Two spellings of one Service then give one rule set,
 // and a duplicate destination does not get twice the connections. Addr.Compare
-// puts IPv4 first and orders numerically (STYLE 3).
+// puts IPv4 first and orders numerically.
 func (c Config) normalized() Config {
 	ranges := make([]netip.Prefix, 0, len(c.SrcRanges))
 	for _, p := range c.SrcRanges {

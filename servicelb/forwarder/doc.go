@@ -3,8 +3,8 @@
 // (cmd/klipper-lb), so a fork can build its own LB image.
 //
 // One forwarder serves one Service port. It reads the container's environment
-// (SRC_PORT, SRC_RANGES, DEST_PROTO, DEST_PORT, DEST_IPS; spec servicelb-ccm.md
-// section 2), and inside the pod's network namespace it accepts forwarded traffic
+// (SRC_PORT, SRC_RANGES, DEST_PROTO, DEST_PORT, DEST_IPS, as K3s's ServiceLB sets them for
+// klipper-lb), and inside the pod's network namespace it accepts forwarded traffic
 // only from the source ranges, DNATs the port to the destinations (the Service's
 // ClusterIPs, or hostIP:nodePort for externalTrafficPolicy: Local) and masquerades
 // it, for IPv4 and IPv6 independently.

@@ -9,7 +9,7 @@ import (
 )
 
 // The environment variables the ServiceLB DaemonSet gives each LB container, in the
-// order it writes them (spec 1.5, 2). They are the container's whole input.
+// order it writes them. They are the container's whole input.
 const (
 	EnvSrcPort   = "SRC_PORT"
 	EnvSrcRanges = "SRC_RANGES"
@@ -42,7 +42,7 @@ func (e *EnvError) Unwrap() error { return e.Err }
 // ConfigFromEnv reads the LB container's environment through lookup (os.LookupEnv in
 // a binary) and returns its Config, or every problem found, joined, each an *EnvError.
 //
-// SRC_RANGES and DEST_IPS are comma lists, as the script splits them (spec 2.3, 2.4);
+// SRC_RANGES and DEST_IPS are comma lists, as the script splits them;
 // blanks around entries and empty entries are ignored. DEST_IPS may mix families: the
 // downward API renders status.hostIPs as "10.0.0.5,fd00::5". SRC_RANGES entries may be
 // bare addresses, which iptables -s reads as single hosts. Ranges come back masked to

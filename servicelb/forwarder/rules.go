@@ -9,7 +9,7 @@ import (
 // `iptables-save | grep KLIPPER-LB` shows all of them and nothing else.
 const ChainPrefix = "KLIPPER-LB-"
 
-// Tables and built-in chains the forwarder hooks into (spec 2.3, 2.4).
+// Tables and built-in chains the forwarder hooks into.
 const (
 	tableFilter = "filter"
 	tableNAT    = "nat"
@@ -74,7 +74,7 @@ type chainRules struct {
 
 // chainNames are one forwarder's chains. A pod runs one container per Service
 // port, all in one netns, and a Service's ports differ in (protocol, port), so the
-// names never collide between containers (spec 1.5). Each hook needs a chain of its
+// names never collide between containers. Each hook needs a chain of its
 // own: DNAT is only valid in PREROUTING, MASQUERADE only in POSTROUTING.
 type chainNames struct {
 	forward    string // filter, from FORWARD: who may be forwarded
@@ -101,10 +101,10 @@ const (
 	skipNoDestination skipReason = iota + 1
 	// skipForwardingOff: the family's forwarding sysctl is 0 in the pod's netns, so
 	// DNATed packets would be dropped anyway. The script skips it silently since
-	// 2024-07; before, it exited and the pod crash-looped (spec 2.4, 4 #9949 #10455).
+	// 2024-07; before, it exited and the pod crash-looped (K3s #9949, #10455).
 	skipForwardingOff
 	// skipFamilyDisabled: the forwarding sysctl does not exist, because the kernel
-	// has the family disabled (ipv6.disable=1, spec 4 #10455).
+	// has the family disabled (ipv6.disable=1, K3s #10455).
 	skipFamilyDisabled
 	// skipNoSourceRange: SRC_RANGES has no range of the family, so it would accept
 	// nobody. Without rules, the port answers from the pod itself: closed.
@@ -143,7 +143,7 @@ const (
 )
 
 // plan decides, per family, what to install and what to skip, from cfg and the
-// forwarding sysctls (spec 2.4). Families come in families() order.
+// forwarding sysctls. Families come in families() order.
 func plan(cfg Config, fwd map[Family]forwarding) ([]familyRules, []skip) {
 	var (
 		install []familyRules
@@ -166,7 +166,7 @@ func plan(cfg Config, fwd map[Family]forwarding) ([]familyRules, []skip) {
 	return install, skipped
 }
 
-// newFamilyRules computes the rules of one family, following the script (spec 2):
+// newFamilyRules computes the rules of one family, following the script:
 //
 //   - filter: forwarded packets of the protocol to DEST_PORT (FORWARD sees them after
 //     DNAT, which is why it matches DEST_PORT, klipper-lb PR #54) are accepted from

@@ -10,7 +10,7 @@ import (
 )
 
 // forwardingSysctl is the sysctl, below /proc/sys, that the script checks for fam
-// (spec 2.4), and the one the DaemonSet sets per Service family (spec 1.5).
+// (klipper-lb's entry script), and the one the DaemonSet sets per Service family.
 func forwardingSysctl(fam Family) string {
 	if fam == IPv6 {
 		return "net/ipv6/conf/all/forwarding"
@@ -21,7 +21,7 @@ func forwardingSysctl(fam Family) string {
 // readForwarding reads fam's forwarding sysctl below procDir. /proc/sys/net belongs
 // to the network namespace of the thread that opens it, so this reads the pod's.
 // Like the script, only "1" means on; a missing file means the kernel has the
-// family disabled, which is not an error either (spec 4 #10455).
+// family disabled, which is not an error either (K3s #10455).
 func readForwarding(procDir string, fam Family) (forwarding, error) {
 	path := filepath.Join(procDir, "sys", forwardingSysctl(fam))
 	data, err := os.ReadFile(path)

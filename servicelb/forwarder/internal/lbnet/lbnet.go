@@ -86,7 +86,7 @@ func New(t *testing.T) *Net {
 		Backend4b:      netip.MustParseAddr("10.10.2.3"),
 		Backend6:       netip.MustParseAddr("fd10:2::2"),
 	}
-	// The DaemonSet sets these sysctls on the pod (spec 1.5).
+	// The DaemonSet sets these sysctls on the pod.
 	if err := n.LB.EnableForwarding(); err != nil {
 		t.Fatal(err)
 	}
