@@ -22,7 +22,7 @@ import (
 )
 
 // defaultInterval is how often the deploy loop passes over the directory without a file
-// event, as K3s's 15 s loop (spec A.6).
+// event, as K3s's deploy controller's 15 s loop.
 const defaultInterval = 15 * time.Second
 
 // Options configures the packaged components controller. The zero value of each field means K3s's default.
@@ -33,10 +33,14 @@ type Options struct {
 	// Dynamic is the client the deploy controller applies arbitrary kinds with. Required.
 	Dynamic dynamic.Interface
 	// Disables holds the names given to --disable: files whose basename without extension,
-	// or any parent directory, is a key are uninstalled (spec A.5). Pass the same map to Stage.
+	// or any parent directory, is a key are uninstalled, as K3s's --disable does. Pass the same map to Stage.
 	Disables map[string]bool
 	// Interval is the time between passes when no file changes. Default 15 s.
 	Interval time.Duration
+	// DisableNodeHosts and DisableDeploy split Start in two, as K3s does: every server runs
+	// the deploy loop over its own manifests directory, while NodeHosts runs on one server
+	// at a time, beside the Helm controller. Either way Start installs the CRDs.
+	DisableNodeHosts, DisableDeploy bool
 }
 
 // withDefaults returns o with every unset field set to K3s's default.
@@ -60,7 +64,7 @@ func (o Options) Validate() error {
 }
 
 // Controller is the deploy (Addon) controller: it applies every manifest file of
-// Options.ManifestsDir and tracks each file with an Addon (spec A.6). Build it with New and
+// Options.ManifestsDir and tracks each file with an Addon, as K3s's deploy controller does. Build it with New and
 // run it with Start.
 type Controller struct {
 	// client sends Events and serves discovery.
@@ -120,9 +124,9 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	if err := c.applier.installCRDs(ctx); err != nil {
 		return fmt.Errorf("packaged: %w", err)
 	}
-	// NodeHosts follows CoreDNS: disabling coredns turns it off too (spec A.5).
+	// NodeHosts follows CoreDNS: disabling coredns turns it off too, as in K3s.
 	var nodeHosts *nodeHostsController
-	if !c.opts.Disables[corednsName] {
+	if !c.opts.Disables[corednsName] && !c.opts.DisableNodeHosts {
 		var err error
 		if nodeHosts, err = c.newNodeHosts(factory); err != nil {
 			return fmt.Errorf("packaged: %w", err)
@@ -136,6 +140,10 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 			stopEvents()
 			return fmt.Errorf("packaged: %w", err)
 		}
+	}
+	if c.opts.DisableDeploy {
+		go func() { <-ctx.Done(); stopEvents() }()
+		return nil
 	}
 	ctx = klog.NewContext(ctx, logger.WithName("deploy"))
 	logger.Info("Starting deploy controller", "dir", c.opts.ManifestsDir, "interval", c.opts.Interval)

@@ -10,8 +10,8 @@ import (
 )
 
 // runControllers is `k3snet controllers`: the cluster-wide controllers, each under its own
-// Lease, until SIGTERM; then, if its ServiceAccount is being deleted, the cluster side of the
-// uninstall.
+// Lease but the deploy controller, until SIGTERM; then, if its ServiceAccount is being
+// deleted, the cluster side of the uninstall.
 func runControllers(ctx context.Context, cfg *controllersConfig) error {
 	logger := klog.FromContext(ctx)
 	restConfig, client, version, err := connect(cfg.kubeconfig)

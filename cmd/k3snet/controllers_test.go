@@ -19,7 +19,7 @@ import (
 )
 
 // clusterWideLeases are the Leases of `k3snet controllers`, one per cluster-wide controller.
-var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-deploy"}
+var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-packaged"}
 
 // svclbSelector finds the LB DaemonSets of one Service.
 func svclbSelector(svc string) string { return "svccontroller.k3s.cattle.io/svcname=" + svc }

@@ -3,7 +3,8 @@
 //
 //	k3snet controllers [flags]   the cluster-wide controllers (cloud-controller stub with
 //	                             ServiceLB, pod CIDR allocation, packaged components and Helm),
-//	                             each under a Lease of its own, so replicas stand by
+//	                             each under a Lease of its own, so replicas stand by; every
+//	                             replica applies its staged manifests, as K3s servers do
 //	k3snet node [flags]          NetworkPolicy enforcement for the pods of $NODE_NAME and the
 //	                             node's address annotations
 //	k3snet uninstall [flags]     what the controllers do when k3snet is uninstalled, for an

@@ -2,12 +2,14 @@ package main
 
 import (
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -18,7 +20,7 @@ import (
 )
 
 // clusterWideLeases are the Leases compose.RunAsLeader takes, one per cluster-wide controller.
-var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-deploy"}
+var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr", "k3snet-packaged"}
 
 // TestTwoServersShareOneCluster runs two k3slike servers against one API server, as the
 // servers of an HA K3s cluster do: every cluster-wide controller has one leader, a
@@ -97,4 +99,93 @@ func TestTwoServersShareOneCluster(t *testing.T) {
 			"one DaemonSet for %s after the takeover", svc)
 	}
 	servers[other].stop(t)
+}
+
+// TestTwoServersApplyTheirOwnManifests runs two k3slike servers against one API server and
+// gives each a manifests directory of its own, as K3s servers have: the deploy controller
+// runs on every server, not under a Lease, so a file only server B has is applied while A
+// leads every Lease; the same file on both converges and then stays put (neither server
+// rewrites what the other applied); and removing a file deletes nothing, as in K3s, so B's
+// objects outlive its file and A, which never had it, does not prune them.
+func TestTwoServersApplyTheirOwnManifests(t *testing.T) {
+	binDir := requireBinaries(t)
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+	tc, err := testcluster.Start(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tc.Stop()) })
+	c := &cluster{t: t, exe: exe, binDir: binDir, kubeconfig: tc.Kubeconfig}
+	tc.AddNodes(t, testcluster.Node("own-a"), testcluster.Node("own-b"))
+
+	dataDirs := map[string]string{"a": t.TempDir(), "b": t.TempDir()}
+	start := func(name, node, ip string) *server {
+		return startServer(t, exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + dataDirs[name],
+			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + binDir, "--disable=traefik,servicelb",
+			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)), "--disable-network-policy"})
+	}
+	// A starts alone, so it leads every Lease before B is there to compete.
+	a := start("a", "own-a", "192.0.2.90")
+	ledByA := func() bool {
+		for _, lease := range clusterWideLeases {
+			if !strings.HasSuffix(c.value("{.spec.holderIdentity}", "-n", "kube-system", "lease", lease), "_"+strconv.Itoa(a.cmd.Process.Pid)) {
+				return false
+			}
+		}
+		return true
+	}
+	c.eventually("A leads every cluster-wide controller", ledByA)
+	b := start("b", "own-b", "192.0.2.91")
+
+	manifest := func(name string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: default\ndata:\n  from: manifests\n"
+	}
+	write := func(server, file, content string) {
+		path := filepath.Join(dataDirs[server], "server", "manifests", file)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	}
+	write("b", "only-b.yaml", manifest("only-b"))
+	c.eventually("B applies the file only it has", func() bool {
+		return c.value("{.data.from}", "configmap", "only-b") == "manifests"
+	})
+	assert.Equal(t, filepath.Join(dataDirs["b"], "server", "manifests", "only-b.yaml"),
+		c.value("{.spec.source}", "-n", "kube-system", "addons.k3s.cattle.io", "only-b"))
+	require.True(t, ledByA(), "A still leads every Lease: B applied the file without one")
+
+	write("a", "shared.yaml", manifest("shared"))
+	write("b", "shared.yaml", manifest("shared"))
+	c.eventually("the file both servers have is applied", func() bool {
+		return c.value("{.data.from}", "configmap", "shared") == "manifests" &&
+			c.value("{.spec.checksum}", "-n", "kube-system", "addons.k3s.cattle.io", "shared") != ""
+	})
+
+	// Nothing either server writes may change after convergence: a pass of each server's
+	// loop (every 15 s) falls inside the window.
+	watched := [][]string{
+		{"configmap", "shared"}, {"configmap", "only-b"},
+		{"-n", "kube-system", "addons.k3s.cattle.io", "shared"}, {"-n", "kube-system", "addons.k3s.cattle.io", "only-b"},
+	}
+	versions := func() []string {
+		var out []string
+		for _, obj := range watched {
+			out = append(out, strings.Join(obj, "/")+"@"+c.value("{.metadata.resourceVersion}", obj...))
+		}
+		events := c.value("{.items[*].metadata.name}", "-n", "kube-system", "events", "--field-selector=involvedObject.kind=Addon")
+		return append(out, "events:"+strconv.Itoa(len(strings.Fields(events))))
+	}
+	time.Sleep(3 * time.Second) // a second apply racing the first has landed by now
+	converged := versions()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		require.Equal(t, converged, versions(), "the two servers keep rewriting what they applied")
+	}
+
+	// K3s deletes nothing when a file leaves the directory; B's objects stay, and A's
+	// passes leave alone an Addon whose file it never had.
+	require.NoError(t, os.Remove(filepath.Join(dataDirs["b"], "server", "manifests", "only-b.yaml")))
+	require.NoError(t, os.Remove(filepath.Join(dataDirs["a"], "server", "manifests", "shared.yaml")))
+	time.Sleep(3 * time.Second)
+	assert.Equal(t, converged, versions(), "removing a file changes nothing in the cluster")
+
+	b.stop(t)
+	a.stop(t)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -55,8 +56,9 @@ type ClusterSettings struct {
 // Disabled reports whether item was named in --disable.
 func (s ClusterSettings) Disabled(item string) bool { return slices.Contains(s.Disable, item) }
 
-// ClusterControllers returns the cluster-wide controllers s enables, after doing at once what
-// the disable switches ask of the cluster, as a K3s server does at start: --disable=servicelb
+// ClusterControllers returns the controllers of the whole cluster that s enables, each under a
+// Lease but the deploy controller, which every server runs, after doing at once what the
+// disable switches ask of the cluster, as a K3s server does at start: --disable=servicelb
 // removes every LB DaemonSet, and the packaged manifests --disable does not name are staged.
 func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, reg *ControllerMetrics) ([]Controller, error) {
 	dyn, err := dynamic.NewForConfig(restConfig)
@@ -83,7 +85,10 @@ func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, deployController(s, restConfig, client, deploy))
+		out = append(out, deployController(client, deploy))
+		if leased, ok := leasedPackaged(s, restConfig, client, deploy); ok {
+			out = append(out, leased)
+		}
 	}
 	return out, nil
 }
@@ -136,18 +141,48 @@ func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interf
 	}}
 }
 
-// deployController applies the manifests directory and, unless --disable-helm-controller,
-// installs the HelmCharts it creates.
-func deployController(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options) Controller {
-	return Controller{Name: "deploy", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
-		// A new term as leader gets a new controller: a Controller is started once.
-		d, err := packaged.New(client, deploy)
+// deployController applies this server's manifests directory. It runs on every server, not
+// under a Lease, as in K3s: each server's directory is its own, a file only one server has is
+// applied by that server, and servers applying the same file agree through server-side apply
+// with one field manager and the checksum on the Addon.
+func deployController(client kubernetes.Interface, deploy packaged.Options) Controller {
+	deploy.DisableNodeHosts = true
+	return Controller{Name: "deploy", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		// No Lease retries a failed start here, and a server whose API server was not yet
+		// reachable would never apply its directory.
+		for {
+			d, err := packaged.New(client, deploy)
+			if err == nil {
+				if err = d.Start(ctx, f); err == nil {
+					return nil
+				}
+			}
+			klog.FromContext(ctx).Error(err, "Starting the deploy controller failed; retrying", "after", FailedStartBackoff)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(FailedStartBackoff):
+			}
+		}
+	}}
+}
+
+// leasedPackaged keeps NodeHosts (unless --disable=coredns) and, unless
+// --disable-helm-controller, installs the HelmCharts, on one server at a time as K3s's leader
+// does. It reports false when neither is on.
+func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options) (Controller, bool) {
+	if s.Disabled("coredns") && s.DisableHelmController {
+		return Controller{}, false
+	}
+	deploy.DisableDeploy = true
+	return Controller{Name: "packaged", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+		// A new term as leader gets a new controller: a Controller is started once. Its
+		// Start installs the HelmChart CRDs, which the Helm controller needs first.
+		nodeHosts, err := packaged.New(client, deploy)
 		if err != nil {
 			return err
 		}
-		// The deploy controller installs the HelmChart CRDs, so the helm controller, which
-		// installs what the HelmCharts name (Traefik), starts after it in the same term.
-		if err := d.Start(ctx, f); err != nil {
+		if err := nodeHosts.Start(ctx, f); err != nil {
 			return err
 		}
 		if s.DisableHelmController {
@@ -161,7 +196,7 @@ func deployController(s ClusterSettings, restConfig *rest.Config, client kuberne
 			return err
 		}
 		return helm.Start(ctx, f)
-	}}
+	}}, true
 }
 
 // Strings formats addresses or prefixes for the options that take them as text.
