@@ -159,11 +159,15 @@ func BenchmarkSoak(b *testing.B) {
 			time.Sleep(soakStepEvery - time.Since(stepStart))
 		}
 		require.GreaterOrEqual(b, len(samples), 2, "a soak of %s takes too few samples", duration)
-		b.Logf("%d churn steps (%d failed kubectl calls) in %s; samples:", steps, failures, duration)
-		b.Logf("%8s %8s %8s %10s %8s", "t", "RSS MB", "heap MB", "goroutines", "CPU s")
-		for _, s := range samples {
-			b.Logf("%8s %8.1f %8.1f %10.0f %8.1f", s.at.Round(time.Second), s.rssMB, s.heapMB, s.goroutines, s.cpuSecs)
+		// A benchmark's log is cut after ten lines: one table, a row per sixth of the run.
+		table := fmt.Sprintf("%d churn steps (%d failed kubectl calls) in %s\n%8s %8s %8s %10s %8s",
+			steps, failures, duration, "t", "RSS MB", "heap MB", "goroutines", "CPU s")
+		for i, s := range samples {
+			if i%max(1, len(samples)/6) == 0 || i == len(samples)-1 {
+				table += fmt.Sprintf("\n%8s %8.1f %8.1f %10.0f %8.1f", s.at.Round(time.Second), s.rssMB, s.heapMB, s.goroutines, s.cpuSecs)
+			}
 		}
+		b.Log(table)
 		warm, last := samples[len(samples)/6], samples[len(samples)-1]
 		b.ReportMetric(warm.rssMB, "warm-rss-MB")
 		b.ReportMetric(last.rssMB, "end-rss-MB")
