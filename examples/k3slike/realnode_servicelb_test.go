@@ -311,14 +311,15 @@ func TestRealNodeServiceLB(t *testing.T) {
 		lb.eventuallyAnswers(t, lb.lan, agent2.IP6, portPool, "/hostname", func(body string) bool { return strings.HasPrefix(body, "echo-") })
 
 		// Without any enablelb label the cluster leaves allow-list mode: echo is back on every
-		// node (K3s keeps the allow-list, k3s-io/k3s#14625); blue stays in its pool.
+		// node (K3s keeps the allow-list, k3s-io/k3s#14625), and so is blue: as in K3s, pools
+		// only narrow the allow-list.
 		c.Kubectl(t, "label", "node", agent2.Name, agent3.Name, lb.keys.EnableLB+"-")
 		everyNode := append(slices.Clone(all), agent3)
 		lb.waitServed(t, "echo", corev1.LoadBalancerIPModeProxy, dualStack, everyNode...)
 		for _, n := range everyNode {
 			lb.eventuallyAnswers(t, lb.lan, n.IP, portEcho, "/hostname", func(body string) bool { return strings.HasPrefix(body, "echo-") })
 		}
-		lb.waitServed(t, "blue", corev1.LoadBalancerIPModeVIP, dualStack, agent2, agent3)
+		lb.waitServed(t, "blue", corev1.LoadBalancerIPModeVIP, dualStack, everyNode...)
 	})
 }
 
