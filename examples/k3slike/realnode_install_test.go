@@ -208,33 +208,29 @@ func TestInstalledOnRealNodes(t *testing.T) {
 	t.Run("deleting the leading controller pod hands every Lease to the other replica, with no second DaemonSet and no CIDR changed", func(t *testing.T) {
 		before := lbDaemonSets(t, c)
 		require.Len(t, before, 2, "one DaemonSet for echo, one for traefik")
-		leader := leaseHolders(t, c)
-		require.Len(t, leader, 1, "one replica leads every controller: %v", leader)
-		var old string
-		for pod := range leader {
-			old = pod
-		}
+		// The replicas may share the Leases between them: the one deleted is ServiceLB's leader.
+		leases := leaseRenewals(t, c)
+		require.Len(t, leases, 3, "cloud-controller, clustercidr and packaged are led: %v", leases)
+		old := podOf(leases[compose.LeasePrefix+"cloud-controller"].identity)
 		start := time.Now()
 		c.Kubectl(t, "-n", compose.DefaultNamespace, "delete", "pod", old, "--wait=false")
 		var took time.Duration
-		nodecluster.Eventually(t, 2*compose.LeaseDuration, "another replica holds every Lease", func() bool {
-			holders := leaseHolders(t, c)
-			if len(holders) != 1 || holders[old] != nil {
-				return false
+		nodecluster.Eventually(t, 2*compose.LeaseDuration, "other replicas hold every Lease", func() bool {
+			now := leaseRenewals(t, c)
+			for _, h := range now {
+				if h.identity == "" || podOf(h.identity) == old {
+					return false
+				}
 			}
 			took = time.Since(start)
-			return true
+			return len(now) == len(leases)
 		})
 		t.Logf("takeover: %s after the pod's deletion", took.Round(100*time.Millisecond))
 
 		// A leader that dies without releasing its Leases (SIGKILL) is replaced: each Lease is
-		// renewed after the kill by a live process, the other replica once the Lease expired
+		// renewed after the kill by a live process, another replica once the Lease expired
 		// or the pod's restarted container (its process is pid 1 again, so the same holder).
-		leader = leaseHolders(t, c)
-		require.Len(t, leader, 1)
-		for pod := range leader {
-			old = pod
-		}
+		old = podOf(leaseRenewals(t, c)[compose.LeasePrefix+"cloud-controller"].identity)
 		killControllersOf(t, old)
 		start = time.Now()
 		var holders map[string]leaseHolder
@@ -315,27 +311,12 @@ func lbDaemonSets(t *testing.T, c *nodecluster.Cluster) map[string]types.UID {
 	return out
 }
 
-// leaseHolders returns the pods holding k3snet's controller Leases, with the Leases each holds.
-func leaseHolders(t *testing.T, c *nodecluster.Cluster) map[string][]string {
-	t.Helper()
-	leases, err := c.Client(t).CoordinationV1().Leases(compose.DefaultNamespace).List(t.Context(), metav1.ListOptions{})
-	require.NoError(t, err)
-	out := map[string][]string{}
-	for _, l := range leases.Items {
-		if !strings.HasPrefix(l.Name, compose.LeasePrefix) || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
-			continue
-		}
-		// LeaderIdentity is <pod>_<pid>.
-		pod := *l.Spec.HolderIdentity
-		if i := strings.LastIndex(pod, "_"); i > 0 {
-			pod = pod[:i]
-		}
-		out[pod] = append(out[pod], l.Name)
+// podOf is the pod of a Lease holder identity, LeaderIdentity's <pod>_<pid>.
+func podOf(identity string) string {
+	if i := strings.LastIndex(identity, "_"); i > 0 {
+		return identity[:i]
 	}
-	for _, names := range out {
-		slices.Sort(names)
-	}
-	return out
+	return identity
 }
 
 // leaseHolder is who holds a Lease and when they last renewed it.
