@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -86,9 +85,7 @@ type faultEnv struct {
 func newFaultEnv(t *testing.T) *faultEnv {
 	netns.Require(t)
 	binDir := requireBinaries(t)
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
+	exe := buildK3slike(t)
 	e := &faultEnv{t: t, exe: exe, binDir: binDir, dataDir: t.TempDir(), nodeIPs: map[string]string{faultNode: faultNodeIP}}
 	cpDir := t.TempDir()
 	e.cpCfg = controlplane.Config{DataDir: cpDir, BinDir: binDir, APIServerPort: freePort(t)}

@@ -3,7 +3,6 @@ package main
 import (
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,21 +26,14 @@ var clusterWideLeases = []string{"k3snet-cloud-controller", "k3snet-clustercidr"
 // LoadBalancer Service gets one DaemonSet, every node one pod CIDR of its own, and when a
 // leader stops the other server takes its controllers over and keeps serving.
 func TestTwoServersShareOneCluster(t *testing.T) {
-	binDir := requireBinaries(t)
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
-	tc, err := testcluster.Start(t.Context())
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, tc.Stop()) })
-	c := &cluster{t: t, exe: exe, binDir: binDir, kubeconfig: tc.Kubeconfig}
+	c, tc := newSharedCluster(t)
 
 	// The agents' kubelets register the nodes, with the taint an external cloud provider lifts.
 	uninitialized := corev1.Taint{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: corev1.TaintEffectNoSchedule}
 	tc.AddNodes(t, testcluster.Node("ha-a", testcluster.Taints(uninitialized)), testcluster.Node("ha-b", testcluster.Taints(uninitialized)))
 	start := func(node, ip string) *server {
-		return startServer(t, exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + t.TempDir(),
-			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + binDir,
+		return startServer(t, c.exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + t.TempDir(),
+			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + c.binDir,
 			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)), "--disable-network-policy"})
 	}
 	servers := map[string]*server{"a": start("ha-a", "192.0.2.80"), "b": start("ha-b", "192.0.2.81")}
@@ -108,20 +100,13 @@ func TestTwoServersShareOneCluster(t *testing.T) {
 // rewrites what the other applied); and removing a file deletes nothing, as in K3s, so B's
 // objects outlive its file and A, which never had it, does not prune them.
 func TestTwoServersApplyTheirOwnManifests(t *testing.T) {
-	binDir := requireBinaries(t)
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
-	tc, err := testcluster.Start(t.Context())
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, tc.Stop()) })
-	c := &cluster{t: t, exe: exe, binDir: binDir, kubeconfig: tc.Kubeconfig}
+	c, tc := newSharedCluster(t)
 	tc.AddNodes(t, testcluster.Node("own-a"), testcluster.Node("own-b"))
 
 	dataDirs := map[string]string{"a": t.TempDir(), "b": t.TempDir()}
 	start := func(name, node, ip string) *server {
-		return startServer(t, exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + dataDirs[name],
-			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + binDir, "--disable=traefik,servicelb",
+		return startServer(t, c.exe, []string{"--kubeconfig=" + tc.Kubeconfig, "--data-dir=" + dataDirs[name],
+			"--node-name=" + node, "--node-ip=" + ip, "--bin-dir=" + c.binDir, "--disable=traefik,servicelb",
 			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(t)), "--disable-network-policy"})
 	}
 	// A starts alone, so it leads every Lease before B is there to compete.
@@ -188,4 +173,15 @@ func TestTwoServersApplyTheirOwnManifests(t *testing.T) {
 
 	b.stop(t)
 	a.stop(t)
+}
+
+// newSharedCluster starts an API server (with kwok) that several k3slike servers, run with
+// --kubeconfig, share as the servers of an HA cluster do.
+func newSharedCluster(t *testing.T) (*cluster, *testcluster.Cluster) {
+	binDir := requireBinaries(t)
+	exe := buildK3slike(t)
+	tc, err := testcluster.Start(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, tc.Stop()) })
+	return &cluster{t: t, exe: exe, binDir: binDir, kubeconfig: tc.Kubeconfig}, tc
 }

@@ -87,12 +87,10 @@ func TestServerWithEmbeddedControlPlane(t *testing.T) {
 }
 
 func TestServerRejectsBadFlagsWithOneLine(t *testing.T) {
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
+	exe := buildK3slike(t)
 
 	cmd := exec.Command(exe, "--cluster-cidr=10.42.0.0/99", "--node-name=n")
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
@@ -195,12 +193,10 @@ func requireBinaries(t testing.TB) string {
 // missing: it exits at once, before any control plane starts, with one line that names what
 // is missing and how to run without a real node.
 func TestServerThatCannotRunContainersSaysSoInOneLine(t *testing.T) {
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
+	exe := buildK3slike(t)
 	empty := t.TempDir()
 	cmd := exec.Command(exe, "server", "--node-name=n", "--data-dir="+t.TempDir(), "--bin-dir="+empty, "--node-bin-dir="+empty)
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
@@ -209,4 +205,13 @@ func TestServerThatCannotRunContainersSaysSoInOneLine(t *testing.T) {
 	assert.Contains(t, line, "cannot run containers here")
 	assert.Contains(t, line, "containerd is missing")
 	assert.Contains(t, line, "--disable-agent")
+}
+
+// buildK3slike builds this package's k3slike into a temporary directory and returns its path.
+func buildK3slike(t testing.TB) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "k3slike")
+	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	require.NoError(t, err, "building k3slike: %s", out)
+	return exe
 }

@@ -185,11 +185,9 @@ func BenchmarkSoak(b *testing.B) {
 // its pid.
 func startQuiet(b *testing.B, c *cluster, logPath string, extra ...string) int {
 	b.Helper()
-	args := append([]string{"--disable-agent", "--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
-		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir}, extra...)
 	log, err := os.Create(logPath)
 	require.NoError(b, err)
-	cmd := c.command(c.exe, args...)
+	cmd := c.command(c.exe, c.serverArgs(extra...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(b, cmd.Start())
 	done := make(chan error, 1)
@@ -217,17 +215,6 @@ func startQuiet(b *testing.B, c *cluster, logPath string, extra ...string) int {
 func logHas(path, line string) bool {
 	data, err := os.ReadFile(path)
 	return err == nil && strings.Contains(string(data), line)
-}
-
-// kubectlStdin runs kubectl with stdin in the cluster's namespace and returns its output.
-func (c *cluster) kubectlStdin(stdin string, args ...string) (string, error) {
-	cmd := c.command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, out)
-	}
-	return string(out), nil
 }
 
 // sampleProcess reads pid's RSS and CPU from /proc and its Go heap and goroutines from its

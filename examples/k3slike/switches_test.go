@@ -40,9 +40,7 @@ func (c *cluster) command(name string, args ...string) *exec.Cmd {
 
 func newCluster(t testing.TB, nodeName, nodeIP string) *cluster {
 	binDir := requireBinaries(t)
-	exe := filepath.Join(t.TempDir(), "k3slike")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
-	require.NoError(t, err, "building k3slike: %s", out)
+	exe := buildK3slike(t)
 	dataDir := t.TempDir()
 	// Registered after TempDir, so it runs before the directory goes.
 	t.Cleanup(func() {
@@ -74,15 +72,19 @@ func logControlPlaneTails(t testing.TB, dir string) {
 // (--disable-agent): these tests are about the server's controllers, and real nodes have
 // tests of their own (realnode_test.go).
 func (c *cluster) start(extra ...string) *server {
+	cmd := c.command(c.exe, c.serverArgs(append([]string{"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(c.t))}, extra...)...)...)
+	return startServer(c.t, cmd.Path, cmd.Args[1:])
+}
+
+// serverArgs are the flags of a server on the cluster's data dir and kwok node, then extra.
+func (c *cluster) serverArgs(extra ...string) []string {
 	args := append([]string{"--disable-agent", "--data-dir=" + c.dataDir, "--https-listen-port=" + strconv.Itoa(c.port),
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(freePort(c.t)),
 		"--node-name=" + c.nodeName, "--node-ip=" + c.nodeIP, "--bin-dir=" + c.binDir}, extra...)
 	if c.netns == "" {
 		// A server in the test machine's own network namespace leaves its firewall alone.
 		args = append(args, "--disable-network-policy")
 	}
-	cmd := c.command(c.exe, args...)
-	return startServer(c.t, cmd.Path, cmd.Args[1:])
+	return args
 }
 
 // kubectl runs kubectl as the cluster's admin and returns its output; a failure fails the test.
@@ -103,14 +105,23 @@ func (c *cluster) try(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// kubectlIn runs kubectl with stdin.
+// kubectlIn runs kubectl with stdin; a failure fails the test.
 func (c *cluster) kubectlIn(stdin string, args ...string) string {
 	c.t.Helper()
+	out, err := c.kubectlStdin(stdin, args...)
+	require.NoError(c.t, err)
+	return out
+}
+
+// kubectlStdin runs kubectl with stdin in the cluster's namespace and returns its output.
+func (c *cluster) kubectlStdin(stdin string, args ...string) (string, error) {
 	cmd := c.command(filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig=" + c.kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
-	require.NoError(c.t, err, "kubectl %v: %s", args, out)
-	return string(out)
+	if err != nil {
+		return "", fmt.Errorf("kubectl %v: %w: %s", args, err, out)
+	}
+	return string(out), nil
 }
 
 // names lists the objects kubectl gets, ignoring those that do not exist; nil when kubectl
