@@ -56,6 +56,18 @@ type config struct {
 	kubeProxyArgs []string
 	serverURL     string
 	token         string
+
+	// K3s server flags of the embedded API server, the server's own node and its kubeconfig
+	// (registered in flags_network.go).
+	serviceNodePortRange      string     // --service-node-port-range, as "30000-32767"
+	nodeInternalDNS           []string   // --node-internal-dns
+	nodeExternalDNS           []string   // --node-external-dns
+	kubeControllerManagerArgs []string   // --kube-controller-manager-arg (name=value)
+	writeKubeconfig           string     // --write-kubeconfig, -o
+	writeKubeconfigMode       string     // --write-kubeconfig-mode, octal as "0644"
+	bindAddress               netip.Addr // --bind-address; invalid means the default
+	advertiseAddress          netip.Addr // --advertise-address; invalid means the node IP
+	tlsSANs                   []string   // --tls-san: extra names or IPs of the serving certificate
 }
 
 // disabled reports whether item was named in --disable.
