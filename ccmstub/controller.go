@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -16,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -26,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/events"
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 // Event reasons and messages. Synced is the reason the upstream cloud-node controller that K3s
@@ -207,41 +206,16 @@ func (c *Controller) handleNodeUpdate(oldObj, newObj any) {
 func (c *Controller) run(ctx context.Context) {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	for range c.opts.Workers {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
+	workloop.Run(ctx, c.opts.Workers, c.queue, "Syncing Node", c.observedSync)
 	<-ctx.Done()
 	klog.FromContext(ctx).Info("Stopping node handling")
 }
 
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-// processNextWorkItem syncs one node: nil forgets its retry history, an error retries it with
-// the queue's rate limit (5 ms doubling to 1000 s).
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
+// observedSync is syncNode, counted in the sync metrics.
+func (c *Controller) observedSync(ctx context.Context, key cache.ObjectName) error {
 	err := c.syncNode(ctx, key)
 	c.metrics.observeSync(err)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case apierrors.IsConflict(err):
-		// Another writer changed the node after the cache saw it; its watch event brings the
-		// new version, and the retry works from that.
-		klog.FromContext(ctx).V(2).Info("Node changed while syncing; retrying", "node", key.Name, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing node; will retry", "node", key.Name)
-		c.queue.AddRateLimited(key)
-	}
-	return true
+	return err
 }
 
 // syncNode brings one Node to the state newNode computes from its annotations: addresses first,

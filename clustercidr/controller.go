@@ -34,6 +34,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/events"
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 // Event reasons. The first two are kube-controller-manager's, so users and alerts
@@ -456,7 +457,7 @@ func (c *Controller) setWaiting(name string, wait bool) (was bool) {
 // runNodeWorker processes Node keys until the queue shuts down.
 func (c *Controller) runNodeWorker(ctx context.Context) {
 	sync := c.gated(c.syncNode)
-	for processNext(ctx, c.nodeQueue, sync) {
+	for workloop.ProcessNext(ctx, c.nodeQueue, "Syncing Node", sync) {
 		c.rebuildIfWanted(ctx)
 	}
 }
@@ -464,17 +465,17 @@ func (c *Controller) runNodeWorker(ctx context.Context) {
 // runClusterCIDRWorker processes ClusterCIDR keys until the queue shuts down.
 func (c *Controller) runClusterCIDRWorker(ctx context.Context) {
 	sync := c.gated(c.syncClusterCIDR)
-	for processNext(ctx, c.ccQueue, sync) {
+	for workloop.ProcessNext(ctx, c.ccQueue, "Syncing ClusterCIDR", sync) {
 		c.rebuildIfWanted(ctx)
 	}
 }
 
 // gated runs sync under the read side of the gate, so no rebuild happens during it.
-func (c *Controller) gated(sync func(context.Context, string) error) func(context.Context, string) error {
-	return func(ctx context.Context, name string) error {
+func (c *Controller) gated(sync func(context.Context, string) error) workloop.Sync[cache.ObjectName] {
+	return func(ctx context.Context, key cache.ObjectName) error {
 		c.gate.RLock()
 		defer c.gate.RUnlock()
-		return sync(ctx, name)
+		return sync(ctx, key.Name)
 	}
 }
 
@@ -505,22 +506,6 @@ func (c *Controller) rebuildIfWanted(ctx context.Context) {
 	for _, n := range nodes {
 		c.nodeQueue.Add(cache.MetaObjectToName(n))
 	}
-}
-
-// processNext runs sync on one key and requeues it with backoff on error.
-func processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[cache.ObjectName], sync func(context.Context, string) error) bool {
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := sync(ctx, key.Name); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed; requeued", "key", key.Name)
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
 }
 
 // syncNode makes the allocator and the Node agree: a gone Node's CIDRs are released, a Node

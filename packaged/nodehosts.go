@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 const (
@@ -272,30 +273,16 @@ func (n *nodeHostsController) run(ctx context.Context) error {
 	go func() {
 		defer utilruntime.HandleCrashWithContext(ctx)
 		defer n.queue.ShutDown()
-		wait.UntilWithContext(ctx, n.worker, 0)
+		workloop.Run(ctx, 1, n.queue, "Syncing NodeHosts", func(ctx context.Context, _ cache.ObjectName) error {
+			return n.sync(ctx)
+		})
+		<-ctx.Done()
 	}()
 	go func() {
 		<-ctx.Done()
 		n.queue.ShutDown()
 	}()
 	return nil
-}
-
-func (n *nodeHostsController) worker(ctx context.Context) {
-	for {
-		key, quit := n.queue.Get()
-		if quit {
-			return
-		}
-		err := n.sync(ctx)
-		if err == nil {
-			n.queue.Forget(key)
-		} else {
-			utilruntime.HandleErrorWithContext(ctx, err, "Syncing NodeHosts failed", "configMap", key)
-			n.queue.AddRateLimited(key)
-		}
-		n.queue.Done(key)
-	}
 }
 
 // sync writes NodeHosts when the nodes' lines differ from the nodes. A missing ConfigMap

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	certificateslisters "k8s.io/client-go/listers/certificates/v1"
@@ -22,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/events"
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 const (
@@ -153,39 +152,9 @@ func (a *Approver) handleCSRUpdate(oldObj, newObj any) {
 func (a *Approver) run(ctx context.Context) {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer a.queue.ShutDown()
-	for range a.opts.Workers {
-		go wait.UntilWithContext(ctx, a.runWorker, time.Second)
-	}
+	workloop.Run(ctx, a.opts.Workers, a.queue, "Deciding CSR", a.syncCSR)
 	<-ctx.Done()
 	klog.FromContext(ctx).Info("Stopping the CSR approver")
-}
-
-func (a *Approver) runWorker(ctx context.Context) {
-	for a.processNextWorkItem(ctx) {
-	}
-}
-
-// processNextWorkItem decides one CSR: nil forgets its retry history, an error retries it with
-// the queue's rate limit.
-func (a *Approver) processNextWorkItem(ctx context.Context) bool {
-	key, shutdown := a.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer a.queue.Done(key)
-	err := a.syncCSR(ctx, key)
-	switch {
-	case err == nil:
-		a.queue.Forget(key)
-	case apierrors.IsConflict(err):
-		// The CSR changed after the cache saw it; its watch event brings the new version.
-		klog.FromContext(ctx).V(2).Info("CSR changed while deciding; retrying", "csr", key.Name, "err", err)
-		a.queue.AddRateLimited(key)
-	default:
-		utilruntime.HandleErrorWithContext(ctx, err, "Deciding CSR; will retry", "csr", key.Name)
-		a.queue.AddRateLimited(key)
-	}
-	return true
 }
 
 // syncCSR decides one CSR and writes the decision through the approval subresource, then

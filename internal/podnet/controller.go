@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -28,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/events"
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 // Event reasons on the node's own Node object.
@@ -160,27 +160,18 @@ func (c *Controller) run(ctx context.Context) {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
 	c.queue.Add(syncKey)
-	go wait.UntilWithContext(ctx, func(ctx context.Context) {
-		for c.processNext(ctx) {
-		}
-	}, time.Second)
+	workloop.Run(ctx, 1, c.queue, "Syncing the pod network", c.syncAndResync)
 	<-ctx.Done()
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
+// syncAndResync is sync, and after a success the next sync in resyncInterval: routes and
+// rules someone removed come back.
+func (c *Controller) syncAndResync(ctx context.Context, key string) error {
+	err := c.sync(ctx)
+	if err == nil {
+		c.queue.AddAfter(key, resyncInterval)
 	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing the pod network failed; retrying")
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	c.queue.AddAfter(key, resyncInterval)
-	return true
+	return err
 }
 
 // sync writes the CNI configuration once the node has pod CIDRs, then routes and rules.
