@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k3snet/k3snet/internal/podspec"
 )
 
 // podInfo is a pod policies can select, with what the compiler reads from it.
@@ -55,17 +57,7 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 	}
 	// Named ports are the containers' ports, sidecars (restartable init
 	// containers) included since they serve for the pod's lifetime.
-	containers := make([]*corev1.Container, 0, len(pod.Spec.Containers))
-	for i := range pod.Spec.InitContainers {
-		ic := &pod.Spec.InitContainers[i]
-		if ic.RestartPolicy != nil && *ic.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			containers = append(containers, ic)
-		}
-	}
-	for i := range pod.Spec.Containers {
-		containers = append(containers, &pod.Spec.Containers[i])
-	}
-	for _, ctr := range containers {
+	for ctr := range podspec.ServingContainers(pod) {
 		for _, cp := range ctr.Ports {
 			if cp.Name == "" {
 				continue

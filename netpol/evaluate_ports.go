@@ -105,7 +105,9 @@ func servesNamedPort(dst resolvedEndpoint, name string, proto corev1.Protocol, p
 }
 
 // servingContainers yields every container that runs for the pod's lifetime: the sidecar
-// init containers (restartPolicy Always) and the containers.
+// init containers (restartPolicy Always) and the containers. The reference evaluator keeps
+// its own copy of this rule (Compile uses podspec.ServingContainers), so that it stays an
+// independent statement of the behaviour the tests compare Compile against.
 func servingContainers(pod *corev1.Pod) iter.Seq[*corev1.Container] {
 	return func(yield func(*corev1.Container) bool) {
 		for i := range pod.Spec.InitContainers {

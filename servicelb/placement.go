@@ -3,13 +3,14 @@ package servicelb
 import (
 	"cmp"
 	"fmt"
-	"iter"
 	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k3snet/k3snet/internal/podspec"
 )
 
 // This file answers "which nodes can run this Service's LB pod, and why not the others" with
@@ -86,7 +87,7 @@ func indexHostPorts(pods []*corev1.Pod, keys Keys) hostPortIndex {
 			continue
 		}
 		var holder *portHolder
-		for c := range runningContainers(pod) {
+		for c := range podspec.ServingContainers(pod) {
 			for _, cp := range c.Ports {
 				port := cp.HostPort
 				if port == 0 && pod.Spec.HostNetwork {
@@ -118,23 +119,6 @@ func indexHostPorts(pods []*corev1.Pod, keys Keys) hostPortIndex {
 		}
 	}
 	return idx
-}
-
-// runningContainers yields the containers of pod that run for its whole life.
-func runningContainers(pod *corev1.Pod) iter.Seq[*corev1.Container] {
-	return func(yield func(*corev1.Container) bool) {
-		for i := range pod.Spec.InitContainers {
-			c := &pod.Spec.InitContainers[i]
-			if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && !yield(c) {
-				return
-			}
-		}
-		for i := range pod.Spec.Containers {
-			if !yield(&pod.Spec.Containers[i]) {
-				return
-			}
-		}
-	}
 }
 
 func newPortHolder(pod *corev1.Pod, keys Keys) *portHolder {
