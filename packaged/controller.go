@@ -7,18 +7,18 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/k3snet/k3snet/internal/events"
 )
 
 // defaultInterval is how often the deploy loop passes over the directory without a file
@@ -158,10 +158,9 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 // startEvents points the recorders at a broadcaster that writes Events to the API server
 // and logs them, and returns the broadcaster's shutdown.
 func (c *Controller) startEvents(ctx context.Context) func() {
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(2)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	ctx, stop := context.WithCancel(ctx)
+	broadcaster := events.NewBroadcaster(ctx, c.client, 2)
 	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})
 	c.nodeRecorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: nodeHostsEventComponent})
-	return broadcaster.Shutdown
+	return stop
 }

@@ -17,11 +17,17 @@ import (
 // client and are logged at logLevel (a controller logs its decisions itself, so its Events
 // usually sit a level or two below). The broadcaster stops when ctx ends.
 func NewRecorder(ctx context.Context, client kubernetes.Interface, source corev1.EventSource, logLevel klog.Level) record.EventRecorder {
+	return NewBroadcaster(ctx, client, logLevel).NewRecorder(scheme.Scheme, source)
+}
+
+// NewBroadcaster is the broadcaster behind NewRecorder, for a controller that records Events
+// under more than one source: each of its recorders shares the one sink.
+func NewBroadcaster(ctx context.Context, client kubernetes.Interface, logLevel klog.Level) record.EventBroadcaster {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(logLevel)
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	context.AfterFunc(ctx, broadcaster.Shutdown)
-	return broadcaster.NewRecorder(scheme.Scheme, source)
+	return broadcaster
 }
 
 // Drain returns the Events a FakeRecorder has buffered so far, for unit tests that check what
