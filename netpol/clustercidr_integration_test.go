@@ -21,6 +21,8 @@ import (
 
 	"github.com/k3snet/k3snet/clustercidr"
 	"github.com/k3snet/k3snet/internal/netns"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // TestDefaultDenyCoversPodCIDRsFromTwoClusterCIDRs is the multi-cluster-CIDR cross-check:
@@ -92,8 +94,8 @@ func TestDefaultDenyCoversPodCIDRsFromTwoClusterCIDRs(t *testing.T) {
 	an.createPod(t, xa)
 	an.createPod(t, ya)
 	an.startController(t, an.controllerClient(t, c), nil)
-	tcp80 := Probe{Port: 80, Family: corev1.IPv4Protocol}
-	tcp80v6 := Probe{Port: 80, Family: corev1.IPv6Protocol}
+	tcp80 := reference.Probe{Port: 80, Family: corev1.IPv4Protocol}
+	tcp80v6 := reference.Probe{Port: 80, Family: corev1.IPv6Protocol}
 	running := []int{xa, ya, ext}
 
 	t.Run("without a policy the pods are open in both CIDRs, and addresses without a pod in neither", func(t *testing.T) {

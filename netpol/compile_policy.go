@@ -73,6 +73,11 @@ type portInfo struct {
 // (maxPolicyBlockEntries).
 var ErrPolicyTooLarge = errors.New("NetworkPolicy too large")
 
+// ErrInvalidPolicy is the kind of a PolicyError for a NetworkPolicy the API server would
+// reject in a way whose meaning is not defined: an unparsable selector or CIDR, a peer with no
+// field or with ipBlock and a selector, an endPort without a numeric port or below it.
+var ErrInvalidPolicy = errors.New("invalid NetworkPolicy")
+
 // PolicyError is one problem Compile found in a NetworkPolicy: a part the API server would
 // have rejected, which is left out, or a policy too large to enforce, whose rules are all
 // left out. It names the policy, so the controller can put a Warning Event on it, and

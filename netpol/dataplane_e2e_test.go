@@ -14,6 +14,8 @@ import (
 
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/netpol/netpoltest"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // The upstream e2e model on a real kernel: namespaces x, y, z with pods a, b, c, each pod a
@@ -161,10 +163,10 @@ func TestDataplaneUpstreamE2E(t *testing.T) {
 
 // requireUpstreamMatrix probes every cell of the model node with probe and requires the
 // observed matrix, the evaluator's and want to agree.
-func (tn *testNode) requireUpstreamMatrix(t *testing.T, name string, cluster Cluster, m model, probe Probe, want *netpoltest.Expectation) {
+func (tn *testNode) requireUpstreamMatrix(t *testing.T, name string, cluster reference.Cluster, m model, probe reference.Probe, want *netpoltest.Expectation) {
 	t.Helper()
 	expected := expectedMatrix(want, probe)
-	evaluated, err := Reachability(cluster, m.endpoints(), probe)
+	evaluated, err := reference.Reachability(cluster, m.endpoints(), probe)
 	require.NoError(t, err)
 	if diff := expected.Diff(evaluated); len(diff) > 0 {
 		t.Errorf("case %q, probe %s: the evaluator disagrees with upstream:\n%s", name, probe, strings.Join(diff, "\n"))

@@ -15,6 +15,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // Cyclonus-style generated cases on the model node: random targets, peers
@@ -44,7 +46,7 @@ type genCase struct {
 	// labels describes the extra labels, for failure messages.
 	labels   []string
 	policies []*networkingv1.NetworkPolicy
-	probes   []Probe
+	probes   []reference.Probe
 	// sampled holds the cells, as source*genHosts+destination, that the probes after the
 	// first try.
 	sampled map[int]bool
@@ -76,14 +78,14 @@ func (g *caseGenerator) chance(p float64) bool { return g.r.Float64() < p }
 // genTCP6Every cases, IPv6 TCP, which is rarer because each of its blocked cells costs a
 // second. The first probe tries the whole matrix, the others the case's sampled cells.
 var (
-	genProbes      = []Probe{{Port: 80, Family: corev1.IPv4Protocol}, {Port: 81, Family: corev1.IPv4Protocol}}
-	genExtraProbes = []Probe{
+	genProbes      = []reference.Probe{{Port: 80, Family: corev1.IPv4Protocol}, {Port: 81, Family: corev1.IPv4Protocol}}
+	genExtraProbes = []reference.Probe{
 		{Protocol: corev1.ProtocolUDP, Port: 80, Family: corev1.IPv4Protocol},
 		{Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv6Protocol},
 		{Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv4Protocol},
 		{Protocol: corev1.ProtocolUDP, Port: 80, Family: corev1.IPv6Protocol},
 	}
-	genTCP6Probes = []Probe{{Port: 80, Family: corev1.IPv6Protocol}, {Port: 81, Family: corev1.IPv6Protocol}}
+	genTCP6Probes = []reference.Probe{{Port: 80, Family: corev1.IPv6Protocol}, {Port: 81, Family: corev1.IPv6Protocol}}
 )
 
 // genTCP6Every is how often a case also probes IPv6 TCP; prime to modelNodes, so these slow
@@ -348,7 +350,7 @@ func TestDataplaneGeneratedCases(t *testing.T) {
 			cluster := m.cluster(c.policies...)
 			tn.apply(t, tn.modelInput(m, c.policies...))
 			for k, probe := range c.probes {
-				want, err := Reachability(cluster, m.endpoints(), probe)
+				want, err := reference.Reachability(cluster, m.endpoints(), probe)
 				require.NoError(t, err, "case %s (seed %d)\n%s", c.name, seed, c.describe())
 				// The first probe covers the whole matrix, the others a sample of it: a sync
 				// costs as much as a matrix, so more cases find more than more cells per case.
@@ -392,7 +394,7 @@ func TestGeneratedCasesCoverSpecFamilies(t *testing.T) {
 		require.Equal(t, c.describe(), again[i].describe(), "case %s is reproducible", c.name)
 		m := newModel(c.nsTweaks, c.podTweaks)
 		for _, probe := range c.probes {
-			_, err := Reachability(m.cluster(c.policies...), m.endpoints(), probe)
+			_, err := reference.Reachability(m.cluster(c.policies...), m.endpoints(), probe)
 			require.NoError(t, err, "case %s\n%s", c.name, c.describe())
 			seen["probe "+probe.String()]++
 		}

@@ -16,6 +16,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/k3snet/k3snet/internal/netns"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // The dataplane tests build a small node in network namespaces and push real packets
@@ -57,14 +59,14 @@ type testHost struct {
 }
 
 // endpoint returns the host as an evaluator endpoint of fam.
-func (h testHost) endpoint(fam corev1.IPFamily) Endpoint {
+func (h testHost) endpoint(fam corev1.IPFamily) reference.Endpoint {
 	if h.pod != nil {
-		return Endpoint{Pod: h.pod}
+		return reference.Endpoint{Pod: h.pod}
 	}
 	if fam == corev1.IPv6Protocol {
-		return Endpoint{IP: h.v6}
+		return reference.Endpoint{IP: h.v6}
 	}
-	return Endpoint{IP: h.v4}
+	return reference.Endpoint{IP: h.v4}
 }
 
 // nsRunner runs commands inside ns: ExecRunner on a thread switched into the namespace, whose
@@ -171,20 +173,20 @@ func (tn *testNode) apply(t *testing.T, in Input) {
 }
 
 // observe probes every ordered pair of hosts and returns the observed matrix.
-func (tn *testNode) observe(t *testing.T, probe Probe) Matrix {
+func (tn *testNode) observe(t *testing.T, probe reference.Probe) reference.Matrix {
 	t.Helper()
 	return tn.observeCells(t, probe, nil)
 }
 
 // observeCells probes the ordered pairs of hosts for which probed returns true, every pair
 // when it is nil, and returns the observed matrix; cells not probed are left denied.
-func (tn *testNode) observeCells(t *testing.T, probe Probe, probed func(i, j int) bool) Matrix {
+func (tn *testNode) observeCells(t *testing.T, probe reference.Probe, probed func(i, j int) bool) reference.Matrix {
 	t.Helper()
-	eps := make([]Endpoint, len(tn.hosts))
+	eps := make([]reference.Endpoint, len(tn.hosts))
 	for i, h := range tn.hosts {
 		eps[i] = h.endpoint(probe.Family)
 	}
-	m := NewMatrix(probe, eps)
+	m := reference.NewMatrix(probe, eps)
 	proto := netns.TCP
 	switch probe.Protocol {
 	case corev1.ProtocolUDP:
@@ -233,14 +235,14 @@ func (tn *testNode) observeCells(t *testing.T, probe Probe, probed func(i, j int
 }
 
 // requireMatrix probes the node with each probe and compares with the evaluator.
-func (tn *testNode) requireMatrix(t *testing.T, cluster Cluster, probes ...Probe) {
+func (tn *testNode) requireMatrix(t *testing.T, cluster reference.Cluster, probes ...reference.Probe) {
 	t.Helper()
 	for _, probe := range probes {
-		eps := make([]Endpoint, len(tn.hosts))
+		eps := make([]reference.Endpoint, len(tn.hosts))
 		for i, h := range tn.hosts {
 			eps[i] = h.endpoint(probe.Family)
 		}
-		want, err := Reachability(cluster, eps, probe)
+		want, err := reference.Reachability(cluster, eps, probe)
 		require.NoError(t, err)
 		got := tn.observe(t, probe)
 		if diff := want.Diff(got); len(diff) > 0 {
@@ -257,17 +259,17 @@ func TestDataplaneMatchesEvaluator(t *testing.T) {
 	var (
 		podA, podB = labelsSel("pod", "a"), labelsSel("pod", "b")
 		nsY        = labelsSel("ns", "y")
-		tcp80      = Probe{Port: 80, Family: corev1.IPv4Protocol}
-		tcp81      = Probe{Port: 81, Family: corev1.IPv4Protocol}
-		udp80      = Probe{Protocol: corev1.ProtocolUDP, Port: 80, Family: corev1.IPv4Protocol}
-		tcp80v6    = Probe{Port: 80, Family: corev1.IPv6Protocol}
-		udp81v6    = Probe{Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv6Protocol}
-		all        = []Probe{tcp80, tcp81, udp80, tcp80v6, udp81v6}
+		tcp80      = reference.Probe{Port: 80, Family: corev1.IPv4Protocol}
+		tcp81      = reference.Probe{Port: 81, Family: corev1.IPv4Protocol}
+		udp80      = reference.Probe{Protocol: corev1.ProtocolUDP, Port: 80, Family: corev1.IPv4Protocol}
+		tcp80v6    = reference.Probe{Port: 80, Family: corev1.IPv6Protocol}
+		udp81v6    = reference.Probe{Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv6Protocol}
+		all        = []reference.Probe{tcp80, tcp81, udp80, tcp80v6, udp81v6}
 	)
 	tests := []struct {
 		name     string
 		policies []*networkingv1.NetworkPolicy
-		probes   []Probe
+		probes   []reference.Probe
 	}{
 		{name: "no policy leaves everything open", probes: all},
 		{
@@ -311,7 +313,7 @@ func TestDataplaneMatchesEvaluator(t *testing.T) {
 			name: "an egress named port without to reaches pods of every namespace and no external address",
 			policies: []*networkingv1.NetworkPolicy{makePolicy("x", "a-egress-named", targets(podA),
 				policyTypes(typeEgress), egressRules(to(nil, namedPort("serve-80-tcp"))))},
-			probes: []Probe{tcp80, tcp81, tcp80v6},
+			probes: []reference.Probe{tcp80, tcp81, tcp80v6},
 		},
 		{
 			name: "an egress policy without rules denies everything the pod sends",
@@ -332,7 +334,7 @@ func TestDataplaneMatchesEvaluator(t *testing.T) {
 			name: "a policy allowing only SCTP still isolates the pod for TCP and UDP",
 			policies: []*networkingv1.NetworkPolicy{makePolicy("y", "sctp-only", ingressRules(
 				from(nil, protoOnly(corev1.ProtocolSCTP))))},
-			probes: []Probe{tcp80, udp80},
+			probes: []reference.Probe{tcp80, udp80},
 		},
 		{
 			name: "stacked policies are OR-ed and a port range admits its ends",
@@ -346,7 +348,7 @@ func TestDataplaneMatchesEvaluator(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tn.apply(t, tn.input(tt.policies...))
-			tn.requireMatrix(t, Cluster{Namespaces: tn.nss, Policies: tt.policies}, tt.probes...)
+			tn.requireMatrix(t, reference.Cluster{Namespaces: tn.nss, Policies: tt.policies}, tt.probes...)
 		})
 	}
 }
@@ -417,8 +419,8 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		}
 	}
 	deny := makePolicy("x", "deny-ingress", ingressRules())
-	tcp80 := Probe{Port: 80, Family: corev1.IPv4Protocol}
-	tcp80v6 := Probe{Port: 80, Family: corev1.IPv6Protocol}
+	tcp80 := reference.Probe{Port: 80, Family: corev1.IPv4Protocol}
+	tcp80v6 := reference.Probe{Port: 80, Family: corev1.IPv6Protocol}
 
 	t.Run("foreign rules and sets survive syncs and our jumps come first", func(t *testing.T) {
 		tn.apply(t, tn.input())
@@ -427,7 +429,7 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		requireForeign(t, dump)
 		require.Contains(t, dump, "-A FORWARD -m comment --comment \"kube-router netpol - ")
 		require.Regexp(t, `(?m)^-A INPUT -m comment --comment "kube-router netpol - \w+" -j KUBE-ROUTER-INPUT\n-A FORWARD -m comment --comment "kube-router netpol - \w+" -j KUBE-ROUTER-FORWARD\n`, dump)
-		tn.requireMatrix(t, Cluster{Namespaces: tn.nss, Policies: []*networkingv1.NetworkPolicy{deny}}, tcp80, tcp80v6)
+		tn.requireMatrix(t, reference.Cluster{Namespaces: tn.nss, Policies: []*networkingv1.NetworkPolicy{deny}}, tcp80, tcp80v6)
 	})
 
 	t.Run("the node reaches an isolated pod, as kubelet probes must", func(t *testing.T) {
@@ -523,7 +525,7 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		for _, line := range ownObjects(dump) {
 			require.Regexp(t, `^(:KUBE-(POD-FW|NWPLCY)-[A-Z0-9-]+ - \[0:0\]|-A KUBE-(POD-FW|NWPLCY)-[A-Z0-9-]+ .*|(create|add) (inet6:)?KUBE-(SRC|DST)-.*)$`, line)
 		}
-		tn.requireMatrix(t, Cluster{Namespaces: tn.nss}, tcp80, tcp80v6)
+		tn.requireMatrix(t, reference.Cluster{Namespaces: tn.nss}, tcp80, tcp80v6)
 	})
 
 	t.Run("Cleanup leaves nothing of ours and keeps the rest", func(t *testing.T) {
@@ -533,7 +535,7 @@ func TestDataplaneHousekeeping(t *testing.T) {
 		require.Empty(t, ownObjects(dump))
 		requireForeign(t, dump)
 		require.NoError(t, tn.dp.Cleanup(ctx), "a second Cleanup has nothing to do")
-		tn.requireMatrix(t, Cluster{Namespaces: tn.nss}, tcp80)
+		tn.requireMatrix(t, reference.Cluster{Namespaces: tn.nss}, tcp80)
 	})
 }
 
@@ -607,7 +609,7 @@ func TestDataplaneUpdatesSetMembersInPlace(t *testing.T) {
 	tn := newTestNode(t)
 	ctx := t.Context()
 	fromClients := makePolicy("x", "from-clients", ingressRules(from(peers(podNSPeer(labelsSel("role", "client"), labelsSel())))))
-	tcp80, tcp80v6 := Probe{Port: 80, Family: corev1.IPv4Protocol}, Probe{Port: 80, Family: corev1.IPv6Protocol}
+	tcp80, tcp80v6 := reference.Probe{Port: 80, Family: corev1.IPv4Protocol}, reference.Probe{Port: 80, Family: corev1.IPv6Protocol}
 	const ya = 2
 	setNames := func(t *testing.T) string {
 		out, err := tn.node.Exec(ctx, "ipset", "list", "-n")
@@ -634,7 +636,7 @@ func TestDataplaneUpdatesSetMembersInPlace(t *testing.T) {
 			step.change()
 			tn.apply(t, tn.input(fromClients))
 			require.Equal(t, names, setNames(t), "members change, set names do not")
-			tn.requireMatrix(t, Cluster{Namespaces: tn.nss, Policies: []*networkingv1.NetworkPolicy{fromClients}}, tcp80, tcp80v6)
+			tn.requireMatrix(t, reference.Cluster{Namespaces: tn.nss, Policies: []*networkingv1.NetworkPolicy{fromClients}}, tcp80, tcp80v6)
 		})
 	}
 }

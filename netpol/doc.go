@@ -37,8 +37,9 @@
 // `tcpdump -i nflog:100` shows what policies deny; and the controller's metrics are also
 // exported under kube-router's kube_router_controller_* names.
 //
-// Evaluate and Reachability are the reference semantics the dataplane is tested against with
-// real packets; they share no code with Compile.
+// Package netpol/reference holds Evaluate and Reachability, the reference semantics the
+// dataplane is tested against with real packets; a separate package, so the compiler keeps
+// it sharing no code with Compile.
 //
 // Where we differ from kube-router, on purpose: each policy direction has its
 // own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is

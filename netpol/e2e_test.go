@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/k3snet/k3snet/netpol/netpoltest"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // upstreamE2ECases returns the upstream e2e list on the model's addresses, shared by the
@@ -16,8 +18,8 @@ func upstreamE2ECases() []netpoltest.Case {
 }
 
 // caseProbe returns the probe of a case, in the family of the destination's primary address.
-func caseProbe(c netpoltest.Case) Probe {
-	return Probe{Protocol: c.Protocol, Port: c.Port}
+func caseProbe(c netpoltest.Case) reference.Probe {
+	return reference.Probe{Protocol: c.Protocol, Port: c.Port}
 }
 
 // TestEvaluateUpstreamE2E replays the upstream e2e NetworkPolicy tests on their full 3×3 model
@@ -29,12 +31,12 @@ func TestEvaluateUpstreamE2E(t *testing.T) {
 				m := newModel(tt.NamespaceTweaks, tt.PodTweaks)
 				probe := caseProbe(tt)
 				probe.Family = family
-				got, err := Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
+				got, err := reference.Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
 				require.NoError(t, err)
 				assertMatrix(t, expectedMatrix(tt.Want, probe), got)
 				if tt.TCPWant != nil {
 					probe.Protocol = corev1.ProtocolTCP
-					got, err := Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
+					got, err := reference.Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
 					require.NoError(t, err)
 					assertMatrix(t, expectedMatrix(tt.TCPWant, probe), got)
 				}
@@ -52,7 +54,7 @@ func TestEvaluateEndPortCases(t *testing.T) {
 				m := newModel(tt.NamespaceTweaks, tt.PodTweaks)
 				probe := caseProbe(tt)
 				probe.Family = family
-				got, err := Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
+				got, err := reference.Reachability(m.cluster(tt.Policies...), m.endpoints(), probe)
 				require.NoError(t, err)
 				assertMatrix(t, expectedMatrix(tt.Want, probe), got)
 			})

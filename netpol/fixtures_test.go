@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/k3snet/k3snet/netpol/netpoltest"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // The fixtures are the upstream e2e model's (package netpoltest), under the short names the
@@ -61,15 +63,6 @@ func onNode(node string) func(*corev1.Pod) {
 	return func(pod *corev1.Pod) { pod.Spec.NodeName = node }
 }
 
-// hostNetwork makes a pod use the host network of node, whose address is ip.
-func hostNetwork(node, ip string) func(*corev1.Pod) {
-	return func(pod *corev1.Pod) {
-		pod.Spec.HostNetwork = true
-		onNode(node)(pod)
-		withIPs(ip)(pod)
-	}
-}
-
 // servingOnly replaces a pod's containers with one serving the given container ports.
 func servingOnly(ports ...corev1.ContainerPort) func(*corev1.Pod) {
 	return func(pod *corev1.Pod) {
@@ -101,45 +94,35 @@ func newModel(nsTweaks map[string][]func(*corev1.Namespace), podTweaks map[strin
 }
 
 // cluster returns the model's cluster state with policies.
-func (m model) cluster(policies ...*networkingv1.NetworkPolicy) Cluster {
-	return Cluster{Namespaces: m.namespaces, Policies: policies}
+func (m model) cluster(policies ...*networkingv1.NetworkPolicy) reference.Cluster {
+	return reference.Cluster{Namespaces: m.namespaces, Policies: policies}
 }
 
 // endpoints returns every model pod as an endpoint, in x/a, x/b, ..., z/c order.
-func (m model) endpoints() []Endpoint {
-	eps := make([]Endpoint, len(m.pods))
+func (m model) endpoints() []reference.Endpoint {
+	eps := make([]reference.Endpoint, len(m.pods))
 	for i, pod := range m.pods {
-		eps[i] = Endpoint{Pod: pod}
+		eps[i] = reference.Endpoint{Pod: pod}
 	}
 	return eps
 }
 
-// pod returns the model pod named "ns/name".
-func (m model) pod(name string) *corev1.Pod {
-	for _, pod := range m.pods {
-		if pod.Namespace+"/"+pod.Name == name {
-			return pod
-		}
-	}
-	panic("no model pod " + name)
-}
-
 // expectedMatrix renders an upstream expectation for probe.
-func expectedMatrix(e *netpoltest.Expectation, probe Probe) Matrix {
+func expectedMatrix(e *netpoltest.Expectation, probe reference.Probe) reference.Matrix {
 	names := e.Names()
-	eps := make([]Endpoint, len(names))
+	eps := make([]reference.Endpoint, len(names))
 	for i, name := range names {
 		ns, pod, _ := strings.Cut(name, "/")
-		eps[i] = Endpoint{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod}}}
+		eps[i] = reference.Endpoint{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod}}}
 	}
-	m := NewMatrix(probe, eps)
+	m := reference.NewMatrix(probe, eps)
 	m.Allowed = e.Allowed()
 	return m
 }
 
 // assertMatrix compares two renderings and, on a mismatch, logs got's verdict of each cell
 // that differs.
-func assertMatrix(t *testing.T, want, got Matrix) {
+func assertMatrix(t *testing.T, want, got reference.Matrix) {
 	t.Helper()
 	if assert.Equal(t, want.String(), got.String()) {
 		return
@@ -155,3 +138,12 @@ func assertMatrix(t *testing.T, want, got Matrix) {
 
 // addr parses an address for a test table.
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// deepCopyAll deep-copies a list of API objects.
+func deepCopyAll[T interface{ DeepCopy() T }](objs []T) []T {
+	out := make([]T, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+	}
+	return out
+}

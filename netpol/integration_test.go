@@ -24,6 +24,8 @@ import (
 
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/testcluster"
+
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // sharedCluster is the real control plane of this package's integration tests, started on
@@ -83,9 +85,9 @@ func (an *apiNode) createPod(t *testing.T, i int) {
 }
 
 // cluster reads the namespaces and policies of the test back from the API, for the evaluator.
-func (an *apiNode) cluster(t *testing.T) Cluster {
+func (an *apiNode) cluster(t *testing.T) reference.Cluster {
 	t.Helper()
-	var cl Cluster
+	var cl reference.Cluster
 	for _, short := range []string{"x", "y", "z"} {
 		ns, err := an.admin.CoreV1().Namespaces().Get(t.Context(), an.ns(short), metav1.GetOptions{})
 		require.NoError(t, err)
@@ -101,7 +103,7 @@ func (an *apiNode) cluster(t *testing.T) Cluster {
 
 // waitMatrix probes the hosts given until the observed matrix of each probe equals the
 // evaluator's on cl, failing after liveWithin.
-func (an *apiNode) waitMatrix(t *testing.T, hosts []int, cl Cluster, probes ...Probe) {
+func (an *apiNode) waitMatrix(t *testing.T, hosts []int, cl reference.Cluster, probes ...reference.Probe) {
 	t.Helper()
 	sub := *an.testNode
 	sub.hosts = nil
@@ -109,11 +111,11 @@ func (an *apiNode) waitMatrix(t *testing.T, hosts []int, cl Cluster, probes ...P
 		sub.hosts = append(sub.hosts, an.hosts[i])
 	}
 	for _, probe := range probes {
-		eps := make([]Endpoint, len(sub.hosts))
+		eps := make([]reference.Endpoint, len(sub.hosts))
 		for i, h := range sub.hosts {
 			eps[i] = h.endpoint(probe.Family)
 		}
-		want, err := Reachability(cl, eps, probe)
+		want, err := reference.Reachability(cl, eps, probe)
 		require.NoError(t, err)
 		deadline := time.Now().Add(liveWithin)
 		for {
@@ -250,8 +252,8 @@ func TestControllerEnforcesAPIPolicies(t *testing.T) {
 	start := time.Now()
 	an.startController(t, client, nil)
 
-	tcp80 := Probe{Port: 80, Family: corev1.IPv4Protocol}
-	tcp80v6 := Probe{Port: 80, Family: corev1.IPv6Protocol}
+	tcp80 := reference.Probe{Port: 80, Family: corev1.IPv4Protocol}
+	tcp80v6 := reference.Probe{Port: 80, Family: corev1.IPv6Protocol}
 	t.Run("without a policy every pod is open, and a local address without a pod is not", func(t *testing.T) {
 		t.Logf("first sync live %s after Start was called", an.waitCell(t, ext, xb, false, start))
 		an.waitMatrix(t, running, an.cluster(t), tcp80, tcp80v6)

@@ -25,8 +25,8 @@ import (
 	"github.com/k3snet/k3snet/internal/images"
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/nodecluster"
-	"github.com/k3snet/k3snet/netpol"
 	"github.com/k3snet/k3snet/netpol/netpoltest"
+	"github.com/k3snet/k3snet/netpol/reference"
 )
 
 // NetworkPolicy on real nodes: real pods (the pause image, declaring the model's container
@@ -35,7 +35,7 @@ import (
 // namespace and probes from inside the source pod's, so every connection crosses the real pod
 // network: the source node's bridge and FORWARD chain, the route to the destination node, and
 // the destination node's. Each observed matrix must converge to the reference evaluator's
-// (netpol.Reachability) over the objects the API server holds.
+// (reference.Reachability) over the objects the API server holds.
 
 const (
 	// probeTimeout bounds one probe. An allowed probe ends with its echo, a refused one with
@@ -171,17 +171,17 @@ func (pm *podMatrix) serveEcho(t *testing.T, ns *netns.Namespace) {
 }
 
 // names returns the matrix's pods as evaluator endpoints that carry only their names.
-func (pm *podMatrix) names() []netpol.Endpoint {
-	eps := make([]netpol.Endpoint, len(pm.pods))
+func (pm *podMatrix) names() []reference.Endpoint {
+	eps := make([]reference.Endpoint, len(pm.pods))
 	for i, p := range pm.pods {
-		eps[i] = netpol.Endpoint{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: p.name}}}
+		eps[i] = reference.Endpoint{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: p.name}}}
 	}
 	return eps
 }
 
 // matrix returns a matrix of probe over the pods with the given cells; nil allows every cell.
-func (pm *podMatrix) matrix(probe netpol.Probe, allowed [][]bool) netpol.Matrix {
-	m := netpol.NewMatrix(probe, pm.names())
+func (pm *podMatrix) matrix(probe reference.Probe, allowed [][]bool) reference.Matrix {
+	m := reference.NewMatrix(probe, pm.names())
 	for i := range m.Allowed {
 		for j := range m.Allowed[i] {
 			m.Allowed[i][j] = allowed == nil || allowed[i][j]
@@ -193,8 +193,8 @@ func (pm *podMatrix) matrix(probe netpol.Probe, allowed [][]bool) netpol.Matrix 
 // observe probes every ordered pair of distinct pods with each probe. A pod's traffic to
 // itself never leaves it, so that cell is allowed without a probe. Errors that are not a
 // blocked connection (an echo that does not match) are returned beside the matrices.
-func (pm *podMatrix) observe(probes []netpol.Probe) ([]netpol.Matrix, []error) {
-	out := make([]netpol.Matrix, len(probes))
+func (pm *podMatrix) observe(probes []reference.Probe) ([]reference.Matrix, []error) {
+	out := make([]reference.Matrix, len(probes))
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -239,29 +239,29 @@ func (pm *podMatrix) observe(probes []netpol.Probe) ([]netpol.Matrix, []error) {
 
 // evaluate computes each probe's matrix with the reference evaluator, over the namespaces,
 // policies and pods the API server holds now.
-func (pm *podMatrix) evaluate(t *testing.T, probes []netpol.Probe) []netpol.Matrix {
+func (pm *podMatrix) evaluate(t *testing.T, probes []reference.Probe) []reference.Matrix {
 	t.Helper()
 	ctx := t.Context()
 	nsList, err := pm.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	npList, err := pm.client.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	var cluster netpol.Cluster
+	var cluster reference.Cluster
 	for i := range nsList.Items {
 		cluster.Namespaces = append(cluster.Namespaces, &nsList.Items[i])
 	}
 	for i := range npList.Items {
 		cluster.Policies = append(cluster.Policies, &npList.Items[i])
 	}
-	eps := make([]netpol.Endpoint, len(pm.pods))
+	eps := make([]reference.Endpoint, len(pm.pods))
 	for i, p := range pm.pods {
 		pod, err := pm.client.CoreV1().Pods(p.namespace).Get(ctx, p.name, metav1.GetOptions{})
 		require.NoError(t, err)
-		eps[i] = netpol.Endpoint{Pod: pod}
+		eps[i] = reference.Endpoint{Pod: pod}
 	}
-	out := make([]netpol.Matrix, len(probes))
+	out := make([]reference.Matrix, len(probes))
 	for k, probe := range probes {
-		out[k], err = netpol.Reachability(cluster, eps, probe)
+		out[k], err = reference.Reachability(cluster, eps, probe)
 		require.NoError(t, err)
 	}
 	return out
@@ -269,9 +269,9 @@ func (pm *podMatrix) evaluate(t *testing.T, probes []netpol.Probe) []netpol.Matr
 
 // converge probes until every observed matrix equals its wanted one, and reports whether it
 // did; after convergeTimeout it fails t with the cells that still differ.
-func (pm *podMatrix) converge(t *testing.T, what string, want []netpol.Matrix) bool {
+func (pm *podMatrix) converge(t *testing.T, what string, want []reference.Matrix) bool {
 	t.Helper()
-	probes := make([]netpol.Probe, len(want))
+	probes := make([]reference.Probe, len(want))
 	for k, m := range want {
 		probes[k] = m.Probe
 	}
@@ -374,7 +374,7 @@ func commonPrefix(addrs []netip.Addr) netip.Prefix {
 type modelRun struct {
 	*podMatrix
 	// lastProbes are the probes of the last case, for the open matrix after a reset.
-	lastProbes []netpol.Probe
+	lastProbes []reference.Probe
 }
 
 // startModel creates the model's namespaces and pods, pod (n, p) (namespace n and pod p of x,
@@ -394,9 +394,9 @@ func startModel(t *testing.T, c *nodecluster.Cluster, families ...corev1.IPFamil
 	}
 	pm.pods = pm.startPods(t, pods...)
 	m := &modelRun{podMatrix: pm}
-	var open []netpol.Matrix
+	var open []reference.Matrix
 	for _, family := range families {
-		open = append(open, pm.matrix(netpol.Probe{Port: 80, Family: family}, nil))
+		open = append(open, pm.matrix(reference.Probe{Port: 80, Family: family}, nil))
 	}
 	require.True(t, pm.converge(t, "every model pod reaches every other before any policy", open))
 	return m
@@ -451,7 +451,7 @@ func (m *modelRun) reset(t *testing.T) {
 	if m.lastProbes == nil {
 		return
 	}
-	open := make([]netpol.Matrix, len(m.lastProbes))
+	open := make([]reference.Matrix, len(m.lastProbes))
 	for k, probe := range m.lastProbes {
 		open[k] = m.matrix(probe, nil)
 	}
@@ -469,13 +469,13 @@ func (m *modelRun) runCase(t *testing.T, c netpoltest.Case) {
 	}
 	m.setLabels(t, c.NamespaceTweaks, c.PodTweaks)
 	m.applyPolicies(t, c.Policies)
-	var probes []netpol.Probe
+	var probes []reference.Probe
 	var upstream []*netpoltest.Expectation
 	for _, family := range c.RunFamilies() {
 		if !slices.Contains(m.families, family) {
 			continue
 		}
-		probe := netpol.Probe{Protocol: c.Protocol, Port: c.Port, Family: family}
+		probe := reference.Probe{Protocol: c.Protocol, Port: c.Port, Family: family}
 		if c.TCPWant != nil {
 			// A policy allowing only SCTP must not open TCP on the same port; without SCTP
 			// sockets these TCP cells are what real packets can check.
@@ -721,9 +721,9 @@ func globalAddrs(ns *netns.Namespace) []netip.Addr {
 func testDisableNetworkPolicy(t *testing.T, m *modelRun) {
 	deny := netpoltest.Policy("x", "deny-ingress", netpoltest.IngressRules())
 	m.applyPolicies(t, []*networkingv1.NetworkPolicy{deny})
-	var probes []netpol.Probe
+	var probes []reference.Probe
 	for _, family := range m.families {
-		probes = append(probes, netpol.Probe{Port: 80, Family: family})
+		probes = append(probes, reference.Probe{Port: 80, Family: family})
 	}
 	want := m.evaluate(t, probes)
 	for _, w := range want {
@@ -744,7 +744,7 @@ func testDisableNetworkPolicy(t *testing.T, m *modelRun) {
 	for _, n := range m.c.Nodes() {
 		assert.Empty(t, netpolLeftovers(nodeRules(t, n)), "%s keeps chains or sets of ours", n.Name)
 	}
-	open := make([]netpol.Matrix, len(probes))
+	open := make([]reference.Matrix, len(probes))
 	for k, probe := range probes {
 		open[k] = m.matrix(probe, nil)
 	}
@@ -846,7 +846,7 @@ func TestRealNodeNetworkPolicyClusterCIDR(t *testing.T) {
 		fromFriends = netpoltest.Policy("mc", "allow-from-friends", netpoltest.IngressRules(netpoltest.From(netpoltest.Peers(netpoltest.PodPeer(friends)))))
 		toFriends   = netpoltest.Policy("mc", "allow-to-friends", netpoltest.PolicyTypes(netpoltest.TypeEgress),
 			netpoltest.EgressRules(netpoltest.To(netpoltest.Peers(netpoltest.PodPeer(friends)))))
-		probes = []netpol.Probe{{Port: 80, Family: corev1.IPv4Protocol}, {Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv4Protocol}}
+		probes = []reference.Probe{{Port: 80, Family: corev1.IPv4Protocol}, {Protocol: corev1.ProtocolUDP, Port: 81, Family: corev1.IPv4Protocol}}
 	)
 	// Cells between the ranges each step must decide as said, so both directions are covered.
 	lateFriend, lateStranger := "mc/friend-"+late.Name, "mc/stranger-"+late.Name
@@ -908,7 +908,7 @@ func TestRealNodeNetworkPolicyClusterCIDR(t *testing.T) {
 }
 
 // cellOf returns the cell of m from one endpoint to another, by name.
-func cellOf(t *testing.T, m netpol.Matrix, from, to string) bool {
+func cellOf(t *testing.T, m reference.Matrix, from, to string) bool {
 	t.Helper()
 	i, j := slices.Index(m.Endpoints, from), slices.Index(m.Endpoints, to)
 	require.True(t, i >= 0 && j >= 0, "no cell %s -> %s in %v", from, to, m.Endpoints)

@@ -1,4 +1,4 @@
-package netpol
+package reference
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package netpol
+package reference
 
 // This file is the reference evaluator of NetworkPolicy semantics: given the API objects, is a
 // connection from one endpoint to another on a port and protocol allowed, and why. It is the
