@@ -1,0 +1,104 @@
+package netpol
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+)
+
+// refreshNamedPorts builds the named port index on the first compile and then moves the
+// changed pods' addresses in it, marking the names whose pods changed.
+func (fc *familyCompiler) refreshNamedPorts() {
+	if fc.cache.namedPorts == nil {
+		fc.cache.namedPorts = fc.namedPortIndex()
+		return
+	}
+	for _, p := range fc.podsGone {
+		fc.moveNamedPorts(&p, false)
+	}
+	for _, p := range fc.podsCome {
+		fc.moveNamedPorts(&p, true)
+	}
+	for key, nums := range fc.touchedNamed {
+		sets := fc.cache.namedSets[key]
+		if sets == nil {
+			continue // no rule uses the name
+		}
+		byNum := fc.cache.namedPorts[key]
+		if len(sets) != len(byNum) || !maps.EqualFunc(sets, byNum, func(IPSet, []netip.Addr) bool { return true }) {
+			// A number came or went: the rules change, so the policies using it are rebuilt.
+			fc.changedNamed[key] = true
+			delete(fc.cache.namedSets, key)
+			continue
+		}
+		for n := range nums {
+			if set := fc.namedPortSet(key, n, byNum[n]); !slices.Equal(set.Entries, sets[n].Entries) {
+				sets[n] = set
+			}
+		}
+	}
+}
+
+// moveNamedPorts adds a pod's address to the named port index, or removes it. The lists stay
+// sorted and keep duplicates (two pods may briefly share an address); sets drop them.
+func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
+	a := p.addr(fc.fam)
+	if !a.IsValid() {
+		return
+	}
+	for _, np := range p.ports {
+		key := np.name + "/" + string(np.proto)
+		if fc.touchedNamed[key] == nil {
+			fc.touchedNamed[key] = map[int32]bool{}
+		}
+		fc.touchedNamed[key][np.number] = true
+		byNum := fc.cache.namedPorts[key]
+		if byNum == nil {
+			byNum = map[int32][]netip.Addr{}
+			fc.cache.namedPorts[key] = byNum
+		}
+		addrs := byNum[np.number]
+		i, found := slices.BinarySearchFunc(addrs, a, netip.Addr.Compare)
+		switch {
+		case add:
+			byNum[np.number] = slices.Insert(addrs, i, a)
+		case found && len(addrs) == 1:
+			delete(byNum, np.number)
+		case found:
+			byNum[np.number] = slices.Delete(addrs, i, i+1)
+		}
+		if len(byNum) == 0 {
+			delete(fc.cache.namedPorts, key)
+		}
+	}
+}
+
+// namedPortIndex maps "name/PROTO" to the numbers the family's pods serve under it and each
+// number to their addresses, sorted, once per port entry as moveNamedPorts keeps them.
+func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
+	idx := map[string]map[int32][]netip.Addr{}
+	for i := range fc.pods {
+		p := &fc.pods[i]
+		a := p.addr(fc.fam)
+		if !a.IsValid() {
+			continue
+		}
+		for _, np := range p.ports {
+			key := np.name + "/" + string(np.proto)
+			byNum := idx[key]
+			if byNum == nil {
+				byNum = map[int32][]netip.Addr{}
+				idx[key] = byNum
+			}
+			byNum[np.number] = append(byNum[np.number], a)
+		}
+	}
+	for _, byNum := range idx {
+		for _, addrs := range byNum {
+			slices.SortFunc(addrs, netip.Addr.Compare)
+		}
+	}
+	return idx
+}
+
+func (fc *familyCompiler) isChangedNamed(key string) bool { return fc.changedNamed[key] }
