@@ -35,14 +35,14 @@ func TestAllocateFallsThroughExhaustedClusterCIDRsToTheDefault(t *testing.T) {
 	})
 }
 
-func TestMissionExampleHostnameClusterCIDR(t *testing.T) {
+func TestK3sDocsHostnameClusterCIDR(t *testing.T) {
 	def, err := DefaultClusterCIDRSpec(pfxs("10.42.0.0/16"), 0, 0)
 	require.NoError(t, err)
 	a := newTestAllocator(t, "10.43.0.0/16")
 	runSteps(t, a, []step{
 		{name: "the default comes from --cluster-cidr", op: opAdd, cc: DefaultClusterCIDRName, spec: def},
 		{
-			name: "the mission's ClusterCIDR selects worker2 by hostname", op: opAdd, cc: "worker2-cidr",
+			name: "the K3s documentation's ClusterCIDR selects worker2 by hostname", op: opAdd, cc: "worker2-cidr",
 			spec: ccSpec("10.247.0.0/16", "", 8, selecting(term(in("kubernetes.io/hostname", "worker2")))),
 		},
 		{name: "worker1 gets the default's first /24", op: opAllocate, node: node("worker1", "kubernetes.io/hostname", "worker1"), want: alloc(DefaultClusterCIDRName, "10.42.0.0/24")},

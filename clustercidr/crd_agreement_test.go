@@ -18,7 +18,7 @@ func TestValidationAgreesWithTheCRD(t *testing.T) {
 		spec  string
 		valid bool
 	}{
-		{"the mission's hostname example is accepted", `{"nodeSelector":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["worker2"]}]}]},"perNodeHostBits":8,"ipv4":"10.247.0.0/16"}`, true},
+		{"the K3s documentation's hostname example is accepted", `{"nodeSelector":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["worker2"]}]}]},"perNodeHostBits":8,"ipv4":"10.247.0.0/16"}`, true},
 		{"a dual-stack spec is accepted", `{"perNodeHostBits":8,"ipv4":"10.42.0.0/16","ipv6":"fd00:42::/56"}`, true},
 		{"an IPv6-only spec with 64 host bits is accepted", `{"perNodeHostBits":64,"ipv6":"fd00::/64"}`, true},
 		{"an empty ipv6 string counts as absent", `{"perNodeHostBits":8,"ipv4":"10.42.0.0/16","ipv6":""}`, true},

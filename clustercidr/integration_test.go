@@ -337,9 +337,9 @@ func TestSelectedNodesGetCIDRsFromTheirClusterCIDR(t *testing.T) {
 	assert.Equal(t, ClusterCIDRSpec{PerNodeHostBits: 8, IPv4: "10.60.0.0/16"}, spec)
 }
 
-// missionExample is the K3s documentation's example ClusterCIDR (worker2 by hostname),
+// k3sDocsClusterCIDR is the K3s documentation's example ClusterCIDR (worker2 by hostname),
 // verbatim but for the apiVersion.
-const missionExample = `apiVersion: networking.x-k8s.io/v1
+const k3sDocsClusterCIDR = `apiVersion: networking.x-k8s.io/v1
 kind: ClusterCIDR
 metadata:
   name: worker2-cidr
@@ -355,7 +355,7 @@ spec:
   ipv4: 10.247.0.0/16
 `
 
-func TestMissionExampleThroughKubectl(t *testing.T) {
+func TestK3sDocsClusterCIDRThroughKubectl(t *testing.T) {
 	e := newEnv(t)
 	e.start(Options{ClusterCIDRs: []string{"10.64.0.0/16"}, MultiClusterCIDR: true})
 	kubectl := func(stdin string, args ...string) string {
@@ -365,7 +365,7 @@ func TestMissionExampleThroughKubectl(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		return string(out)
 	}
-	kubectl(missionExample, "apply", "-f", "-")
+	kubectl(k3sDocsClusterCIDR, "apply", "-f", "-")
 	t.Cleanup(func() { e.deleteClusterCIDR("worker2-cidr") })
 	out := kubectl("", "get", "cc", "worker2-cidr")
 	assert.Regexp(t, `worker2-cidr\s+8\s+10\.247\.0\.0/16`, out, "kubectl shows the printer columns")

@@ -34,7 +34,7 @@ func TestValidateClusterCIDRSpec(t *testing.T) {
 		spec       ClusterCIDRSpec
 		wantFields []string // nil: valid
 	}{
-		{"the mission's example is valid", ccSpec("10.247.0.0/16", "", 8, selecting(term(in("kubernetes.io/hostname", "worker2")))), nil},
+		{"the K3s documentation's example is valid", ccSpec("10.247.0.0/16", "", 8, selecting(term(in("kubernetes.io/hostname", "worker2")))), nil},
 		{"a dual-stack spec whose host bits fit both families is valid", ccSpec("10.42.0.0/16", "fd00:42::/56", 8), nil},
 		{"an IPv6-only spec may use up to 128 minus its prefix length", ccSpec("", "fd00::/64", 64), nil},
 		{"host bits equal to the IPv4 host bits are valid", ccSpec("10.0.0.0/28", "", 4), nil},

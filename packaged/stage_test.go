@@ -79,7 +79,7 @@ func TestStageOverwritesEditsAndKeepsIdenticalFiles(t *testing.T) {
 	require.NoError(t, Stage(dir, Vars{}, nil))
 	got, err := os.ReadFile(p)
 	require.NoError(t, err)
-	assert.Equal(t, string(want), string(got), "the next start undoes edits (spec A.2)")
+	assert.Equal(t, string(want), string(got), "the next start undoes edits, as K3s rewrites its packaged manifests at every start")
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
@@ -102,7 +102,7 @@ func TestStageHonoursSkipsAndNeverDeletes(t *testing.T) {
 
 	require.NoError(t, Stage(dir, Vars{}, nil))
 	require.NoError(t, Stage(dir, Vars{}, map[string]bool{"coredns.yaml": true}))
-	assert.FileExists(t, filepath.Join(dir, "coredns.yaml"), "Stage never deletes; the deploy controller's disable path does (spec A.2)")
+	assert.FileExists(t, filepath.Join(dir, "coredns.yaml"), "Stage never deletes; the deploy controller's disable path does, as for K3s's --disable")
 }
 
 func TestStageRejectsInvalidVars(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 // from it, a client outside the cluster sends it real connections, and the NetworkPolicies
 // applied with kubectl decide what passes. Multi-cluster CIDR is on (K3s warns that its
 // policy controller may not work with it): a pod on a second node, whose pod CIDR comes from
-// the mission's worker2 ClusterCIDR, is let in by a pod selector. A restart with
+// the K3s documentation's worker2 ClusterCIDR, is let in by a pod selector. A restart with
 // --disable-network-policy removes every rule and set again.
 func TestNetworkPolicyInTheServersNetworkNamespace(t *testing.T) {
 	netns.Require(t)
@@ -74,7 +74,7 @@ spec:
 `, "apply", "-f", "-")
 	c.eventually("an ipBlock rule lets the client in again", reachable)
 
-	// worker2 gets its pod CIDR from the mission's ClusterCIDR, and runs a client pod whose
+	// worker2 gets its pod CIDR from the K3s docs' example ClusterCIDR, and runs a client pod whose
 	// network namespace is routed from the node like the external client.
 	c.kubectlIn(`apiVersion: networking.x-k8s.io/v1
 kind: ClusterCIDR
