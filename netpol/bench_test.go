@@ -25,7 +25,11 @@ import (
 // and the five policy kinds with their selectors, ipBlocks and ports. The script leaves pod
 // IPs to the cluster; here pod i of node n gets 10.42.n.(i+2), inside node n's pod CIDR.
 func workloadInput(nodes, namespaces, pods, local, policies int) Input {
-	in := Input{NodeName: "node-0", PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24")},
+	podCIDR := netip.MustParsePrefix("10.42.0.0/24")
+	if scaledAddressing(nodes, local) {
+		podCIDR = netip.MustParsePrefix("10.0.0.0/18")
+	}
+	in := Input{NodeName: "node-0", PodCIDRs: []netip.Prefix{podCIDR},
 		ServiceCIDRs: []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")}, NodePortFirst: 30000, NodePortLast: 32767}
 	for i := range namespaces {
 		in.Namespaces = append(in.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
@@ -39,7 +43,7 @@ func workloadInput(nodes, namespaces, pods, local, policies int) Input {
 		if p >= local {
 			node = 1 + p%(nodes-1) // remote[p % len(remote)] with remote = 1..nodes-1
 		}
-		ip := fmt.Sprintf("10.42.%d.%d", node, perNode[node]+2)
+		ip := workloadPodIP(node, perNode[node], nodes, local)
 		perNode[node]++
 		in.Pods = append(in.Pods, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", p), Namespace: fmt.Sprintf("ns-%d", p%namespaces),
@@ -93,6 +97,24 @@ func workloadInput(nodes, namespaces, pods, local, policies int) Input {
 		in.Policies = append(in.Policies, np)
 	}
 	return in
+}
+
+// scaledAddressing reports whether the workload outgrows 10.42.<node>.0/24 per node (more
+// than 256 nodes or 253 local pods, as the 10× and 100× workloads of BenchmarkScale do).
+func scaledAddressing(nodes, local int) bool { return nodes > 256 || local > 253 }
+
+// workloadPodIP is the address of the i-th pod of node: 10.42.<node>.<i+2> in the workload of
+// record; scaled up, node-0's pods come from 10.0.0.0/18 and each other node has a /24 of
+// 10.64.0.0/10.
+func workloadPodIP(node, i, nodes, local int) string {
+	if !scaledAddressing(nodes, local) {
+		return fmt.Sprintf("10.42.%d.%d", node, i+2)
+	}
+	a := uint32(0x0A000000) + uint32(i) + 2
+	if node > 0 {
+		a = 0x0A400000 + uint32(node)<<8 + uint32(i) + 2
+	}
+	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}).String()
 }
 
 // workloadPod returns a copy of template named name with address ip: a pod that starts.
