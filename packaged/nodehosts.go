@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -203,13 +204,21 @@ type nodeHostsController struct {
 	// skipped is the reason each node was last left out for, so a Warning goes out when
 	// the reason changes, not on every sync. Only the one worker touches it.
 	skipped map[string]string
+	// configMapFactory watches only kube-system's coredns ConfigMap: a cluster's other
+	// ConfigMaps can be many and large, and NodeHosts needs none of them.
+	configMapFactory informers.SharedInformerFactory
 }
 
-// newNodeHosts registers the Node and ConfigMap informers on factory (before the caller
-// starts it) and returns the controller; run launches it.
+// newNodeHosts registers the Node informer on factory (before the caller starts it) and its
+// own informer of the coredns ConfigMap, and returns the controller; run launches it.
 func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nodeHostsController, error) {
 	nodes := factory.Core().V1().Nodes()
-	cms := factory.Core().V1().ConfigMaps()
+	configMapFactory := informers.NewSharedInformerFactoryWithOptions(c.client, 0,
+		informers.WithNamespace(addonNamespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", corednsConfigMap).String()
+		}))
+	cms := configMapFactory.Core().V1().ConfigMaps()
 	n := &nodeHostsController{
 		client:     c.client,
 		nodes:      nodes.Lister(),
@@ -217,6 +226,8 @@ func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nod
 		synced:     []cache.InformerSynced{nodes.Informer().HasSynced, cms.Informer().HasSynced},
 		recorder:   &record.FakeRecorder{},
 		skipped:    map[string]string{},
+
+		configMapFactory: configMapFactory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "nodehosts"}),
@@ -266,6 +277,8 @@ func (c *Controller) newNodeHosts(factory informers.SharedInformerFactory) (*nod
 
 // run waits for the caches and runs the worker until ctx ends.
 func (n *nodeHostsController) run(ctx context.Context) error {
+	n.configMapFactory.Start(ctx.Done())
+	context.AfterFunc(ctx, n.configMapFactory.Shutdown)
 	if !cache.WaitForCacheSync(ctx.Done(), n.synced...) {
 		n.queue.ShutDown()
 		return fmt.Errorf("NodeHosts caches did not sync: %w", context.Cause(ctx))

@@ -13,8 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -292,4 +294,24 @@ func TestStartKeepsNodeHostsAndAppliesFilesAsTheyAppear(t *testing.T) {
 
 	require.NoError(t, c.Client.CoreV1().Nodes().Delete(t.Context(), node, metav1.DeleteOptions{}))
 	waitNodeHosts(false)
+}
+
+// TestNodeHostsCachesOnlyTheCorednsConfigMap: NodeHosts reads one ConfigMap, so it keeps no
+// other ConfigMap of the cluster in memory.
+func TestNodeHostsCachesOnlyTheCorednsConfigMap(t *testing.T) {
+	client := fake.NewClientset(
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "big"}, Data: map[string]string{"x": "y"}},
+	)
+	ctrl := &Controller{client: client}
+	n, err := ctrl.newNodeHosts(informers.NewSharedInformerFactory(client, 0))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n.configMapFactory.Start(ctx.Done())
+	n.configMapFactory.WaitForCacheSync(ctx.Done())
+	cached, err := n.configMaps.List(labels.Everything())
+	require.NoError(t, err)
+	require.Len(t, cached, 1)
+	require.Equal(t, "coredns", cached[0].Name)
 }
