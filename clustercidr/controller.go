@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/rand"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -22,8 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -113,7 +108,7 @@ type Controller struct {
 }
 
 // New returns a Controller that talks to the API server through client (and, with
-// MultiClusterCIDR, opts.DynamicClient).
+// MultiClusterCIDR, opts.Dynamic).
 func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if client == nil {
 		return nil, errors.New("clustercidr: nil client")
@@ -137,10 +132,6 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	svc, err := parsePrefixes("ServiceCIDRs", opts.ServiceCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("clustercidr: %w", err)
-	}
-	if opts.Identity == "" {
-		host, _ := os.Hostname()
-		opts.Identity = host + "_" + rand.String(8)
 	}
 	c := &Controller{
 		client:        client,
@@ -175,10 +166,11 @@ func (c *Controller) allocator() *Allocator { return c.alloc.Load() }
 // informer factory of the controller's own, started here, since client-go's shared factory
 // has no informer for them.
 //
-// Allocation starts in the background once the allocator is rebuilt from the API, and,
-// with LeaseName, only once this instance holds the Lease. When the Lease is lost the
-// controller stops for good, as kube-controller-manager exits: an allocator that was not
-// leading may hold stale state, and a fresh instance rebuilds it from the API.
+// Allocation starts in the background once the allocator is rebuilt from the API, and stops
+// when ctx ends. Two allocators must never run at once (a precondition on one Node cannot stop
+// two of them from giving one block to two Nodes): run every instance under one Lease with
+// package leader, a new Controller per term, as kube-controller-manager runs its allocator.
+// Start starts factory with ctx; under leader.RunController the factory outlives the term.
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
 	logger := klog.FromContext(ctx).WithName("clustercidr")
 	ctx = klog.NewContext(ctx, logger)
@@ -196,15 +188,15 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	synced := []cache.InformerSynced{c.nodesSynced}
 
 	if c.opts.MultiClusterCIDR {
-		if err := installCRD(ctx, c.opts.DynamicClient); err != nil {
+		if err := installCRD(ctx, c.opts.Dynamic); err != nil {
 			return fmt.Errorf("clustercidr: %w", err)
 		}
-		created, err := createDefaultClusterCIDR(ctx, c.opts.DynamicClient, c.defaultSpec)
+		created, err := createDefaultClusterCIDR(ctx, c.opts.Dynamic, c.defaultSpec)
 		if err != nil {
 			return fmt.Errorf("clustercidr: %w", err)
 		}
 		logger.V(2).Info("Default ClusterCIDR", "name", DefaultClusterCIDRName, "created", created)
-		dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(c.opts.DynamicClient, 0)
+		dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(c.opts.Dynamic, 0)
 		ccInformer := dynFactory.ForResource(clusterCIDRGVR)
 		c.ccs = ccInformer.Lister()
 		c.ccsSynced = ccInformer.Informer().HasSynced
@@ -225,37 +217,12 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 		c.ccQueue.ShutDown()
 		return fmt.Errorf("clustercidr: caches did not sync: %w", context.Cause(ctx))
 	}
-	c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: eventComponent}, 4)
+	c.recorder = c.opts.EventRecorder
+	if c.recorder == nil {
+		c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: eventComponent}, 4)
+	}
 
-	if c.opts.LeaseName == "" {
-		go c.lead(ctx)
-		return nil
-	}
-	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Name: c.opts.LeaseName, Namespace: c.opts.LeaseNamespace},
-			Client:     c.client.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: c.opts.Identity},
-		},
-		LeaseDuration: c.opts.LeaseDuration,
-		RenewDeadline: c.opts.RenewDeadline,
-		RetryPeriod:   c.opts.RetryPeriod,
-		// Stopping cleanly hands over at once instead of after LeaseDuration (restart case).
-		ReleaseOnCancel: true,
-		Name:            c.opts.LeaseName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: c.lead,
-			OnStoppedLeading: func() {
-				logger.Info("Stopped leading; the controller stops", "lease", c.opts.LeaseName, "identity", c.opts.Identity)
-				c.nodeQueue.ShutDown()
-				c.ccQueue.ShutDown()
-			},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("clustercidr: leader election: %w", err)
-	}
-	go elector.Run(ctx)
+	go c.lead(ctx)
 	return nil
 }
 

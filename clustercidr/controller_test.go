@@ -37,7 +37,7 @@ type syncFixture struct {
 }
 
 func newSyncFixture(t testing.TB, nodes ...*corev1.Node) *syncFixture {
-	return newSyncFixtureWith(t, Options{ClusterCIDRs: []string{"10.80.0.0/16"}}, nodes...)
+	return newSyncFixtureWith(t, Options{ClusterCIDRs: pfxs("10.80.0.0/16")}, nodes...)
 }
 
 func newSyncFixtureWith(t testing.TB, opts Options, nodes ...*corev1.Node) *syncFixture {
@@ -221,7 +221,7 @@ func TestSyncNodeKeepsExistingCIDRsAndReleasesDeletedNodes(t *testing.T) {
 func TestSyncNodeWaitsForCapacityWithOneEvent(t *testing.T) {
 	f := newSyncFixture(t)
 	_, ctx := ktesting.NewTestContext(t)
-	c, err := New(f.client, Options{ClusterCIDRs: []string{"10.81.0.0/24"}})
+	c, err := New(f.client, Options{ClusterCIDRs: pfxs("10.81.0.0/24")})
 	require.NoError(t, err)
 	c.nodes, c.recorder = f.c.nodes, f.recorder
 	alloc, err := c.rebuild(ctx)
@@ -268,7 +268,7 @@ func BenchmarkSyncNodeFakeAPI(b *testing.B) {
 	for i := range nodes {
 		nodes[i] = apiNode(fmt.Sprintf("n%d", i), "1")
 	}
-	f := newSyncFixtureWith(b, Options{ClusterCIDRs: []string{"10.0.0.0/8"}, NodeCIDRMaskSizeIPv4: 28}, nodes...)
+	f := newSyncFixtureWith(b, Options{ClusterCIDRs: pfxs("10.0.0.0/8"), NodeCIDRMaskSizeIPv4: 28}, nodes...)
 	// The fake clientset's own patch path builds a REST mapper per call (milliseconds);
 	// answer patches directly so the number is the controller's.
 	f.client.PrependReactor("patch", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {

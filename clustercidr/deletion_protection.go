@@ -48,7 +48,7 @@ func (c *Controller) syncClusterCIDR(ctx context.Context, name string) error {
 			return nil
 		}
 		logger.V(2).Info("Removing the finalizer of a deleted ClusterCIDR")
-		return setFinalizer(ctx, c.opts.DynamicClient, u, false)
+		return setFinalizer(ctx, c.opts.Dynamic, u, false)
 	}
 	spec, err := specFromObject(u)
 	if err == nil {
@@ -60,5 +60,5 @@ func (c *Controller) syncClusterCIDR(ctx context.Context, name string) error {
 	}
 	// New capacity: nodes that waited may fit now.
 	c.requeueWaiting()
-	return setFinalizer(ctx, c.opts.DynamicClient, u, true)
+	return setFinalizer(ctx, c.opts.Dynamic, u, true)
 }

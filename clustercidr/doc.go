@@ -24,8 +24,8 @@
 // API says wins. A Node that has pod CIDRs keeps them. CIDRNotAvailable Nodes wait and are
 // queued again when a ClusterCIDR appears or a Node is released.
 //
-// Several instances (HA servers) must share a Lease (Options.LeaseName) or run under the
-// embedding process's own leader election: a resourceVersion precondition on one Node cannot
+// Several instances (HA servers) must run under one Lease (package leader, or the embedding
+// process's own leader election): a resourceVersion precondition on one Node cannot
 // stop two allocators from giving one block to two different Nodes. A new leader rebuilds its
 // state from the API before allocating, and so does an allocator whose conflict showed that
 // another one gave a Node other CIDRs (a former leader still at work): its workers finish

@@ -72,7 +72,7 @@ func TestDualStackDefaultClusterCIDR(t *testing.T) {
 	e := newEnv(t)
 	names := e.nodes("ds-"+e.id, 3, false, nil)
 	// Default node masks /24 and /64: 8 and 64 host bits; the IPv4 count serves both.
-	e.start(Options{ClusterCIDRs: []string{"10.80.0.0/16", "fd00:80::/56"}, MultiClusterCIDR: true})
+	e.start(Options{ClusterCIDRs: pfxs("10.80.0.0/16", "fd00:80::/56"), MultiClusterCIDR: true})
 
 	got := e.waitCIDRs(names...)
 	for _, name := range names {
@@ -93,7 +93,7 @@ func TestDualStackDefaultClusterCIDR(t *testing.T) {
 func TestWithoutMultiClusterCIDRDualStackNodesGetA24AndA64(t *testing.T) {
 	e := newEnv(t)
 	names := e.nodes("range-"+e.id, 3, false, nil)
-	e.start(Options{ClusterCIDRs: []string{"10.86.0.0/16", "fd00:86::/56"}})
+	e.start(Options{ClusterCIDRs: pfxs("10.86.0.0/16", "fd00:86::/56")})
 	got := e.waitCIDRs(names...)
 	for _, name := range names {
 		assertDualStack(t, e.getNode(name), "10.86.0.0/16", 24, "fd00:86::/56", 64)
@@ -107,7 +107,7 @@ func TestDualStackHostBitsFromIPv6AndReleaseOfBothBlocks(t *testing.T) {
 	// nodes have 8 host bits, IPv6 /122 nodes 6: the IPv4 count is larger, so the IPv6 one
 	// serves both (the dual-stack rule: else the IPv6 host bits if within [4, 32]). The IPv6 range holds
 	// two /122 blocks and the IPv4 range 1,024 /26 blocks: IPv6 runs out first.
-	opts := Options{ClusterCIDRs: []string{"10.81.0.0/16", "fd00:81::/121"}, NodeCIDRMaskSizeIPv4: 24, NodeCIDRMaskSizeIPv6: 122, MultiClusterCIDR: true}
+	opts := Options{ClusterCIDRs: pfxs("10.81.0.0/16", "fd00:81::/121"), NodeCIDRMaskSizeIPv4: 24, NodeCIDRMaskSizeIPv6: 122, MultiClusterCIDR: true}
 	spec, err := opts.defaultSpec()
 	require.NoError(t, err)
 	require.Equal(t, int32(6), spec.PerNodeHostBits)
@@ -149,7 +149,7 @@ func TestDualStackAndIPv6OnlyClusterCIDRsBySelector(t *testing.T) {
 	v6 := e.nodes("sel-v6-"+e.id, 2, false, pool(v6Name))
 	plain := e.nodes("sel-plain-"+e.id, 1, false, nil)
 	reg := metrics.NewKubeRegistry()
-	e.start(Options{ClusterCIDRs: []string{"10.82.0.0/16", "fd00:82::/56"}, MultiClusterCIDR: true, MetricsRegistry: reg})
+	e.start(Options{ClusterCIDRs: pfxs("10.82.0.0/16", "fd00:82::/56"), MultiClusterCIDR: true, MetricsRegistry: reg})
 
 	got := e.waitCIDRs(append(append(append([]string{}, ds...), v6...), plain...)...)
 	for _, name := range ds {
@@ -192,7 +192,7 @@ func TestNodeWithFamiliesFromTwoClusterCIDRsBelongsToBoth(t *testing.T) {
 	e.clusterCIDR(v6, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 8, IPv6: "fd00:84::/112"})
 	pool := func(int) map[string]string { return map[string]string{"pool": e.id} }
 	split := e.nodes("split-"+e.id, 1, false, pool, testcluster.PodCIDRs("10.84.3.0/24", "fd00:84::300/120"))[0]
-	e.start(Options{ClusterCIDRs: []string{"10.85.0.0/16"}, MultiClusterCIDR: true})
+	e.start(Options{ClusterCIDRs: pfxs("10.85.0.0/16"), MultiClusterCIDR: true})
 
 	res := e.dyn.Resource(clusterCIDRGVR)
 	for _, name := range []string{v6, v4} {

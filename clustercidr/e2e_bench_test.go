@@ -51,7 +51,7 @@ func BenchmarkEndToEnd1000Nodes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := Options{ClusterCIDRs: []string{"10.0.0.0/12"}, MultiClusterCIDR: true, Workers: benchWorkers()}
+	opts := Options{ClusterCIDRs: pfxs("10.0.0.0/12"), MultiClusterCIDR: true, Workers: benchWorkers()}
 
 	for b.Loop() {
 		b.StopTimer()

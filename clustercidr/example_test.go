@@ -108,19 +108,19 @@ func ExampleValidateClusterCIDRSpec() {
 // controller; nothing talks to the API server until Start.
 func ExampleNew() {
 	kube := fake.NewClientset()
-	if _, err := clustercidr.New(kube, clustercidr.Options{ClusterCIDRs: []string{"10.42.0.0/16"}}); err != nil {
+	if _, err := clustercidr.New(kube, clustercidr.Options{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}}); err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("controller built")
 
 	_, err := clustercidr.New(kube, clustercidr.Options{
-		ClusterCIDRs:     []string{"10.42.0.0/16", "10.52.0.0/16"},
+		ClusterCIDRs:     []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16"), netip.MustParsePrefix("10.52.0.0/16")},
 		MultiClusterCIDR: true,
 	})
 	fmt.Println(err)
 	// Output:
 	// controller built
 	// clustercidr: invalid options: ClusterCIDRs [10.42.0.0/16 10.52.0.0/16]: cluster CIDRs [10.42.0.0/16 10.52.0.0/16]: two IPv4 prefixes: invalid ClusterCIDR
-	// DynamicClient: required with MultiClusterCIDR
+	// option Dynamic: required with MultiClusterCIDR
 }

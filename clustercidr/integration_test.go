@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
+	"github.com/k3snet/k3snet/leader"
 )
 
 // Every test of the package shares one control plane. Each test labels its nodes with its own
@@ -66,7 +66,7 @@ func (e *env) start(opts Options) (stop func()) {
 func (e *env) startWith(client kubernetes.Interface, opts Options) (stop func()) {
 	e.t.Helper()
 	if opts.MultiClusterCIDR {
-		opts.DynamicClient = e.dyn
+		opts.Dynamic = e.dyn
 		// Registered before the controller's own stop, so it runs after it (LIFO).
 		e.t.Cleanup(func() { e.deleteClusterCIDR(DefaultClusterCIDRName) })
 	}
@@ -303,7 +303,7 @@ func TestSelectedNodesGetCIDRsFromTheirClusterCIDR(t *testing.T) {
 		}
 		return nil
 	})
-	e.start(Options{ClusterCIDRs: []string{"10.60.0.0/16"}, MultiClusterCIDR: true})
+	e.start(Options{ClusterCIDRs: pfxs("10.60.0.0/16"), MultiClusterCIDR: true})
 	got := e.waitCIDRs(names...)
 
 	inAZ := 0
@@ -357,7 +357,7 @@ spec:
 
 func TestK3sDocsClusterCIDRThroughKubectl(t *testing.T) {
 	e := newEnv(t)
-	e.start(Options{ClusterCIDRs: []string{"10.64.0.0/16"}, MultiClusterCIDR: true})
+	e.start(Options{ClusterCIDRs: pfxs("10.64.0.0/16"), MultiClusterCIDR: true})
 	kubectl := func(stdin string, args ...string) string {
 		cmd := exec.Command(e.c.BinDir+"/kubectl", append([]string{"--kubeconfig", e.c.Kubeconfig}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
@@ -408,7 +408,7 @@ func TestDeletedClusterCIDRIsHeldWhileANodeUsesIt(t *testing.T) {
 	name := "held-" + e.id
 	e.clusterCIDR(name, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 8, IPv4: "10.67.0.0/16"})
 	nodes := e.nodes("held-"+e.id, 2, false, func(int) map[string]string { return map[string]string{"pool": e.id} })
-	e.start(Options{ClusterCIDRs: []string{"10.68.0.0/16"}, MultiClusterCIDR: true})
+	e.start(Options{ClusterCIDRs: pfxs("10.68.0.0/16"), MultiClusterCIDR: true})
 	got := e.waitCIDRs(nodes...)
 	for _, n := range nodes {
 		assertIn(t, n, got[n], "10.67.0.0/16", 24)
@@ -446,7 +446,7 @@ func TestExistingCIDRsAreKept(t *testing.T) {
 	outside := e.nodes("outside-"+e.id, 1, false, nil, testcluster.PodCIDRs("192.168.77.0/24"))
 	fresh := e.nodes("fresh-"+e.id, 3, false, nil)
 	// Without MultiClusterCIDR: --cluster-cidr alone, no ClusterCIDR object involved.
-	e.start(Options{ClusterCIDRs: []string{"10.69.0.0/16"}})
+	e.start(Options{ClusterCIDRs: pfxs("10.69.0.0/16")})
 	got := e.waitCIDRs(append(append(kept, outside...), fresh...)...)
 	assert.Equal(t, []string{"10.69.0.0/24"}, got[kept[0]])
 	assert.Equal(t, []string{"192.168.77.0/24"}, got[outside[0]])
@@ -460,7 +460,7 @@ func TestExistingCIDRsAreKept(t *testing.T) {
 func TestExhaustedRangeWaitsForAReleasedNode(t *testing.T) {
 	e := newEnv(t)
 	first := e.nodes("full-"+e.id, 2, false, nil)
-	e.start(Options{ClusterCIDRs: []string{"10.70.0.0/23"}})
+	e.start(Options{ClusterCIDRs: pfxs("10.70.0.0/23")})
 	got := e.waitCIDRs(first...)
 	assertNoOverlap(t, got)
 
@@ -473,7 +473,7 @@ func TestExhaustedRangeWaitsForAReleasedNode(t *testing.T) {
 
 func TestRestartContinuesWithoutDuplicates(t *testing.T) {
 	e := newEnv(t)
-	opts := Options{ClusterCIDRs: []string{"10.71.0.0/16"}, MultiClusterCIDR: true}
+	opts := Options{ClusterCIDRs: pfxs("10.71.0.0/16"), MultiClusterCIDR: true}
 	e.clusterCIDR("r-"+e.id, ClusterCIDRSpec{NodeSelector: oneTerm(in("pool", e.id)), PerNodeHostBits: 4, IPv4: "10.72.0.0/24"})
 	label := func(i int) map[string]string {
 		if i%2 == 0 {
@@ -495,18 +495,37 @@ func TestRestartContinuesWithoutDuplicates(t *testing.T) {
 	assertNoOverlap(t, got)
 }
 
+// startLeader runs the controller under lease with leader.RunController, a new Controller per
+// term, as every server of an HA control plane does; stop ends it and releases the Lease.
+func (e *env) startLeader(client kubernetes.Interface, opts Options, lease leader.Lease) (stop func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = testLabel + "=" + e.id }))
+	go func() {
+		defer close(done)
+		leader.RunController(ctx, client, lease, factory, func(ctx context.Context, f informers.SharedInformerFactory) error {
+			ctrl, err := New(client, opts)
+			if err != nil {
+				return err
+			}
+			return ctrl.Start(ctx, f)
+		}, nil)
+	}()
+	stop = func() { cancel(); <-done }
+	e.t.Cleanup(stop)
+	return stop
+}
+
 func TestTwoControllersRacingGiveNoDuplicates(t *testing.T) {
 	e := newEnv(t)
-	opts := Options{
-		ClusterCIDRs:  []string{"10.73.0.0/16"},
-		LeaseName:     "clustercidr-" + e.id,
-		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond,
-	}
+	opts := Options{ClusterCIDRs: pfxs("10.73.0.0/16")}
 	// Each with its own client, as two servers would have.
-	for range 2 {
+	for _, id := range []string{"a", "b"} {
 		client, err := kubernetes.NewForConfig(e.c.Config)
 		require.NoError(t, err)
-		e.startWith(client, opts)
+		e.startLeader(client, opts, leader.Lease{Namespace: "kube-system", Name: "clustercidr-" + e.id, Identity: id})
 	}
 	names := e.nodes("race-"+e.id, 200, false, nil)
 	got := e.waitCIDRs(names...)
@@ -515,30 +534,25 @@ func TestTwoControllersRacingGiveNoDuplicates(t *testing.T) {
 
 func TestLeaseHandoverMidwayGivesNoDuplicates(t *testing.T) {
 	e := newEnv(t)
-	opts := Options{
-		ClusterCIDRs:  []string{"10.74.0.0/16"},
-		LeaseName:     "clustercidr-" + e.id,
-		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond,
-	}
+	opts := Options{ClusterCIDRs: pfxs("10.74.0.0/16")}
+	leaseName := "clustercidr-" + e.id
 	stops := map[string]func(){}
 	for _, id := range []string{"a", "b"} {
 		client, err := kubernetes.NewForConfig(e.c.Config)
 		require.NoError(t, err)
-		o := opts
-		o.Identity = id
-		stops[id] = e.startWith(client, o)
+		stops[id] = e.startLeader(client, opts, leader.Lease{Namespace: "kube-system", Name: leaseName, Identity: id})
 	}
-	var leader string
+	var holder string
 	require.NoError(t, e.c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
-		l, err := e.c.Client.CoordinationV1().Leases(defaultLeaseNamespace).Get(ctx, opts.LeaseName, metav1.GetOptions{})
+		l, err := e.c.Client.CoordinationV1().Leases("kube-system").Get(ctx, leaseName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
 		if err != nil || l.Spec.HolderIdentity == nil {
 			return false, err
 		}
-		leader = *l.Spec.HolderIdentity
-		return leader != "", nil
+		holder = *l.Spec.HolderIdentity
+		return holder != "", nil
 	}))
 
 	names := e.nodes("ha-"+e.id, 200, false, nil)
@@ -556,7 +570,7 @@ func TestLeaseHandoverMidwayGivesNoDuplicates(t *testing.T) {
 		}
 		return done >= 20, nil
 	}))
-	stops[leader]()
+	stops[holder]()
 	got := e.waitCIDRs(names...)
 	assertNoOverlap(t, got)
 }
@@ -584,8 +598,7 @@ func TestClusterRoleIsEnough(t *testing.T) {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = testLabel + "=" + e.id }))
 	ctrl, err := New(client, Options{
-		ClusterCIDRs: []string{"10.76.0.0/16"}, MultiClusterCIDR: true, DynamicClient: dyn,
-		LeaseName: "clustercidr-" + e.id,
+		ClusterCIDRs: pfxs("10.76.0.0/16"), MultiClusterCIDR: true, Dynamic: dyn,
 	})
 	require.NoError(t, err)
 	require.NoError(t, ctrl.Start(stopCtx, factory))

@@ -56,16 +56,16 @@ func TestAddRangeRefusesRangesTheRangeAllocatorRefuses(t *testing.T) {
 // MultiClusterCIDR, the default ClusterCIDR's shared perNodeHostBits with it.
 func TestOptionsValidateTheRangeOfTheirMode(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
-	dual := []string{"10.42.0.0/16", "fd00:42::/56"}
+	dual := pfxs("10.42.0.0/16", "fd00:42::/56")
 	assert.NoError(t, Options{ClusterCIDRs: dual}.withDefaults().Validate())
-	assert.NoError(t, Options{ClusterCIDRs: dual, MultiClusterCIDR: true, DynamicClient: dyn}.withDefaults().Validate())
+	assert.NoError(t, Options{ClusterCIDRs: dual, MultiClusterCIDR: true, Dynamic: dyn}.withDefaults().Validate())
 
-	err := Options{ClusterCIDRs: []string{"10.42.0.0/25"}}.withDefaults().Validate()
+	err := Options{ClusterCIDRs: pfxs("10.42.0.0/25")}.withDefaults().Validate()
 	assert.ErrorContains(t, err, "IPv4 node mask /24 does not fit in 10.42.0.0/25")
 	// Two /30 blocks of a /29: the range allocator takes them, but a ClusterCIDR needs at
 	// least 4 host bits, more than the /29 has.
-	tiny := Options{ClusterCIDRs: []string{"10.42.0.0/29"}, NodeCIDRMaskSizeIPv4: 30}
+	tiny := Options{ClusterCIDRs: pfxs("10.42.0.0/29"), NodeCIDRMaskSizeIPv4: 30}
 	assert.NoError(t, tiny.withDefaults().Validate())
-	tiny.MultiClusterCIDR, tiny.DynamicClient = true, dyn
+	tiny.MultiClusterCIDR, tiny.Dynamic = true, dyn
 	assert.ErrorContains(t, tiny.withDefaults().Validate(), "spec.perNodeHostBits: 4 is more than the 3 host bits of 10.42.0.0/29")
 }

@@ -12,9 +12,9 @@ const ClusterRoleName = "k3snet:clustercidr"
 const crdName = Resource + "." + Group
 
 // ClusterRole returns the least-privilege ClusterRole the Controller needs. It never creates,
-// updates or deletes a Node; it only patches spec.podCIDRs. The ClusterCIDR, CRD and Lease rules
-// are only used with MultiClusterCIDR and LeaseName respectively; a deployment without them
-// may drop those rules.
+// updates or deletes a Node; it only patches spec.podCIDRs. The ClusterCIDR and CRD rules are
+// only used with MultiClusterCIDR; a deployment without it may drop them. Leader election
+// (package leader) needs Leases in its namespace, granted by a Role there.
 func ClusterRole() *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
@@ -32,8 +32,6 @@ func ClusterRole() *rbacv1.ClusterRole {
 			// Established condition; only this CRD may be read or changed.
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"create"}},
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{crdName}, Verbs: []string{"get", "patch"}},
-			// Leader election with LeaseName (in LeaseNamespace; a Role there would do too).
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 		},
 	}
 }

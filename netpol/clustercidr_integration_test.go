@@ -40,7 +40,7 @@ func TestDefaultDenyCoversPodCIDRsFromTwoClusterCIDRs(t *testing.T) {
 	require.NoError(t, err)
 	ccs := dyn.Resource(schema.GroupVersionResource{Group: clustercidr.Group, Version: clustercidr.Version, Resource: clustercidr.Resource})
 	v6Name := an.prefix + "-v6"
-	ipam, err := clustercidr.New(c.Client, clustercidr.Options{ClusterCIDRs: []string{"10.42.0.0/16"}, MultiClusterCIDR: true, DynamicClient: dyn})
+	ipam, err := clustercidr.New(c.Client, clustercidr.Options{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}, MultiClusterCIDR: true, Dynamic: dyn})
 	require.NoError(t, err)
 	ipamCtx, stopIPAM := context.WithCancel(ctx)
 	t.Cleanup(func() {

@@ -39,6 +39,10 @@ type ClusterSettings struct {
 	DisableHelmController bool
 	// MultiClusterCIDR is --multi-cluster-cidr: ClusterCIDR objects decide the pod CIDRs.
 	MultiClusterCIDR bool
+	// NodeCIDRMaskSizeIPv4 and NodeCIDRMaskSizeIPv6 are the prefix lengths of the nodes' pod
+	// CIDRs, K3s's --kube-controller-manager-arg=node-cidr-mask-size[-ipv4|-ipv6]; 0 means
+	// /24 and /64.
+	NodeCIDRMaskSizeIPv4, NodeCIDRMaskSizeIPv6 int
 	// ClusterCIDRs and ServiceCIDRs are --cluster-cidr and --service-cidr, one per family.
 	ClusterCIDRs, ServiceCIDRs []netip.Prefix
 	// ClusterDNS and ClusterDomain are --cluster-dns and --cluster-domain, for CoreDNS.
@@ -128,11 +132,13 @@ func cloudController(s ClusterSettings, client kubernetes.Interface, reg *Contro
 func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interface, reg *ControllerMetrics) Controller {
 	return Controller{Name: "clustercidr", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		ipam, err := clustercidr.New(client, clustercidr.Options{
-			ClusterCIDRs:     Strings(s.ClusterCIDRs),
-			ServiceCIDRs:     Strings(s.ServiceCIDRs),
-			MultiClusterCIDR: s.MultiClusterCIDR,
-			DynamicClient:    dyn,
-			MetricsRegistry:  reg.Fresh("clustercidr"),
+			ClusterCIDRs:         s.ClusterCIDRs,
+			ServiceCIDRs:         s.ServiceCIDRs,
+			MultiClusterCIDR:     s.MultiClusterCIDR,
+			NodeCIDRMaskSizeIPv4: s.NodeCIDRMaskSizeIPv4,
+			NodeCIDRMaskSizeIPv6: s.NodeCIDRMaskSizeIPv6,
+			Dynamic:              dyn,
+			MetricsRegistry:      reg.Fresh("clustercidr"),
 		})
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/leader"
 )
 
 // Controller is one controller of a binary: cluster-wide ones run under a Lease of their own,
@@ -19,22 +21,13 @@ type Controller struct {
 	Start       func(context.Context, informers.SharedInformerFactory) error
 }
 
-// serverScopedFactory ties every informer to the binary's lifetime. Controllers start the
-// shared factory with their own context, which under leader election ends with the lease;
-// a factory never restarts an informer whose stop channel closed, so a second term as
-// leader would run on dead caches.
-type serverScopedFactory struct {
-	informers.SharedInformerFactory
-	stop <-chan struct{}
-}
-
-func (f serverScopedFactory) Start(<-chan struct{}) { f.SharedInformerFactory.Start(f.stop) }
-
 // RunControllers starts every controller on one shared informer factory and returns a
 // function that waits, once ctx has ended, until they have stopped and released their Leases:
 // a binary that exits before the release leaves its peers waiting out the lease duration.
 func RunControllers(ctx context.Context, client kubernetes.Interface, leases Leases, controllers []Controller, status *Readiness) (wait func()) {
-	factory := serverScopedFactory{SharedInformerFactory: informers.NewSharedInformerFactory(client, 0), stop: ctx.Done()}
+	// Controllers start the factory with their own context, which under leader election ends
+	// with the term: the scoped factory keeps the caches for the next term.
+	factory := leader.ScopedFactory(informers.NewSharedInformerFactory(client, 0), ctx.Done())
 	var running sync.WaitGroup
 	for _, c := range controllers {
 		if c.ClusterWide {
