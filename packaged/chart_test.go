@@ -64,7 +64,8 @@ func TestChartArchiveIsDeterministicAndHelmShaped(t *testing.T) {
 func TestEmbeddedChartsParse(t *testing.T) {
 	stub := func(...any) any { return "" }
 	funcs := template.FuncMap{}
-	for _, name := range []string{"include", "nindent", "toYaml", "default", "quote", "lower", "kindIs", "list"} {
+	for _, name := range []string{"include", "nindent", "toYaml", "default", "quote", "lower", "kindIs", "list",
+		"upper", "trim", "replace", "join", "hasPrefix", "hasKey", "toString", "fromYaml", "dict", "set", "omit", "mergeOverwrite", "fail"} {
 		funcs[name] = stub
 	}
 	for _, chart := range []string{"charts/traefik", "charts/traefik-crd"} {

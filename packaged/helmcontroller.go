@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -32,6 +31,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/internal/events"
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 // Event reasons on HelmCharts. K3s's reasons name its job (ApplyJob, RemoveJob, JobFailed);
@@ -61,6 +61,10 @@ const (
 	// repository or registry, or its credentials cannot be read; the download is retried
 	// with backoff.
 	ReasonChartDownloadFailed = "ChartDownloadFailed"
+	// ReasonUnsupportedValues is emitted, as a Warning, when the values of a release of
+	// k3snet's own Traefik chart hold keys the chart does not understand; they are named
+	// and the chart is installed anyway, without them.
+	ReasonUnsupportedValues = "UnsupportedValues"
 
 	// helmEventComponent is the Events' source, K3s's controller name.
 	helmEventComponent = "helm-controller"
@@ -216,9 +220,7 @@ func (c *HelmController) Start(ctx context.Context, factory informers.SharedInfo
 	go func() {
 		defer utilruntime.HandleCrashWithContext(ctx)
 		defer c.queue.ShutDown()
-		for range c.opts.Workers {
-			go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-		}
+		workloop.Run(ctx, c.opts.Workers, c.queue, "Syncing HelmChart", c.redactedSync)
 		<-ctx.Done()
 	}()
 	return nil
@@ -335,26 +337,12 @@ func (c *HelmController) handleSecretUpdate(oldObj, newObj any) {
 	}
 }
 
-// runWorker processes keys until the queue shuts down.
-func (c *HelmController) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-// processNextItem syncs one key, retrying with backoff on error.
-func (c *HelmController) processNextItem(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
+// redactedSync is syncHelmChart with URL credentials removed from its error, which is logged.
+func (c *HelmController) redactedSync(ctx context.Context, key cache.ObjectName) error {
 	if err := c.syncHelmChart(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, redactError(err), "Syncing HelmChart", "helmChart", key.String())
-		c.queue.AddRateLimited(key)
-		return true
+		return redactError(err)
 	}
-	c.queue.Forget(key)
-	return true
+	return nil
 }
 
 // syncHelmChart reconciles the HelmChart key with its release.
@@ -410,6 +398,9 @@ type desiredRelease struct {
 	hash string
 	// policy is the failure policy, the HelmChartConfig's when it sets one.
 	policy string
+	// unsupported are the values keys k3snet's Traefik chart ignores (empty for any other
+	// chart).
+	unsupported []string
 }
 
 // desiredRelease loads hc's chart and merges its values. On failure it records the
@@ -452,7 +443,11 @@ func (c *HelmController) desiredRelease(ctx context.Context, u *unstructured.Uns
 	if cfg != nil && cfg.Spec.FailurePolicy != "" {
 		policy = cfg.Spec.FailurePolicy // the config's policy overrides the chart's (as helm-controller)
 	}
-	return &desiredRelease{source: src, chart: ch, values: vals, hash: hash, policy: policy}, nil
+	want := &desiredRelease{source: src, chart: ch, values: vals, hash: hash, policy: policy}
+	if isEmbeddedTraefik(src, ch) {
+		want.unsupported = unsupportedTraefikValues(vals)
+	}
+	return want, nil
 }
 
 // chartOf loads hc's chart and returns it with the identity configHash covers: for an
@@ -549,6 +544,11 @@ func (c *HelmController) reconcileRelease(ctx context.Context, u *unstructured.U
 		if err := rel.markFailed(last); err != nil {
 			return err
 		}
+	}
+	if len(want.unsupported) > 0 && (act == actionInstall || act == actionUpgrade || act == actionReinstall) {
+		// Said once per new set of values, before the operation, so it is seen even when
+		// the operation then fails.
+		c.recorder.Event(u, corev1.EventTypeWarning, ReasonUnsupportedValues, unsupportedValuesMessage(want.unsupported))
 	}
 	var reason, message string
 	switch act {
