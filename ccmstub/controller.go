@@ -119,6 +119,10 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 // unless Options.DisableNodes, and Options.LoadBalancer (started with the same ctx and factory)
 // unless Options.DisableLoadBalancer. With both off, Start returns at once and touches neither
 // the factory nor the API server.
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("ccmstub: Start called twice")
@@ -163,6 +167,9 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	factory.Start(ctx.Done())
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.nodesSynced) {
 		return fmt.Errorf("ccmstub: node cache did not sync: %w", context.Cause(ctx))
+	}
+	if c.recorder == nil {
+		c.recorder = c.opts.EventRecorder
 	}
 	if c.recorder == nil {
 		c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: eventComponent}, 4)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// ccmstub_nodes_initialized_total and ccmstub_uninitialized_nodes. The hosted load
 	// balancer takes its own registry in its own options.
 	MetricsRegistry metrics.KubeRegistry
+	// EventRecorder records the Events on Nodes. When nil, Start builds one that writes
+	// through the controller's client and stops it when its context ends.
+	EventRecorder record.EventRecorder
 }
 
 // withDefaults returns o with every unset field set to K3s's default.

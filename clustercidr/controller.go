@@ -60,6 +60,8 @@ const (
 
 // Controller is the pod CIDR allocation controller. Build it with New and run it with Start.
 type Controller struct {
+	// started makes a second Start an error instead of a second set of workers.
+	started atomic.Bool
 	// client patches Nodes and records Events.
 	client kubernetes.Interface
 	// opts are the validated options with defaults filled in.
@@ -171,7 +173,14 @@ func (c *Controller) allocator() *Allocator { return c.alloc.Load() }
 // two of them from giving one block to two Nodes): run every instance under one Lease with
 // package leader, a new Controller per term, as kube-controller-manager runs its allocator.
 // Start starts factory with ctx; under leader.RunController the factory outlives the term.
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("clustercidr: Start called twice")
+	}
 	logger := klog.FromContext(ctx).WithName("clustercidr")
 	ctx = klog.NewContext(ctx, logger)
 

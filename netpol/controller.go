@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,6 +67,8 @@ var _ dataplane = (*Dataplane)(nil)
 // rules in place, without a window in which they are gone. Removing them is a separate,
 // explicit act: Cleanup, what --disable-network-policy should do.
 type Controller struct {
+	// started makes a second Start an error instead of a second set of workers.
+	started atomic.Bool
 	// client writes Events (through the default recorder).
 	client kubernetes.Interface
 	// opts are the validated Options with defaults applied.
@@ -144,7 +147,14 @@ func newController(client kubernetes.Interface, opts Options, dp dataplane) (*Co
 // Nothing is programmed before then: a sync on a partial cache would apply a partial state,
 // an allow window. The runner stops when ctx ends, leaving the rules in place
 // (see Controller).
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("netpol: Start called twice")
+	}
 	logger := klog.FromContext(ctx).WithValues("controller", ComponentName, "node", c.opts.NodeName)
 	ctx = klog.NewContext(ctx, logger)
 

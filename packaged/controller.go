@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -25,48 +25,12 @@ import (
 // event, as K3s's deploy controller's 15 s loop.
 const defaultInterval = 15 * time.Second
 
-// Options configures the packaged components controller. The zero value of each field means K3s's default.
-type Options struct {
-	// ManifestsDir is the directory whose manifests are applied
-	// (K3s: <data-dir>/server/manifests).
-	ManifestsDir string
-	// Dynamic is the client the deploy controller applies arbitrary kinds with. Required.
-	Dynamic dynamic.Interface
-	// Disables holds the names given to --disable: files whose basename without extension,
-	// or any parent directory, is a key are uninstalled, as K3s's --disable does. Pass the same map to Stage.
-	Disables map[string]bool
-	// Interval is the time between passes when no file changes. Default 15 s.
-	Interval time.Duration
-	// DisableNodeHosts and DisableDeploy split Start in two, as K3s does: every server runs
-	// the deploy loop over its own manifests directory, while NodeHosts runs on one server
-	// at a time, beside the Helm controller. Either way Start installs the CRDs.
-	DisableNodeHosts, DisableDeploy bool
-}
-
-// withDefaults returns o with every unset field set to K3s's default.
-func (o Options) withDefaults() Options {
-	if o.Interval <= 0 {
-		o.Interval = defaultInterval
-	}
-	return o
-}
-
-// Validate reports every invalid field at once.
-func (o Options) Validate() error {
-	var errs []error
-	if o.ManifestsDir == "" {
-		errs = append(errs, errors.New("ManifestsDir is required"))
-	}
-	if o.Dynamic == nil {
-		errs = append(errs, errors.New("a dynamic client (Dynamic) is required"))
-	}
-	return errors.Join(errs...)
-}
-
 // Controller is the deploy (Addon) controller: it applies every manifest file of
 // Options.ManifestsDir and tracks each file with an Addon, as K3s's deploy controller does. Build it with New and
 // run it with Start.
 type Controller struct {
+	// started makes a second Start an error instead of a second set of workers.
+	started atomic.Bool
 	// client sends Events and serves discovery.
 	client kubernetes.Interface
 	// opts are the validated options.
@@ -77,6 +41,8 @@ type Controller struct {
 	addons addonClient
 	// recorder sends Events on Addons; Start replaces the no-op one with a broadcaster's.
 	recorder record.EventRecorder
+	// applies counts manifest files applied, by result.
+	applies resultCounter
 	// nodeRecorder sends the NodeHosts Warnings on Nodes; startEvents sets it.
 	nodeRecorder record.EventRecorder
 	// files is the per-file state of the deploy loop; only the loop goroutine uses it.
@@ -97,8 +63,13 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("packaged: invalid options: %w", err)
 	}
+	applies, err := newResultCounter(opts.MetricsRegistry, "manifest_applies_total", "Manifest files applied by the deploy controller, by result (success or error).")
+	if err != nil {
+		return nil, fmt.Errorf("packaged: %w", err)
+	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
 	return &Controller{
+		applies:  applies,
 		client:   client,
 		opts:     opts,
 		applier:  &applier{dyn: opts.Dynamic, mapper: mapper},
@@ -115,7 +86,14 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 // NodeHosts worker (whose Node and ConfigMap informers come from factory), and returns.
 // Everything stops when ctx ends. The deploy loop itself needs no informer: it is driven by
 // files and reads Addons through the API (see addonClient).
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("packaged: Start called twice")
+	}
 	logger := klog.FromContext(ctx).WithName("packaged")
 	ctx = klog.NewContext(ctx, logger)
 	if err := os.MkdirAll(c.opts.ManifestsDir, 0o700); err != nil {
@@ -158,6 +136,10 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 // startEvents points the recorders at a broadcaster that writes Events to the API server
 // and logs them, and returns the broadcaster's shutdown.
 func (c *Controller) startEvents(ctx context.Context) func() {
+	if c.opts.EventRecorder != nil {
+		c.recorder, c.nodeRecorder = c.opts.EventRecorder, c.opts.EventRecorder
+		return func() {}
+	}
 	ctx, stop := context.WithCancel(ctx)
 	broadcaster := events.NewBroadcaster(ctx, c.client, 2)
 	c.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent})

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"time"
+	"sync/atomic"
 
 	"helm.sh/helm/v3/pkg/chart"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -82,58 +81,6 @@ func helmChartConfigResource() schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmchartconfigs"}
 }
 
-// HelmOptions configures the HelmController. The zero value of each field means K3s's default.
-type HelmOptions struct {
-	// Config is the client configuration the Helm SDK talks to the API server with. Required.
-	Config *rest.Config
-	// ManagedBy is the controller name written to and matched against the
-	// helmcharts.cattle.io/managed-by annotation. Default "helm-controller", K3s's
-	// name, so charts a K3s server claimed are managed after a move to k3snet. Pick another
-	// name to run beside a K3s helm-controller; each then manages only its own charts.
-	ManagedBy string
-	// Namespace limits the controller to HelmCharts of one namespace. Default: all (K3s).
-	Namespace string
-	// Workers is the number of charts installed in parallel. Default 1.
-	Workers int
-	// DownloadTimeout bounds one download of a chart or a repository index. Default 60s.
-	// Each download may also read at most 256 MiB (ChartDownloadFailed past that).
-	DownloadTimeout time.Duration
-	// StaticDir is the directory a K3s server serves at https://<apiserver>/static/
-	// (<data-dir>/server/static). A chart https://%{KUBERNETES_API}%/static/<path>, as K3s's
-	// own manifests name theirs, is read from StaticDir/<path>. Empty: such charts fail with
-	// UnsupportedChartSource.
-	StaticDir string
-}
-
-// Validate reports every invalid field at once.
-func (o HelmOptions) Validate() error {
-	var errs []error
-	if o.Config == nil {
-		errs = append(errs, errors.New("a rest.Config (Config) is required"))
-	}
-	if o.Workers < 0 {
-		errs = append(errs, fmt.Errorf("the number of Workers must not be negative, got %d", o.Workers))
-	}
-	if o.DownloadTimeout < 0 {
-		errs = append(errs, fmt.Errorf("DownloadTimeout must not be negative, got %s", o.DownloadTimeout))
-	}
-	return errors.Join(errs...)
-}
-
-// withDefaults returns o with every unset field set to its default.
-func (o HelmOptions) withDefaults() HelmOptions {
-	if o.ManagedBy == "" {
-		o.ManagedBy = defaultManagedBy
-	}
-	if o.Workers == 0 {
-		o.Workers = 1
-	}
-	if o.DownloadTimeout == 0 {
-		o.DownloadTimeout = defaultDownloadTimeout
-	}
-	return o
-}
-
 // HelmController installs helm.cattle.io/v1 HelmCharts in-process with the Helm SDK (spec
 // A.8–A.10): install, upgrade when the merged values or the chart change, uninstall behind
 // the finalizer when the HelmChart is deleted. It is separate from Controller because it
@@ -141,6 +88,8 @@ func (o HelmOptions) withDefaults() HelmOptions {
 // --disable-helm-controller). Build it with NewHelmController and run it with Start after
 // Controller.Start has installed the HelmChart and HelmChartConfig CRDs.
 type HelmController struct {
+	// started makes a second Start an error instead of a second set of workers.
+	started atomic.Bool
 	// client sends Events and reads values Secrets, auth Secrets and CA ConfigMaps.
 	client kubernetes.Interface
 	// dyn writes HelmChart metadata and status.
@@ -165,6 +114,8 @@ type HelmController struct {
 	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	// recorder sends Events on HelmCharts; Start replaces the no-op one with a broadcaster's.
 	recorder record.EventRecorder
+	// syncs counts HelmChart syncs, by result.
+	syncs resultCounter
 }
 
 // NewHelmController returns a HelmController that reads and writes through client and a
@@ -189,7 +140,12 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 	if err != nil {
 		return nil, fmt.Errorf("packaged: %w", err)
 	}
+	syncs, err := newResultCounter(opts.MetricsRegistry, "helmchart_syncs_total", "HelmChart syncs of the Helm controller, by result (success or error).")
+	if err != nil {
+		return nil, fmt.Errorf("packaged: %w", err)
+	}
 	return &HelmController{
+		syncs:    syncs,
 		client:   client,
 		dyn:      dyn,
 		meta:     meta,
@@ -208,14 +164,24 @@ func NewHelmController(client kubernetes.Interface, opts HelmOptions) (*HelmCont
 // informer of its own (see watchSecrets; factory is accepted for the controller contract
 // and started, but nothing is registered on it), waits for their caches, launches the
 // workers and returns. Everything stops when ctx ends.
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *HelmController) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("packaged: Helm controller: Start called twice")
+	}
 	logger := klog.FromContext(ctx).WithName("helm")
 	ctx = klog.NewContext(ctx, logger)
 	if err := c.startInformers(ctx, factory); err != nil {
 		c.queue.ShutDown()
 		return err
 	}
-	c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: helmEventComponent}, 2)
+	c.recorder = c.opts.EventRecorder
+	if c.recorder == nil {
+		c.recorder = events.NewRecorder(ctx, c.client, corev1.EventSource{Component: helmEventComponent}, 2)
+	}
 	logger.Info("Starting helm controller", "managedBy", c.opts.ManagedBy, "workers", c.opts.Workers)
 	go func() {
 		defer utilruntime.HandleCrashWithContext(ctx)
@@ -339,7 +305,7 @@ func (c *HelmController) handleSecretUpdate(oldObj, newObj any) {
 
 // redactedSync is syncHelmChart with URL credentials removed from its error, which is logged.
 func (c *HelmController) redactedSync(ctx context.Context, key cache.ObjectName) error {
-	if err := c.syncHelmChart(ctx, key); err != nil {
+	if err := c.syncs.observe(c.syncHelmChart(ctx, key)); err != nil {
 		return redactError(err)
 	}
 	return nil

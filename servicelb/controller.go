@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -54,6 +55,8 @@ const (
 
 // Controller is the ServiceLB controller. Build it with New and run it with Start.
 type Controller struct {
+	// started makes a second Start an error instead of a second set of workers.
+	started atomic.Bool
 	// client writes DaemonSets, Service status and finalizers, and Events when no recorder is given.
 	client kubernetes.Interface
 	opts   Options
@@ -128,7 +131,14 @@ func (c *Controller) serviceLister() corelisters.ServiceLister {
 // controller needs on factory, starts the factory (which is idempotent, so controllers can
 // share one), waits for those caches, launches the workers and returns. Workers stop when
 // ctx ends. Start may be called once.
+//
+// A Controller starts once: a second Start is an error, and a new term as leader needs a new
+// Controller from New. Start starts factory with ctx; under leader election, pass a factory
+// whose informers outlive the term (leader.ScopedFactory; leader.RunController does both).
 func (c *Controller) Start(ctx context.Context, factory informers.SharedInformerFactory) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("servicelb: Start called twice")
+	}
 	logger := klog.FromContext(ctx).WithValues("controller", ComponentName)
 	ctx = klog.NewContext(ctx, logger)
 
