@@ -89,8 +89,8 @@ func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, deployController(client, deploy))
-		if leased, ok := leasedPackaged(s, restConfig, client, deploy); ok {
+		out = append(out, deployController(client, deploy, reg))
+		if leased, ok := leasedPackaged(s, restConfig, client, deploy, reg); ok {
 			out = append(out, leased)
 		}
 	}
@@ -151,12 +151,13 @@ func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interf
 // under a Lease, as in K3s: each server's directory is its own, a file only one server has is
 // applied by that server, and servers applying the same file agree through server-side apply
 // with one field manager and the checksum on the Addon.
-func deployController(client kubernetes.Interface, deploy packaged.Options) Controller {
+func deployController(client kubernetes.Interface, deploy packaged.Options, reg *ControllerMetrics) Controller {
 	deploy.DisableNodeHosts = true
 	return Controller{Name: "deploy", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		// No Lease retries a failed start here, and a server whose API server was not yet
 		// reachable would never apply its directory.
 		for {
+			deploy.MetricsRegistry = reg.Fresh("deploy")
 			d, err := packaged.New(client, deploy)
 			if err == nil {
 				if err = d.Start(ctx, f); err == nil {
@@ -176,7 +177,7 @@ func deployController(client kubernetes.Interface, deploy packaged.Options) Cont
 // leasedPackaged keeps NodeHosts (unless --disable=coredns) and, unless
 // --disable-helm-controller, installs the HelmCharts, on one server at a time as K3s's leader
 // does. It reports false when neither is on.
-func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options) (Controller, bool) {
+func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options, reg *ControllerMetrics) (Controller, bool) {
 	if s.Disabled("coredns") && s.DisableHelmController {
 		return Controller{}, false
 	}
@@ -197,7 +198,7 @@ func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernete
 		// K3s's own manifests name their charts https://%{KUBERNETES_API}%/static/...: files
 		// of <data-dir>/server/static, read from disk here.
 		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig,
-			StaticDir: filepath.Join(s.DataDir, "server", "static")})
+			StaticDir: filepath.Join(s.DataDir, "server", "static"), MetricsRegistry: reg.Fresh("helm")})
 		if err != nil {
 			return err
 		}
