@@ -101,6 +101,7 @@ func agentClusterSettings(c nodejoin.AgentConfig) (clusterSettings, error) {
 		serviceCIDRs:           parse("service CIDRs", c.ServiceCIDRs),
 		clusterDomain:          c.ClusterDomain,
 		systemDefaultRegistry:  c.SystemDefaultRegistry,
+		serviceNodePortRange:   c.ServiceNodePortRange,
 		disableNetworkPolicy:   c.DisableNetworkPolicy,
 		disableServiceLB:       c.DisableServiceLB,
 		disableCloudController: c.DisableCloudController,

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
@@ -21,6 +22,8 @@ func leases() compose.Leases {
 
 // controllerSettings are the server's flags as the cluster-wide controllers' settings.
 func (c *config) controllerSettings() compose.ClusterSettings {
+	// Validated with the flags and again before the control plane starts.
+	kcm, _ := parseControllerManagerArgs(c.kubeControllerManagerArgs, c.clusterCIDRs)
 	return compose.ClusterSettings{
 		DataDir:                    c.dataDir,
 		Disable:                    c.disable,
@@ -29,6 +32,8 @@ func (c *config) controllerSettings() compose.ClusterSettings {
 		DisableDeploy:              c.disableDeploy,
 		DisableHelmController:      c.disableHelmController,
 		MultiClusterCIDR:           c.multiClusterCIDR,
+		NodeCIDRMaskSizeIPv4:       kcm.nodeMaskIPv4,
+		NodeCIDRMaskSizeIPv6:       kcm.nodeMaskIPv6,
 		ClusterCIDRs:               c.clusterCIDRs,
 		ServiceCIDRs:               c.serviceCIDRs,
 		ClusterDNS:                 c.clusterDNS,
@@ -48,7 +53,7 @@ func serverNetworkPolicy(ctx context.Context, cfg *config, client kubernetes.Int
 		return nil
 	}
 	if cfg.disableAgent || cfg.kubeconfig != "" {
-		return []compose.Controller{compose.NetworkPolicy(client, cfg.nodeName, cfg.serviceCIDRs, reg)}
+		return []compose.Controller{compose.NetworkPolicyWithNodePorts(client, cfg.nodeName, cfg.serviceCIDRs, nodePortRange(cfg.serviceNodePortRange), reg)}
 	}
 	return nil
 }
@@ -60,6 +65,8 @@ func annotateOwnNode(ctx context.Context, client kubernetes.Interface, cfg *conf
 		Name:                   cfg.nodeName,
 		InternalIPs:            nodeInternalIPs(cfg),
 		ExternalIPs:            cfg.nodeExternalIPs,
+		InternalDNS:            cfg.nodeInternalDNS,
+		ExternalDNS:            cfg.nodeExternalDNS,
 		DisableCloudController: cfg.disableCloudController,
 	})
 }
@@ -82,4 +89,14 @@ func resolveBinDir(dir string) (string, error) {
 		return dir, nil
 	}
 	return controlplane.FindBinDir()
+}
+
+// nodePortRange is --service-node-port-range (validated with the flags) as the NodePorts
+// NetworkPolicy leaves open; empty is K3s's default.
+func nodePortRange(s string) compose.NodePortRange {
+	pr, err := utilnet.ParsePortRange(s)
+	if err != nil || pr.Size == 0 {
+		return compose.NodePortRange{}
+	}
+	return compose.NodePortRange{First: uint16(pr.Base), Last: uint16(pr.Base + pr.Size - 1)}
 }

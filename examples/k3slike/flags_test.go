@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,8 +15,13 @@ func env(kv map[string]string) func(string) string { return func(k string) strin
 
 func host(name string) func() (string, error) { return func() (string, error) { return name, nil } }
 
+// sys is a root user's machine with getenv, hostname and no config file.
+func sys(getenv func(string) string, hostname func() (string, error)) system {
+	return system{getenv: getenv, hostname: hostname, uid: 0, home: "/root", files: fstest.MapFS{}}
+}
+
 func TestParseFlagsDefaultsAreK3s(t *testing.T) {
-	cfg, err := parseFlags(nil, env(nil), host("server-1"), io.Discard)
+	cfg, err := parseFlags(nil, sys(env(nil), host("server-1")), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "/var/lib/rancher/k3s", cfg.dataDir)
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}, cfg.clusterCIDRs)
@@ -87,7 +93,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseFlags(tt.args, env(tt.env), host("host-a"), io.Discard)
+			cfg, err := parseFlags(tt.args, sys(env(tt.env), host("host-a")), io.Discard)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
@@ -140,7 +146,7 @@ func TestParseAgentFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseAgentFlags(tt.args, env(tt.env), host("host-a"), io.Discard)
+			cfg, err := parseAgentFlags(tt.args, sys(env(tt.env), host("host-a")), io.Discard)
 			if len(tt.wantErr) > 0 {
 				for _, want := range tt.wantErr {
 					require.ErrorContains(t, err, want)
@@ -154,12 +160,12 @@ func TestParseAgentFlags(t *testing.T) {
 }
 
 func TestParseFlagsNodeFlagsAndAgentSwitch(t *testing.T) {
-	cfg, err := parseFlags([]string{"--disable-agent", "--node-label=a=b", "--kubelet-arg=max-pods=9"}, env(nil), host("h"), io.Discard)
+	cfg, err := parseFlags([]string{"--disable-agent", "--node-label=a=b", "--kubelet-arg=max-pods=9"}, sys(env(nil), host("h")), io.Discard)
 	require.NoError(t, err)
 	assert.True(t, cfg.disableAgent)
 	assert.Equal(t, []string{"a=b"}, cfg.nodeLabels)
 	assert.Equal(t, []string{"max-pods=9"}, cfg.kubeletArgs)
-	cfg, err = parseFlags([]string{"--kubeconfig=/k"}, env(nil), host("h"), io.Discard)
+	cfg, err = parseFlags([]string{"--kubeconfig=/k"}, sys(env(nil), host("h")), io.Discard)
 	require.NoError(t, err)
 	assert.True(t, cfg.disableAgent, "someone else's cluster has its own kubelets")
 }

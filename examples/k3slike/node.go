@@ -33,9 +33,11 @@ type clusterSettings struct {
 	clusterDNS                 []netip.Addr
 	clusterDomain              string
 	systemDefaultRegistry      string
-	disableNetworkPolicy       bool
-	disableServiceLB           bool
-	disableCloudController     bool
+	// serviceNodePortRange is --service-node-port-range; empty is K3s's default.
+	serviceNodePortRange   string
+	disableNetworkPolicy   bool
+	disableServiceLB       bool
+	disableCloudController bool
 }
 
 // nodeCredentials are the kubeconfigs of a node's identities.
@@ -110,7 +112,7 @@ func nodeControllers(cfg *config, cluster clusterSettings, client kubernetes.Int
 		return pn.Start(ctx, f)
 	}}}
 	if !cluster.disableNetworkPolicy {
-		out = append(out, compose.NetworkPolicy(client, cfg.nodeName, cluster.serviceCIDRs, reg))
+		out = append(out, compose.NetworkPolicyWithNodePorts(client, cfg.nodeName, cluster.serviceCIDRs, nodePortRange(cluster.serviceNodePortRange), reg))
 	}
 	return out
 }

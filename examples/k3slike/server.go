@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -49,19 +49,27 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		}
 	} else {
 		start := time.Now()
+		var kcm controllerManagerArgs
+		if kcm, err = parseControllerManagerArgs(cfg.kubeControllerManagerArgs, cfg.clusterCIDRs); err != nil {
+			return fmt.Errorf("invalid --kube-controller-manager-arg: %w", err)
+		}
+		bind, advertise := apiServerAddresses(cfg)
+		servingIPs, servingNames := servingSANs(cfg)
 		cpConfig := controlplane.Config{
 			DataDir:       filepath.Join(cfg.dataDir, "server"),
 			BinDir:        cfg.binDir,
 			APIServerPort: cfg.httpsListenPort,
-			ServiceCIDR:   strings.Join(compose.Strings(cfg.serviceCIDRs), ","),
-			PodCIDR:       cfg.clusterCIDRs[0].String(),
-		}
-		if !cfg.disableAgent {
-			// A real node: other nodes and the pods reach the API server at the node's
-			// address, and there is no simulated node to run.
-			cpConfig.AdvertiseAddress = nodeInternalIPs(cfg)[0]
-			cpConfig.ServingNames = []string{cfg.nodeName}
-			cpConfig.DisableKwok = true
+			// Every family's range, dual-stack included.
+			ServiceCIDR:                strings.Join(compose.Strings(cfg.serviceCIDRs), ","),
+			PodCIDR:                    cfg.clusterCIDRs[0].String(),
+			BindAddress:                bind,
+			AdvertiseAddress:           advertise,
+			ServingIPs:                 servingIPs,
+			ServingNames:               servingNames,
+			ServiceNodePortRange:       cfg.serviceNodePortRange,
+			ExtraControllerManagerArgs: kcm.extra,
+			// A real node has no simulated node to run.
+			DisableKwok: !cfg.disableAgent,
 		}
 		cp, err = controlplane.Start(ctx, cpConfig)
 		if err != nil {
@@ -73,6 +81,12 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		}()
 		logger.Info("Embedded control plane is up", "url", cp.URL, "took", time.Since(start).Round(time.Millisecond))
 		restConfig, kubeconfig = cp.Config, cp.AdminKubeconfig
+		if cfg.writeKubeconfig != "" {
+			if err := writeAdminKubeconfig(cp, cfg, bind); err != nil {
+				return err
+			}
+			kubeconfig = cfg.writeKubeconfig
+		}
 	}
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
@@ -82,6 +96,11 @@ func serve(ctx context.Context, cfg *config) (err error) {
 	if err != nil {
 		return fmt.Errorf("reaching the API server at %s: %w", restConfig.Host, err)
 	}
+	stopClusterCIDRAlphaAPI, err := startClusterCIDRAlphaAPI(ctx, cfg, cp, restConfig)
+	if err != nil {
+		return err
+	}
+	defer stopClusterCIDRAlphaAPI()
 	var node *serverNode
 	switch {
 	case cfg.kubeconfig != "":
@@ -150,26 +169,39 @@ func annotateExistingNode(ctx context.Context, client kubernetes.Interface, cfg 
 // It waits for kwok to report the Node Ready, touching it every nudgeAfter until then.
 func registerNode(ctx context.Context, client kubernetes.Interface, cfg *config, nudgeAfter time.Duration) error {
 	nodes := client.CoreV1().Nodes()
+	// --node-label and --node-taint as a kubelet registers them; the labels are applied again
+	// to a Node that already exists, as K3s does at a restart.
+	labels := registrationLabels(cfg.nodeLabels)
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-		Name: cfg.nodeName,
-		Labels: map[string]string{
-			corev1.LabelHostname:                    cfg.nodeName,
-			corev1.LabelOSStable:                    runtime.GOOS,
-			corev1.LabelArchStable:                  runtime.GOARCH,
-			"node-role.kubernetes.io/control-plane": "true",
-		},
+		Name:        cfg.nodeName,
+		Labels:      map[string]string{},
 		Annotations: map[string]string{controlplane.KwokNodeAnnotation: controlplane.KwokNodeAnnotationValue},
 	}}
+	maps.Copy(node.Labels, labels)
+	maps.Copy(node.Labels, map[string]string{
+		corev1.LabelHostname:                    cfg.nodeName,
+		corev1.LabelOSStable:                    runtime.GOOS,
+		corev1.LabelArchStable:                  runtime.GOARCH,
+		"node-role.kubernetes.io/control-plane": "true",
+	})
 	if !cfg.disableCloudController {
 		node.Spec.Taints = []corev1.Taint{{Key: ccmstub.UninitializedTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 	}
-	if _, err := nodes.Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	node.Spec.Taints = append(node.Spec.Taints, registrationTaints(cfg.nodeTaints)...)
+	_, err := nodes.Create(ctx, node, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) && len(labels) > 0 {
+		var patch []byte
+		if patch, err = json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}}); err == nil {
+			_, err = nodes.Patch(ctx, cfg.nodeName, types.MergePatchType, patch, metav1.PatchOptions{})
+		}
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("registering node %s: %w", cfg.nodeName, err)
 	}
 	// last is the node's Ready condition as last seen, for the error when it never turns True.
 	last := "no Ready condition"
 	nudged := time.Now()
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		n, err := nodes.Get(ctx, cfg.nodeName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -239,20 +271,4 @@ func nodeInternalIPs(cfg *config) []netip.Addr {
 		return cfg.nodeIPs
 	}
 	return []netip.Addr{defaultNodeIP()}
-}
-
-// defaultNodeIP picks the first global unicast IPv4 address of the host, as K3s picks the
-// address of its default route's interface, and falls back to loopback on a host without one.
-func defaultNodeIP() netip.Addr {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ipnet, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipnet.IP); ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
-					return ip.Unmap()
-				}
-			}
-		}
-	}
-	return netip.MustParseAddr("127.0.0.1")
 }

@@ -51,6 +51,7 @@ func startServerNode(ctx context.Context, cfg *config, cp *controlplane.ControlP
 		DisableServiceLB:       cluster.disableServiceLB,
 		DisableCloudController: cluster.disableCloudController,
 		SystemDefaultRegistry:  cluster.systemDefaultRegistry,
+		ServiceNodePortRange:   cluster.serviceNodePortRange,
 	}); err != nil {
 		return nil, err
 	}
@@ -95,7 +96,11 @@ func startServerNode(ctx context.Context, cfg *config, cp *controlplane.ControlP
 	if err := waitForNode(ctx, client, cfg.nodeName, a); err != nil {
 		return nil, errors.Join(err, a.Stop())
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{controlPlaneRoleLabel: "true"}}})
+	// The kubelet registers --node-label's labels only with a new Node; K3s applies them again
+	// at a restart.
+	labels := registrationLabels(cfg.nodeLabels)
+	labels[controlPlaneRoleLabel] = "true"
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
 	if err != nil {
 		return nil, errors.Join(err, a.Stop())
 	}
@@ -117,6 +122,7 @@ func serverClusterSettings(cfg *config) clusterSettings {
 		clusterDNS:             cfg.clusterDNS,
 		clusterDomain:          cfg.clusterDomain,
 		systemDefaultRegistry:  cfg.systemDefaultRegistry,
+		serviceNodePortRange:   cfg.serviceNodePortRange,
 		disableNetworkPolicy:   cfg.disableNetworkPolicy,
 		disableServiceLB:       cfg.disabled("servicelb"),
 		disableCloudController: cfg.disableCloudController,

@@ -18,10 +18,20 @@ import (
 )
 
 // NetworkPolicy is the NetworkPolicy controller of one node, which every node runs for its
-// own pods.
+// own pods, with K3s's default NodePort range.
 func NetworkPolicy(client kubernetes.Interface, nodeName string, serviceCIDRs []netip.Prefix, reg *ControllerMetrics) Controller {
+	return NetworkPolicyWithNodePorts(client, nodeName, serviceCIDRs, NodePortRange{}, reg)
+}
+
+// NodePortRange is --service-node-port-range, the ports NetworkPolicy leaves open on the node;
+// the zero value is K3s's default, 30000-32767.
+type NodePortRange struct{ First, Last uint16 }
+
+// NetworkPolicyWithNodePorts is NetworkPolicy for a cluster whose NodePort range is ports.
+func NetworkPolicyWithNodePorts(client kubernetes.Interface, nodeName string, serviceCIDRs []netip.Prefix, ports NodePortRange, reg *ControllerMetrics) Controller {
 	return Controller{Name: "netpol", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
-		np, err := netpol.New(client, netpol.Options{NodeName: nodeName, ServiceCIDRs: serviceCIDRs, MetricsRegistry: reg.Fresh("netpol")})
+		np, err := netpol.New(client, netpol.Options{NodeName: nodeName, ServiceCIDRs: serviceCIDRs,
+			NodePortFirst: ports.First, NodePortLast: ports.Last, MetricsRegistry: reg.Fresh("netpol")})
 		if err != nil {
 			return err
 		}

@@ -58,13 +58,25 @@ type Config struct {
 	ServiceCIDR string
 	// PodCIDR is the range kwok gives pods of nodes that have no spec.podCIDR.
 	PodCIDR string
-	// AdvertiseAddress is the address kube-apiserver listens on and publishes as the
-	// kubernetes Service's endpoint, so that pods and other nodes reach it (a real node's
-	// address). Invalid (the zero value) means 127.0.0.1, with no endpoint published: nothing
-	// outside this machine reaches that control plane.
+	// AdvertiseAddress is the address kube-apiserver publishes as the kubernetes Service's
+	// endpoint, so that pods and other nodes reach it (a real node's address). Invalid (the
+	// zero value) means no endpoint published: nothing outside this machine reaches that
+	// control plane unless BindAddress opens it.
 	AdvertiseAddress netip.Addr
-	// ServingNames are extra DNS names the serving certificate carries (the node's name).
+	// BindAddress is the address kube-apiserver listens on (K3s's --bind-address). Invalid
+	// means 0.0.0.0 with an AdvertiseAddress and 127.0.0.1 without.
+	BindAddress netip.Addr
+	// ServingNames and ServingIPs are extra DNS names and addresses the serving certificate
+	// carries (the node's name and addresses, K3s's --tls-san). The certificate is reissued,
+	// by the same CA, when they change.
 	ServingNames []string
+	ServingIPs   []netip.Addr
+	// ServiceNodePortRange is kube-apiserver's --service-node-port-range ("30000-32767");
+	// empty means kube-apiserver's default, which is K3s's.
+	ServiceNodePortRange string
+	// ExtraControllerManagerArgs are appended to kube-controller-manager's arguments
+	// ("--name=value"), so they win over k3slike's own (K3s's --kube-controller-manager-arg).
+	ExtraControllerManagerArgs []string
 	// DisableKwok runs no kwok: every node has a real kubelet.
 	DisableKwok bool
 }
@@ -77,6 +89,10 @@ type ControlPlane struct {
 	AdminKubeconfig string
 	// URL is kube-apiserver's address.
 	URL string
+	// RequestHeaderCA is the PEM of the CA of kube-apiserver's front-proxy client
+	// certificate (common name FrontProxyUser): an aggregated API server trusts the user
+	// headers (FrontProxyUserHeader, ...) of a request only when it comes with that certificate.
+	RequestHeaderCA []byte
 
 	pki   *clusterPKI
 	procs []*proc.Process // in start order
@@ -131,11 +147,8 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	advertise := cfg.AdvertiseAddress
-	if !advertise.IsValid() {
-		advertise = netip.MustParseAddr("127.0.0.1")
-	}
-	pki, err := newPKI(dirs["tls"], serviceIP, servingNames{ips: []netip.Addr{advertise}, dns: cfg.ServingNames})
+	listen := apiServerListen(cfg)
+	pki, err := newPKI(dirs["tls"], serviceIP, servingNames{ips: listen.servingIPs(cfg.ServingIPs), dns: cfg.ServingNames})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -147,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if apiPort == 0 {
 		apiPort = ports[0]
 	}
-	cp := &ControlPlane{URL: "https://" + net.JoinHostPort(advertise.String(), strconv.Itoa(apiPort)), pki: pki}
+	cp := &ControlPlane{URL: "https://" + net.JoinHostPort(listen.client.String(), strconv.Itoa(apiPort)), pki: pki}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, cp.Stop())
@@ -158,10 +171,18 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	cp.AdminKubeconfig = kubeconfigs["admin"]
+	frontProxy, err := newFrontProxy(dirs["tls"])
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	cp.RequestHeaderCA = frontProxy.ca.certPEM
 	cp.Config = pki.restConfig(cp.URL, pki.admin)
 
 	bin := func(name string) string { return filepath.Join(cfg.BinDir, name) }
+	// The user's arguments come last, so they win over ours.
+	extraArgs := map[string][]string{"kube-controller-manager": cfg.ExtraControllerManagerArgs}
 	startIn := func(dir, name string, args ...string) (*proc.Process, error) {
+		args = append(args, extraArgs[name]...)
 		p, err := proc.Start(name, bin(name), args, dirs["logs"], proc.Options{Dir: dir})
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: %w", err)
@@ -194,22 +215,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	}
 
 	tlsDir := dirs["tls"]
-	endpoints := []string{
-		// A real node's address: listen on every address, as K3s's supervisor port does, and
-		// publish the address as the kubernetes Service's endpoint for pods.
-		"--bind-address=0.0.0.0",
-		"--advertise-address=" + advertise.String(),
-	}
-	if !cfg.AdvertiseAddress.IsValid() {
-		endpoints = []string{
-			"--bind-address=127.0.0.1",
-			"--advertise-address=127.0.0.1",
-			// The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation
-			// rejects; nothing in this cluster reaches the API server through its ClusterIP.
-			"--endpoint-reconciler-type=none",
-		}
-	}
-	apiserver, err := startIn(dirs["db"], "kube-apiserver", append(endpoints,
+	apiserver, err := startIn(dirs["db"], "kube-apiserver", append(listen.args(cfg.ServiceNodePortRange),
 		"--etcd-servers=unix://"+kineSocket,
 		"--secure-port="+strconv.Itoa(apiPort),
 		// The chain ends with the CA, so an agent holding only the CA's hash (the node
@@ -235,6 +241,17 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		"--allow-privileged=true",
 		"--service-cluster-ip-range="+cfg.ServiceCIDR,
 		"--profiling=false",
+		// The aggregation layer (see frontProxy). Aggregator routing sends a request for an
+		// APIService to its Service's endpoint addresses, not to its ClusterIP, which would
+		// need kube-proxy on this host; K3s runs kube-apiserver the same way.
+		"--requestheader-client-ca-file="+frontProxy.caFile,
+		"--requestheader-allowed-names="+FrontProxyUser,
+		"--requestheader-username-headers="+FrontProxyUserHeader,
+		"--requestheader-group-headers="+FrontProxyGroupHeader,
+		"--requestheader-extra-headers-prefix="+FrontProxyExtraHeaderPrefix,
+		"--proxy-client-cert-file="+frontProxy.certFile,
+		"--proxy-client-key-file="+frontProxy.keyFile,
+		"--enable-aggregator-routing=true",
 	)...)
 	if err != nil {
 		return nil, err
@@ -276,6 +293,8 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		"--kube-api-qps=200",
 		"--kube-api-burst=400",
 		"--profiling=false",
+		// Every family's range, as K3s passes --service-cidr to both.
+		"--service-cluster-ip-range="+cfg.ServiceCIDR,
 	)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ func newPKI(dir string, serviceIP netip.Addr, extra servingNames) (*clusterPKI, 
 			"kubernetes.default.svc.cluster.local"}, extra.dns...),
 		ips:    ips,
 		server: true,
+		exact:  true,
 	})
 	if err != nil {
 		return nil, err
@@ -132,6 +133,17 @@ func firstServiceIP(cidr string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("controlplane: service CIDR %q: %w", cidr, err)
 	}
 	return prefix.Masked().Addr().Next(), nil
+}
+
+// AdminKubeconfigFor is a kubeconfig of the admin user that reaches the API server at url,
+// for K3s's --write-kubeconfig.
+func (cp *ControlPlane) AdminKubeconfigFor(url string) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["default"] = &clientcmdapi.Cluster{Server: url, CertificateAuthorityData: cp.pki.ca.certPEM}
+	cfg.AuthInfos["default"] = &clientcmdapi.AuthInfo{ClientCertificateData: cp.pki.admin.certPEM, ClientKeyData: cp.pki.admin.keyPEM}
+	cfg.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: "default"}
+	cfg.CurrentContext = "default"
+	return clientcmd.Write(*cfg)
 }
 
 // CACertPEM is the cluster CA's certificate, PEM-encoded: what clients and kubelets trust.

@@ -38,12 +38,20 @@ type certRequest struct {
 	dnsNames     []string
 	ips          []net.IP
 	server       bool
+	// exact reissues a certificate that carries names req no longer asks for, as K3s
+	// regenerates its serving certificate when the SANs change.
+	exact bool
 }
 
 // loadOrCreateCA reuses dir/ca.{crt,key} when both exist, so a restarted k3slike keeps
 // its clients' trust, and creates them otherwise.
 func loadOrCreateCA(dir string) (*keyPair, error) {
-	if kp, err := loadKeyPair(dir, "ca"); err == nil {
+	return loadOrCreateNamedCA(dir, "ca", "k3snet-ca")
+}
+
+// loadOrCreateNamedCA is loadOrCreateCA for dir/<file>.{crt,key}, a CA named <name>@<time>.
+func loadOrCreateNamedCA(dir, file, name string) (*keyPair, error) {
+	if kp, err := loadKeyPair(dir, file); err == nil {
 		return kp, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -59,7 +67,7 @@ func loadOrCreateCA(dir string) (*keyPair, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "k3snet-ca@" + fmt.Sprint(now.Unix())},
+		Subject:               pkix.Name{CommonName: name + "@" + fmt.Sprint(now.Unix())},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(certValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -70,7 +78,7 @@ func loadOrCreateCA(dir string) (*keyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing CA certificate: %w", err)
 	}
-	return writeKeyPair(dir, "ca", der, key)
+	return writeKeyPair(dir, file, der, key)
 }
 
 // loadOrIssue reuses dir/<file>.{crt,key} when they exist, were signed by ca and still name
@@ -119,6 +127,18 @@ func covers(cert *x509.Certificate, req certRequest) bool {
 	for _, ip := range req.ips {
 		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
 			return false
+		}
+	}
+	if req.exact {
+		for _, name := range cert.DNSNames {
+			if !slices.Contains(req.dnsNames, name) {
+				return false
+			}
+		}
+		for _, ip := range cert.IPAddresses {
+			if !slices.ContainsFunc(req.ips, ip.Equal) {
+				return false
+			}
 		}
 	}
 	return cert.Subject.CommonName == req.commonName && slices.Equal(cert.Subject.Organization, req.organization)
@@ -216,4 +236,45 @@ func randomSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("generating certificate serial: %w", err)
 	}
 	return serial, nil
+}
+
+// Front-proxy (request-header) authentication of kube-apiserver's aggregation layer: it proxies
+// requests for aggregated APIs with a client certificate from a CA of its own, naming the user
+// in these headers. The file and user names are K3s's (request-header-ca, system:auth-proxy).
+const (
+	frontProxyCAFile     = "request-header-ca"
+	frontProxyClientFile = "client-auth-proxy"
+	// FrontProxyUser is the common name of kube-apiserver's front-proxy client certificate,
+	// the only name an aggregated API server should accept the headers from.
+	FrontProxyUser = "system:auth-proxy"
+	// FrontProxyUserHeader, FrontProxyGroupHeader and FrontProxyExtraHeaderPrefix carry the
+	// user kube-apiserver authenticated to an aggregated API server.
+	FrontProxyUserHeader        = "X-Remote-User"
+	FrontProxyGroupHeader       = "X-Remote-Group"
+	FrontProxyExtraHeaderPrefix = "X-Remote-Extra-"
+)
+
+// frontProxy is the front-proxy CA and kube-apiserver's client certificate from it.
+type frontProxy struct {
+	ca                        *keyPair
+	caFile, certFile, keyFile string
+}
+
+// newFrontProxy reuses or creates the front-proxy CA and client certificate in dir. The CA is
+// not the cluster CA: a client certificate of the cluster CA (any user's) must not be able to
+// claim another user's identity through the headers.
+func newFrontProxy(dir string) (*frontProxy, error) {
+	ca, err := loadOrCreateNamedCA(dir, frontProxyCAFile, "k3snet-request-header-ca")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := loadOrIssue(dir, ca, certRequest{file: frontProxyClientFile, commonName: FrontProxyUser}); err != nil {
+		return nil, err
+	}
+	return &frontProxy{
+		ca:       ca,
+		caFile:   filepath.Join(dir, frontProxyCAFile+".crt"),
+		certFile: filepath.Join(dir, frontProxyClientFile+".crt"),
+		keyFile:  filepath.Join(dir, frontProxyClientFile+".key"),
+	}, nil
 }

@@ -12,6 +12,10 @@ type List []string
 
 func (l *List) String() string { return strings.Join(*l, ",") }
 
+// Type names the value in pflag's help; with it a List is a pflag.Value as well as a
+// flag.Value, so binaries on either package register the same flags.
+func (l *List) Type() string { return "strings" }
+
 // Set adds the items of one occurrence of the flag.
 func (l *List) Set(v string) error {
 	for _, item := range strings.Split(v, ",") {

@@ -37,6 +37,9 @@ type AgentConfig struct {
 	DisableCloudController bool `json:"disableCloudController,omitempty"`
 	// SystemDefaultRegistry is --system-default-registry, the registry prefix of system images.
 	SystemDefaultRegistry string `json:"systemDefaultRegistry,omitempty"`
+	// ServiceNodePortRange is --service-node-port-range ("30000-32767"), the NodePorts an
+	// agent's NetworkPolicy rules leave open; empty means K3s's default.
+	ServiceNodePortRange string `json:"serviceNodePortRange,omitempty"`
 }
 
 // newAgentConfigMap is the ConfigMap holding cfg.
