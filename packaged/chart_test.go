@@ -13,6 +13,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -49,10 +51,10 @@ func TestChartArchiveIsDeterministicAndHelmShaped(t *testing.T) {
 		"charts/demo/templates/_h.tpl": {Data: []byte("{{/* h */}}\n")},
 		"charts/other/Chart.yaml":      {Data: []byte("name: other\n")},
 	}
-	first, err := chartArchive(fsys, "charts/demo")
+	first, err := helm.Archive(fsys, "charts/demo")
 	require.NoError(t, err)
 	fsys["charts/demo/Chart.yaml"].ModTime = timeNow().Add(1e9)
-	second, err := chartArchive(fsys, "charts/demo")
+	second, err := helm.Archive(fsys, "charts/demo")
 	require.NoError(t, err)
 	assert.Equal(t, first, second, "bytes depend on the sources only")
 	assert.Equal(t, []string{"demo/Chart.yaml", "demo/templates/_h.tpl", "demo/templates/a.yaml"}, archiveNames(t, first))

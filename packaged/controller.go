@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/k3snet/k3snet/internal/metricsreg"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -42,7 +44,7 @@ type Controller struct {
 	// recorder sends Events on Addons; Start replaces the no-op one with a broadcaster's.
 	recorder record.EventRecorder
 	// applies counts manifest files applied, by result.
-	applies resultCounter
+	applies metricsreg.ResultCounter
 	// nodeRecorder sends the NodeHosts Warnings on Nodes; startEvents sets it.
 	nodeRecorder record.EventRecorder
 	// files is the per-file state of the deploy loop; only the loop goroutine uses it.
@@ -63,7 +65,7 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("packaged: invalid options: %w", err)
 	}
-	applies, err := newResultCounter(opts.MetricsRegistry, "manifest_applies_total", "Manifest files applied by the deploy controller, by result (success or error).")
+	applies, err := metricsreg.NewResultCounter(opts.MetricsRegistry, "packaged", "manifest_applies_total", "Manifest files applied by the deploy controller, by result (success or error).")
 	if err != nil {
 		return nil, fmt.Errorf("packaged: %w", err)
 	}

@@ -75,7 +75,7 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 	errs = append(errs, c.applyCRDs(ctx, todo))
 	for _, w := range todo {
 		if !w.failed {
-			errs = append(errs, c.applies.observe(c.applyFile(ctx, w)))
+			errs = append(errs, c.applies.Observe(c.applyFile(ctx, w)))
 		}
 	}
 	// Forget files that are gone. Their objects and Addon stay, as in K3s (K3s

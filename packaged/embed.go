@@ -17,7 +17,8 @@ var (
 	//go:embed all:charts
 	chartsFS embed.FS
 
-	// crdsFS holds the CustomResourceDefinitions the deploy controller installs at Start.
+	// crdsFS holds the CustomResourceDefinition the deploy controller reads (Addon); Start installs
+	// it with package helm's.
 	//
 	//go:embed crds
 	crdsFS embed.FS

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/component-base/metrics"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -44,17 +46,43 @@ spec:
         protocol: TCP
 `
 
-// newHelmForTest builds a HelmController whose API requests are counted.
-func newHelmForTest(t *testing.T, c *testcluster.Cluster) (*HelmController, *testcluster.WriteCounter) {
+// newHelmForTest builds a helm.Controller whose API requests are counted.
+func newHelmForTest(t *testing.T, c *testcluster.Cluster) (*helm.Controller, *testcluster.WriteCounter) {
+	return newHelmForTestWith(t, c, helm.Options{})
+}
+
+// newHelmForTestWith is newHelmForTest with opts (Config is set here).
+func newHelmForTestWith(t *testing.T, c *testcluster.Cluster, opts helm.Options) (*helm.Controller, *testcluster.WriteCounter) {
 	t.Helper()
 	counter := &testcluster.WriteCounter{}
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Wrap(counter.Wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	ctrl, err := NewHelmController(client, HelmOptions{Config: cfg})
+	opts.Config = cfg
+	ctrl, err := helm.New(client, opts)
 	require.NoError(t, err)
 	return ctrl, counter
+}
+
+// successfulSyncs reads packaged_helmchart_syncs_total{result="success"} from reg.
+func successfulSyncs(t *testing.T, reg metrics.KubeRegistry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != "packaged_helmchart_syncs_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "success" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // traefikState is what the test reads back from the Traefik objects.
@@ -143,7 +171,7 @@ func revisionsIn(ctx context.Context, c *testcluster.Cluster, ns, name string) (
 func failedCondition(hc *unstructured.Unstructured) string {
 	conds, _, _ := unstructured.NestedSlice(hc.Object, "status", "conditions")
 	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == conditionFailed {
+		if m, ok := c.(map[string]any); ok && m["type"] == helm.ConditionFailed {
 			return fmt.Sprintf("%v/%v", m["status"], m["reason"])
 		}
 	}
@@ -171,7 +199,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 			return
 		}
 		for _, name := range []string{"traefik", "traefik-crd"} {
-			_, _ = h.dyn.Resource(helmChartResource()).Namespace("kube-system").Patch(context.Background(), name,
+			_, _ = h.dyn.Resource(helm.HelmChartResource()).Namespace("kube-system").Patch(context.Background(), name,
 				types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 		}
 		_, _ = newHarness(t, c, dir, map[string]bool{"traefik": true}).c.pass(context.Background())
@@ -184,7 +212,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		return slices.Contains(hc.GetFinalizers(), finalizerHelmChart) && hc.GetAnnotations()[annotationManagedBy] == defaultManagedBy, nil
+		return slices.Contains(hc.GetFinalizers(), helm.Finalizer) && hc.GetAnnotations()[helm.AnnotationManagedBy] == helm.DefaultManagedBy, nil
 	})
 	require.NoError(t, err, "the HelmChart is claimed and carries the finalizer")
 	err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
@@ -207,7 +235,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 	t.Run("removing the HelmChartConfig restores the defaults", func(t *testing.T) {
 		// Removing a file does not delete its objects (as in K3s): delete the config too.
 		require.NoError(t, os.Remove(filepath.Join(dir, "traefik-config.yaml")))
-		err := h.dyn.Resource(helmChartConfigResource()).Namespace("kube-system").Delete(t.Context(), "traefik", metav1.DeleteOptions{})
+		err := h.dyn.Resource(helm.HelmChartConfigResource()).Namespace("kube-system").Delete(t.Context(), "traefik", metav1.DeleteOptions{})
 		require.NoError(t, err)
 		waitTraefik(t, c, defaults)
 	})
@@ -222,13 +250,16 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 			return err == nil && slices.Equal(revs, []string{"1/superseded", "2/superseded", "3/deployed"}), err
 		})
 		require.NoError(t, err, "release history, last seen %v", before)
-		again, counter := newHelmForTest(t, c)
+		// A second controller for kube-system, whose two HelmCharts are traefik-crd and
+		// traefik: its metrics say when it has synced both.
+		reg := metrics.NewKubeRegistry()
+		again, counter := newHelmForTestWith(t, c, helm.Options{Namespace: "kube-system", MetricsRegistry: reg})
 		syncCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		require.NoError(t, again.startInformers(syncCtx, nil))
-		for _, name := range []string{"traefik-crd", "traefik"} {
-			require.NoError(t, again.syncHelmChart(syncCtx, cache.ObjectName{Namespace: "kube-system", Name: name}))
-		}
+		require.NoError(t, again.Start(syncCtx, nil))
+		require.NoError(t, c.Poll(t.Context(), func(context.Context) (bool, error) {
+			return successfulSyncs(t, reg) >= 2, nil
+		}), "the second controller syncs both HelmCharts")
 		assert.Empty(t, counter.Since(0), "a second controller finds both releases up to date")
 		assert.Equal(t, before, releaseRevisions(t, c, "traefik"), "no new release revision")
 	})
@@ -253,7 +284,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 			"metadata": map[string]any{"name": "remote", "namespace": ns},
 			"spec":     map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
 		}}
-		res := h.dyn.Resource(helmChartResource()).Namespace(ns)
+		res := h.dyn.Resource(helm.HelmChartResource()).Namespace(ns)
 		_, err := res.Create(t.Context(), hc, metav1.CreateOptions{})
 		require.NoError(t, err)
 		err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
@@ -261,12 +292,12 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			return failedCondition(got) == "True/"+ReasonUnsupportedChartSource && slices.Contains(got.GetFinalizers(), finalizerHelmChart), nil
+			return failedCondition(got) == "True/"+helm.ReasonUnsupportedChartSource && slices.Contains(got.GetFinalizers(), helm.Finalizer), nil
 		})
 		require.NoError(t, err, "condition Failed True and the finalizer")
 		err = c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
 			events, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{
-				"involvedObject.name": "remote", "reason": ReasonUnsupportedChartSource}.String()})
+				"involvedObject.name": "remote", "reason": helm.ReasonUnsupportedChartSource}.String()})
 			return err == nil && len(events.Items) > 0, err
 		})
 		require.NoError(t, err, "a Warning Event says why")

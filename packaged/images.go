@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -108,29 +108,9 @@ func podTemplateImages(obj *unstructured.Unstructured) []Image {
 // values, set; no HelmChartConfig) and returns the images of the rendered workloads. A chart
 // that is not inline is fetched at install time, and its images are not packaged.
 func helmChartImages(obj *unstructured.Unstructured) ([]Image, error) {
-	hc := &helmChart{}
-	if err := decodeObject(obj, hc); err != nil {
+	rendered, err := helm.RenderInline(obj)
+	if err != nil {
 		return nil, err
-	}
-	if hc.Spec.ChartContent == "" {
-		return nil, nil
-	}
-	ch, err := loadChart(hc.Spec.ChartContent)
-	if err != nil {
-		return nil, fmt.Errorf("HelmChart %s: %w", hc.Name, err)
-	}
-	vals, err := mergeValues(valuesLayers{chartValuesContent: hc.Spec.ValuesContent, chartValues: hc.Spec.Values, set: hc.Spec.Set})
-	if err != nil {
-		return nil, fmt.Errorf("HelmChart %s: %w", hc.Name, err)
-	}
-	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.targetNamespace(), Revision: 1, IsInstall: true}
-	renderVals, err := chartutil.ToRenderValues(ch, vals, opts, nil)
-	if err != nil {
-		return nil, fmt.Errorf("HelmChart %s: building render values: %w", hc.Name, err)
-	}
-	rendered, err := engine.Render(ch, renderVals)
-	if err != nil {
-		return nil, fmt.Errorf("HelmChart %s: rendering chart: %w", hc.Name, err)
 	}
 	names := make([]string, 0, len(rendered))
 	for name := range rendered {
@@ -143,7 +123,7 @@ func helmChartImages(obj *unstructured.Unstructured) ([]Image, error) {
 	for _, name := range names {
 		objs, err := parseManifest([]byte(rendered[name]))
 		if err != nil {
-			return nil, fmt.Errorf("HelmChart %s: parsing rendered %s: %w", hc.Name, name, err)
+			return nil, fmt.Errorf("HelmChart %s: parsing rendered %s: %w", obj.GetName(), name, err)
 		}
 		for _, o := range objs {
 			out = append(out, podTemplateImages(o)...)

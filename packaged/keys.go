@@ -30,10 +30,6 @@ const (
 	annotationOwnerGVK       = "objectset.rio.cattle.io/owner-gvk"
 	annotationOwnerName      = "objectset.rio.cattle.io/owner-name"
 	annotationOwnerNamespace = "objectset.rio.cattle.io/owner-namespace"
-
-	// annotationCRDChecksum records on a CRD k3snet installs the SHA-256 of the embedded
-	// definition, so a restart with the same definition writes nothing.
-	annotationCRDChecksum = "packaged.k3snet.io/checksum"
 )
 
 // ownerHash is the value of labelHash for the objects of the Addon name: hex SHA-1 over set

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
+	"github.com/k3snet/k3snet/packaged/helm"
 )
 
 func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
@@ -34,15 +35,15 @@ func TestClusterRoleIsEnoughToDeploy(t *testing.T) {
 
 func TestClusterRoleIsEnoughForTheHelmController(t *testing.T) {
 	c := cluster.Get(t)
-	newHarness(t, c, t.TempDir(), nil) // installs the helm.cattle.io CRDs
 	cfg := c.ImpersonateRole(t, testcluster.UniqueName("packaged-rbac"), ClusterRole())
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	ctrl, err := NewHelmController(client, HelmOptions{Config: cfg})
+	ctrl, err := helm.New(client, helm.Options{Config: cfg})
 	require.NoError(t, err)
-	// Its watches, the Secret metadata one included, sync only if the role allows list
-	// and watch; a forbidden list keeps a cache from ever syncing.
+	// Start installs the CRDs and waits for its watches, the Secret metadata one included:
+	// they sync only if the role allows list and watch, and a forbidden list keeps a cache
+	// from ever syncing.
 	ctx, cancel := context.WithTimeout(testContext(t), testcluster.WaitTimeout)
 	defer cancel()
-	require.NoError(t, ctrl.startInformers(ctx, nil))
+	require.NoError(t, ctrl.Start(ctx, nil))
 }

@@ -131,8 +131,8 @@ func nameConflicts(files []manifestFile, source func(addon string) string) map[s
 
 // scanResult is the manifests directory as one pass sees it.
 type scanResult struct {
-	// files are the regular files, sorted by rel: the only ordering K3s guarantees (spec
-	// A.6 step 3), which k3snet keeps apart from CRDs going first.
+	// files are the regular files, sorted by rel: the only ordering K3s's deploy controller
+	// guarantees, which k3snet keeps apart from CRDs going first.
 	files []manifestFile
 	// skips holds X for every file named X.skip, wherever it is in the tree.
 	skips map[string]bool

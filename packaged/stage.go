@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"k8s.io/klog/v2"
 )
 
@@ -87,7 +89,7 @@ func renderManifests(vars Vars, skips map[string]bool) ([]stagedFile, error) {
 			if !bytes.Contains(data, []byte(key)) {
 				continue
 			}
-			content, err := chartContent(chartsFS, chartDir)
+			content, err := helm.ChartContent(chartsFS, chartDir)
 			if err != nil {
 				return nil, err
 			}

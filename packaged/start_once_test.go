@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
@@ -23,7 +25,7 @@ func TestStartTwiceIsAnError(t *testing.T) {
 			return New(client, Options{ManifestsDir: t.TempDir(), Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())})
 		},
 		"helm": func() (starter, error) {
-			return NewHelmController(client, HelmOptions{Config: &rest.Config{Host: "https://127.0.0.1:1"}})
+			return helm.New(client, helm.Options{Config: &rest.Config{Host: "https://127.0.0.1:1"}})
 		},
 	}
 	for name, build := range starts {

@@ -1,15 +1,14 @@
 package packaged
 
 import (
-	"bytes"
+	"io/fs"
 	"strings"
 	"testing"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -19,15 +18,13 @@ import (
 // "<Kind>/<name>".
 func renderTraefik(t *testing.T, valuesContent string) (map[string]*unstructured.Unstructured, error) {
 	t.Helper()
-	tgz, err := chartArchive(chartsFS, "charts/traefik")
+	content, err := helm.ChartContent(chartsFS, "charts/traefik")
 	require.NoError(t, err)
-	ch, err := loader.LoadArchive(bytes.NewReader(tgz))
-	require.NoError(t, err)
-	vals, err := mergeValues(valuesLayers{configValuesContent: valuesContent})
-	require.NoError(t, err)
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "traefik", Namespace: "kube-system", IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
-	require.NoError(t, err)
-	files, err := engine.Render(ch, rv)
+	files, err := helm.RenderInline(&unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+		"metadata": map[string]any{"name": "traefik", "namespace": "kube-system"},
+		"spec":     map[string]any{"chartContent": content, "valuesContent": valuesContent},
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -316,4 +313,14 @@ deployment: {podAnnotations: {b: deployment, both: deployment}}
 			tt.check(t, readRendered(t, objs))
 		})
 	}
+}
+
+// TestEmbeddedTraefikDefaultsAreSupported keeps the supported keys and the chart's own
+// values.yaml in step: every default is a supported key.
+func TestEmbeddedTraefikDefaultsAreSupported(t *testing.T) {
+	data, err := fs.ReadFile(chartsFS, "charts/traefik/values.yaml")
+	require.NoError(t, err)
+	var vals map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &vals))
+	assert.Empty(t, helm.UnsupportedTraefikValues(vals))
 }

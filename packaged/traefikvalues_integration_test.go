@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -50,16 +53,17 @@ func TestEmbeddedTraefikChartWarnsAboutUnsupportedValues(t *testing.T) {
 	c := cluster.Get(t)
 	ctx := testContext(t)
 	ns := c.Namespace(t)
-	newHarness(t, c, t.TempDir(), nil) // installs the HelmChart and HelmChartConfig CRDs
-	ctrl, _ := newHelmForTest(t, c)
+	ctrl, _ := newHelmForTest(t, c) // its Start installs the HelmChart and HelmChartConfig CRDs
 	require.NoError(t, ctrl.Start(ctx, nil))
-	content, err := chartContent(chartsFS, "charts/traefik")
+	content, err := helm.ChartContent(chartsFS, "charts/traefik")
 	require.NoError(t, err)
 
 	// k3snet's chart as the packaged traefik.yaml installs it, released in a namespace of
 	// its own; the IngressClass is cluster-scoped and belongs to the kube-system release.
-	charts := ctrl.dyn.Resource(helmChartResource()).Namespace(ns)
-	configs := ctrl.dyn.Resource(helmChartConfigResource()).Namespace(ns)
+	dyn, err := dynamic.NewForConfig(c.Config)
+	require.NoError(t, err)
+	charts := dyn.Resource(helm.HelmChartResource()).Namespace(ns)
+	configs := dyn.Resource(helm.HelmChartConfigResource()).Namespace(ns)
 	t.Cleanup(func() {
 		// The controller stops with the test's context: release the finalizer by hand.
 		_, _ = charts.Patch(context.Background(), "traefik", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
@@ -119,8 +123,8 @@ logs: {general: {level: debug}}
 			"--log.level=DEBUG")
 		// The Warning would be sent before the install, and one recorder sends Events in
 		// order: once ChartInstalled is there, an UnsupportedValues Event would be too.
-		waitHelmChartEvent(t, c, ns, "traefik", ReasonChartInstalled)
-		events, err := helmChartEvents(t.Context(), c, ns, "traefik", ReasonUnsupportedValues)
+		waitHelmChartEvent(t, c, ns, "traefik", helm.ReasonChartInstalled)
+		events, err := helmChartEvents(t.Context(), c, ns, "traefik", helm.ReasonUnsupportedValues)
 		require.NoError(t, err)
 		assert.Empty(t, events)
 	})
@@ -138,12 +142,12 @@ ports:
 		_, err = configs.Update(t.Context(), got, metav1.UpdateOptions{})
 		require.NoError(t, err)
 
-		msgs := waitHelmChartEvent(t, c, ns, "traefik", ReasonUnsupportedValues)
+		msgs := waitHelmChartEvent(t, c, ns, "traefik", helm.ReasonUnsupportedValues)
 		require.Len(t, msgs, 1)
 		assert.True(t, strings.HasPrefix(msgs[0], "Warning: "), msgs[0])
 		assert.Contains(t, msgs[0], "ignored: deployment.dnsPolicy, experimental, ports.web.http3 (", "the keys, sorted")
 		deploymentArgs(t, 3)
-		waitHelmChartEvent(t, c, ns, "traefik", ReasonChartUpgraded)
+		waitHelmChartEvent(t, c, ns, "traefik", helm.ReasonChartUpgraded)
 	})
 
 	t.Run("deleting the HelmChart uninstalls the release", func(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 )
 
 // This file answers "which nodes can run this Service's LB pod, and why not the others" with
-// the rules the DaemonSet controller and the scheduler apply to the rendered DaemonSet (spec
-// 1.6, 1.12). K3s leaves the answer to the scheduler, so a Service stuck <pending> says
+// the rules the DaemonSet controller and the scheduler apply to the rendered DaemonSet (node
+// selector and affinity, taints and tolerations, host ports). K3s leaves the answer to the scheduler, so a Service stuck <pending> says
 // nothing; the controller turns the reasons below into an Event instead.
 
 // maxReasonGroups bounds the reasons an Event message lists; the rest are counted.

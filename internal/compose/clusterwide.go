@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/k3snet/k3snet/packaged/helm"
+
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -197,7 +199,7 @@ func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernete
 		}
 		// K3s's own manifests name their charts https://%{KUBERNETES_API}%/static/...: files
 		// of <data-dir>/server/static, read from disk here.
-		helm, err := packaged.NewHelmController(client, packaged.HelmOptions{Config: restConfig,
+		helm, err := helm.New(client, helm.Options{Config: restConfig,
 			StaticDir: filepath.Join(s.DataDir, "server", "static"), MetricsRegistry: reg.Fresh("helm")})
 		if err != nil {
 			return err

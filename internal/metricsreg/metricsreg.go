@@ -27,3 +27,28 @@ func Register(reg metrics.KubeRegistry, collector metrics.StableCollector, ms ..
 	}
 	return nil
 }
+
+// ResultCounter counts a controller's units of work by result (success or error).
+type ResultCounter struct{ vec *metrics.CounterVec }
+
+// NewResultCounter builds <subsystem>_<name> with a "result" label and registers it on reg; a
+// nil reg registers nothing (the counter then counts nowhere).
+func NewResultCounter(reg metrics.KubeRegistry, subsystem, name, help string) (ResultCounter, error) {
+	vec := metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem: subsystem, Name: name, Help: help, StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	return ResultCounter{vec}, Register(reg, nil, vec)
+}
+
+// Observe counts one unit of work that ended with err, and returns err.
+func (r ResultCounter) Observe(err error) error {
+	if r.vec == nil {
+		return err // the zero ResultCounter counts nothing
+	}
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	r.vec.WithLabelValues(result).Inc()
+	return err
+}

@@ -24,7 +24,9 @@ var citation = regexp.MustCompile(`\b[Ss]pec (?:§|[0-9]|[A-Z](?:\.[0-9]|[ ,;:)]
 	`|§ ?[0-9]` +
 	`|\bSTYLE\b|\bDESIGN\b` +
 	`|\b[\w-]+\.md section\b` +
-	`|\bmission|Mission`)
+	`|\bmission|Mission` +
+	// A citation wrapped after "(spec", its section on the next line.
+	`|\([Ss]pec$`)
 
 // TestGoDocCitesNoOutsideDocument fails for every comment, string literal or identifier of a
 // .go file of the module, tests included, that cites a document outside the repository,

@@ -1,8 +1,7 @@
-package packaged
+package helm
 
 import (
 	"fmt"
-	"io/fs"
 	"strings"
 	"testing"
 
@@ -72,19 +71,9 @@ metrics: null
 		t.Run(tt.name, func(t *testing.T) {
 			var vals map[string]any
 			require.NoError(t, yaml.Unmarshal([]byte(tt.values), &vals))
-			assert.Equal(t, tt.want, unsupportedTraefikValues(vals))
+			assert.Equal(t, tt.want, UnsupportedTraefikValues(vals))
 		})
 	}
-}
-
-// TestEmbeddedTraefikDefaultsAreSupported keeps the supported keys and the chart's own
-// values.yaml in step: every default is a supported key.
-func TestEmbeddedTraefikDefaultsAreSupported(t *testing.T) {
-	data, err := fs.ReadFile(chartsFS, "charts/traefik/values.yaml")
-	require.NoError(t, err)
-	var vals map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &vals))
-	assert.Empty(t, unsupportedTraefikValues(vals))
 }
 
 func TestIsEmbeddedTraefik(t *testing.T) {

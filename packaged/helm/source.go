@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"encoding/base64"
@@ -42,7 +42,7 @@ const (
 	// sourceOCI: spec.chart is an oci:// reference.
 	sourceOCI
 	// sourceStatic: spec.chart is https://%{KUBERNETES_API}%/static/<path>, a file of the
-	// static directory (HelmOptions.StaticDir).
+	// static directory (Options.StaticDir).
 	sourceStatic
 )
 

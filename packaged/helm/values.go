@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"crypto/sha256"

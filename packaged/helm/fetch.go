@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ type chartFetcher struct {
 	// maxBytes is the byte budget of one fetch (defaultMaxDownloadBytes).
 	maxBytes int64
 	cache    *archiveCache
-	// staticDir is the K3s server's static directory (HelmOptions.StaticDir), or "".
+	// staticDir is the K3s server's static directory (Options.StaticDir), or "".
 	staticDir string
 }
 

@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"archive/tar"
@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// chartArchive packs the chart whose sources are in dir of fsys into a gzipped tar with the
+// Archive packs the chart whose sources are in dir of fsys into a gzipped tar with the
 // layout Helm expects (<chart>/Chart.yaml, <chart>/templates/...). Output is deterministic:
 // entries in lexical order, fixed headers, no gzip name or time.
-func chartArchive(fsys fs.FS, dir string) ([]byte, error) {
+func Archive(fsys fs.FS, dir string) ([]byte, error) {
 	var files []string
 	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -72,10 +72,10 @@ func chartArchive(fsys fs.FS, dir string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// chartContent returns chartArchive's output in the form HelmChart.spec.chartContent holds:
+// ChartContent returns Archive's output in the form HelmChart.spec.ChartContent holds:
 // standard base64 of the .tgz.
-func chartContent(fsys fs.FS, dir string) (string, error) {
-	tgz, err := chartArchive(fsys, dir)
+func ChartContent(fsys fs.FS, dir string) (string, error) {
+	tgz, err := Archive(fsys, dir)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"slices"
@@ -51,7 +51,7 @@ func TestHandleSecretQueuesTheChartsThatReadIt(t *testing.T) {
 	require.NoError(t, configs.Add(indexedObject("HelmChartConfig", "ns", "configured", valuesRef("vals", false))))
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName]())
 	defer q.ShutDown()
-	c := &HelmController{chartIndex: charts, configIndex: configs, queue: q}
+	c := &Controller{chartIndex: charts, configIndex: configs, queue: q}
 	secret := func(rv string) *metav1.PartialObjectMetadata {
 		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "vals", Namespace: "ns", ResourceVersion: rv}}
 	}

@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"testing"
@@ -171,9 +171,9 @@ func TestClaimFor(t *testing.T) {
 		want claim
 	}{
 		{"a chart nobody claimed is claimed", makeHelmChart(), claimTake},
-		{"a chart claimed by this controller is managed", makeHelmChart(withAnnotation(annotationManagedBy, "helm-controller")), claimOwned},
-		{"a chart claimed by another controller is ignored", makeHelmChart(withAnnotation(annotationManagedBy, "other")), claimIgnore},
-		{"an unmanaged chart is ignored even when claimed", makeHelmChart(withAnnotation(annotationManagedBy, "helm-controller"), withAnnotation(annotationUnmanaged, "")), claimIgnore},
+		{"a chart claimed by this controller is managed", makeHelmChart(withAnnotation(AnnotationManagedBy, "helm-controller")), claimOwned},
+		{"a chart claimed by another controller is ignored", makeHelmChart(withAnnotation(AnnotationManagedBy, "other")), claimIgnore},
+		{"an unmanaged chart is ignored even when claimed", makeHelmChart(withAnnotation(AnnotationManagedBy, "helm-controller"), withAnnotation(AnnotationUnmanaged, "")), claimIgnore},
 		{"a chart with neither chart nor chartContent is ignored", makeHelmChart(func(hc *helmChart) { hc.Spec.ChartContent = "" }), claimIgnore},
 		{"a repository chart is claimed", makeHelmChart(func(hc *helmChart) { hc.Spec.ChartContent, hc.Spec.Chart = "", "stable/x" }), claimTake},
 	}

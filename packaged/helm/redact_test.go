@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"errors"
@@ -28,4 +28,17 @@ func TestRedactErrorKeepsTheChain(t *testing.T) {
 	assert.Equal(t, "downloading http://alice:xxxxx@repo.example/x.tgz: sentinel", err.Error())
 	assert.ErrorIs(t, err, sentinel)
 	assert.NoError(t, redactError(nil))
+}
+
+// stringCase is one row of a table over a string function: the function of in is want.
+type stringCase struct{ name, in, want string }
+
+// runStringCases checks f against every row, one subtest each.
+func runStringCases(t *testing.T, f func(string) string, tests []stringCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, f(tt.in))
+		})
+	}
 }

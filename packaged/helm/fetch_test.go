@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"crypto/rand"
@@ -177,7 +177,7 @@ func paddedChart(t *testing.T, n int) []byte {
 	pad := make([]byte, n)
 	_, err := rand.Read(pad)
 	require.NoError(t, err)
-	data, err := chartArchive(fstest.MapFS{
+	data, err := Archive(fstest.MapFS{
 		"x/Chart.yaml": {Data: []byte("apiVersion: v2\nname: x\nversion: 0.1.0\n")},
 		"x/files/pad":  {Data: pad},
 	}, "x")

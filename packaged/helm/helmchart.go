@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"encoding/json"
@@ -15,19 +15,19 @@ import (
 // Keys of the helm.cattle.io API shared with K3s's helm-controller, so a
 // HelmChart moves between K3s and k3snet without orphans.
 const (
-	// annotationUnmanaged makes every helm controller ignore a HelmChart.
-	annotationUnmanaged = "helmcharts.helm.cattle.io/unmanaged"
-	// annotationManagedBy names the helm controller that claimed a HelmChart (note the
+	// AnnotationUnmanaged makes every helm controller ignore a HelmChart.
+	AnnotationUnmanaged = "helmcharts.helm.cattle.io/unmanaged"
+	// AnnotationManagedBy names the helm controller that claimed a HelmChart (note the
 	// domain: helmcharts.cattle.io, not helmcharts.helm.cattle.io, as in K3s).
-	annotationManagedBy = "helmcharts.cattle.io/managed-by"
-	// finalizerHelmChart guards the uninstall of a managed HelmChart's release.
-	finalizerHelmChart = "wrangler.cattle.io/on-helm-chart-remove"
+	AnnotationManagedBy = "helmcharts.cattle.io/managed-by"
+	// Finalizer guards the uninstall of a managed HelmChart's release.
+	Finalizer = "wrangler.cattle.io/on-helm-chart-remove"
 	// labelConfigHash on a release records the configHash it was installed from.
 	labelConfigHash = "helmcharts.helm.cattle.io/configHash"
-	// defaultManagedBy is K3s's helm controller name.
-	defaultManagedBy = "helm-controller"
-	// conditionFailed is the HelmChart condition K3s's Failed column reads.
-	conditionFailed = "Failed"
+	// DefaultManagedBy is K3s's helm controller name.
+	DefaultManagedBy = "helm-controller"
+	// ConditionFailed is the HelmChart condition K3s's Failed column reads.
+	ConditionFailed = "Failed"
 	// helmReleaseSecretType is the type of the Secrets Helm keeps release records in.
 	helmReleaseSecretType = "helm.sh/release.v1"
 	// secretRefIndex indexes HelmCharts and HelmChartConfigs by the Secrets they read.
@@ -160,10 +160,10 @@ func claimFor(hc *helmChart, managedBy string) claim {
 	if hc.Spec.Chart == "" && hc.Spec.ChartContent == "" {
 		return claimIgnore
 	}
-	if _, ok := hc.Annotations[annotationUnmanaged]; ok {
+	if _, ok := hc.Annotations[AnnotationUnmanaged]; ok {
 		return claimIgnore
 	}
-	owner, ok := hc.Annotations[annotationManagedBy]
+	owner, ok := hc.Annotations[AnnotationManagedBy]
 	switch {
 	case !ok:
 		return claimTake
@@ -175,7 +175,7 @@ func claimFor(hc *helmChart, managedBy string) claim {
 }
 
 // hasFinalizer reports whether hc carries the uninstall finalizer.
-func (hc *helmChart) hasFinalizer() bool { return slices.Contains(hc.Finalizers, finalizerHelmChart) }
+func (hc *helmChart) hasFinalizer() bool { return slices.Contains(hc.Finalizers, Finalizer) }
 
 // releaseAction is what to do with a chart's Helm release.
 type releaseAction int

@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"fmt"
@@ -67,11 +67,11 @@ func isEmbeddedTraefik(src chartSource, ch *chart.Chart) bool {
 		ch.Metadata.Name == "traefik" && ch.Metadata.Annotations[annotationEmbeddedChart] == embeddedTraefikChart
 }
 
-// unsupportedTraefikValues returns the dotted paths of the keys in values that k3snet's
+// UnsupportedTraefikValues returns the dotted paths of the keys in values that k3snet's
 // Traefik chart does not understand (traefikSupportedKeys), sorted. A key whose value is
 // null is left out: Helm reads null as "remove the default", which changes nothing for a
 // key the chart does not have. Below an unsupported key nothing more is reported.
-func unsupportedTraefikValues(values map[string]any) []string {
+func UnsupportedTraefikValues(values map[string]any) []string {
 	var patterns [][]string
 	for _, k := range traefikSupportedKeys() {
 		patterns = append(patterns, strings.Split(k, "."))

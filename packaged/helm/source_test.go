@@ -1,4 +1,4 @@
-package packaged
+package helm
 
 import (
 	"encoding/base64"

@@ -1,10 +1,11 @@
-package packaged
+package helm
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -46,7 +47,7 @@ func tinyChart(t *testing.T) []byte {
 		"x/templates/configmap.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-x\n" +
 			"data:\n  greeting: {{ .Values.greeting | quote }}\n  ignored: {{ .Values.ignored | quote }}\n")},
 	}
-	data, err := chartArchive(fsys, "x")
+	data, err := Archive(fsys, "x")
 	require.NoError(t, err)
 	return data
 }
@@ -172,12 +173,12 @@ func newOCIRegistry(t *testing.T, user, password string) *ociRegistry {
 // ociManifestType is the media type of an OCI image manifest.
 const ociManifestType = "application/vnd.oci.image.manifest.v1+json"
 
-// helmEnv is a HelmController limited to one test namespace, so it never competes with
+// helmEnv is a Controller limited to one test namespace, so it never competes with
 // another test's controller.
 type helmEnv struct {
 	c    *testcluster.Cluster
 	ns   string
-	ctrl *HelmController
+	ctrl *Controller
 	dyn  dynamic.Interface
 	// static is the controller's StaticDir.
 	static string
@@ -188,17 +189,18 @@ type helmEnv struct {
 // can no longer release, so the namespace can go.
 func startHelmEnv(t *testing.T, c *testcluster.Cluster) *helmEnv {
 	t.Helper()
-	h := newHarness(t, c, t.TempDir(), nil) // installs the helm.cattle.io CRDs
+	dyn, err := dynamic.NewForConfig(c.Config)
+	require.NoError(t, err)
 	ns := c.Namespace(t)
 	client, err := kubernetes.NewForConfig(c.Config)
 	require.NoError(t, err)
 	static := t.TempDir()
-	ctrl, err := NewHelmController(client, HelmOptions{Config: c.Config, Namespace: ns, StaticDir: static})
+	ctrl, err := New(client, Options{Config: c.Config, Namespace: ns, StaticDir: static})
 	require.NoError(t, err)
 	require.NoError(t, ctrl.Start(testContext(t), nil))
-	e := &helmEnv{c: c, ns: ns, ctrl: ctrl, dyn: h.dyn, static: static}
+	e := &helmEnv{c: c, ns: ns, ctrl: ctrl, dyn: dyn, static: static}
 	t.Cleanup(func() {
-		res := e.dyn.Resource(helmChartResource()).Namespace(ns)
+		res := e.dyn.Resource(HelmChartResource()).Namespace(ns)
 		list, err := res.List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return
@@ -219,7 +221,7 @@ func (e *helmEnv) createChart(t *testing.T, name string, spec map[string]any) {
 		"metadata": map[string]any{"name": name, "namespace": e.ns},
 		"spec":     spec,
 	}}
-	_, err := e.dyn.Resource(helmChartResource()).Namespace(e.ns).Create(t.Context(), hc, metav1.CreateOptions{})
+	_, err := e.dyn.Resource(HelmChartResource()).Namespace(e.ns).Create(t.Context(), hc, metav1.CreateOptions{})
 	require.NoError(t, err)
 }
 
@@ -264,7 +266,7 @@ func (e *helmEnv) waitCondition(t *testing.T, name, want string) {
 	t.Helper()
 	var got string
 	err := e.c.Poll(t.Context(), func(ctx context.Context) (bool, error) {
-		hc, err := e.dyn.Resource(helmChartResource()).Namespace(e.ns).Get(ctx, name, metav1.GetOptions{})
+		hc, err := e.dyn.Resource(HelmChartResource()).Namespace(e.ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -379,7 +381,7 @@ func TestHelmChartsFromRepositoriesAndURLs(t *testing.T) {
 		assert.Contains(t, e.waitWarning(t, "withca", ReasonChartDownloadFailed), "certificate")
 		patch, err := json.Marshal(map[string]any{"spec": map[string]any{"repoCA": secure.caPEM}})
 		require.NoError(t, err)
-		_, err = e.dyn.Resource(helmChartResource()).Namespace(e.ns).Patch(t.Context(), "withca", types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err = e.dyn.Resource(HelmChartResource()).Namespace(e.ns).Patch(t.Context(), "withca", types.MergePatchType, patch, metav1.PatchOptions{})
 		require.NoError(t, err)
 		e.waitValues(t, "withca", map[string]string{"greeting": "hello"})
 		// insecureSkipTLSVerify trusts any certificate instead.
@@ -404,7 +406,7 @@ func TestHelmChartsFromRepositoriesAndURLs(t *testing.T) {
 		e.createChart(t, "repocreds", map[string]any{"repo": "http://alice:s3cr3t@" + host + "/nowhere", "chart": "x"})
 		for _, name := range []string{"urlcreds", "repocreds"} {
 			e.waitCondition(t, name, "True/"+ReasonChartDownloadFailed)
-			hc, err := e.dyn.Resource(helmChartResource()).Namespace(e.ns).Get(t.Context(), name, metav1.GetOptions{})
+			hc, err := e.dyn.Resource(HelmChartResource()).Namespace(e.ns).Get(t.Context(), name, metav1.GetOptions{})
 			require.NoError(t, err)
 			status, err := json.Marshal(hc.Object["status"])
 			require.NoError(t, err)
@@ -417,7 +419,7 @@ func TestHelmChartsFromRepositoriesAndURLs(t *testing.T) {
 	t.Run("a chart the repository does not have fails until the HelmChart is fixed", func(t *testing.T) {
 		e.createChart(t, "missing", map[string]any{"repo": charts.url, "chart": "x", "version": "9.9.9"})
 		e.waitCondition(t, "missing", "True/"+ReasonChartDownloadFailed)
-		_, err := e.dyn.Resource(helmChartResource()).Namespace(e.ns).Patch(t.Context(), "missing", types.MergePatchType,
+		_, err := e.dyn.Resource(HelmChartResource()).Namespace(e.ns).Patch(t.Context(), "missing", types.MergePatchType,
 			[]byte(`{"spec":{"version":"0.1.x"}}`), metav1.PatchOptions{})
 		require.NoError(t, err)
 		e.waitValues(t, "missing", map[string]string{"greeting": "hello"})
@@ -476,10 +478,35 @@ func TestHelmChartValuesSecretsAreWatched(t *testing.T) {
 			"metadata": map[string]any{"name": "other", "namespace": e.ns},
 			"spec":     map[string]any{"valuesSecrets": []any{map[string]any{"name": "config-values", "keys": []any{"v.yaml"}}}},
 		}}
-		_, err := e.dyn.Resource(helmChartConfigResource()).Namespace(e.ns).Create(t.Context(), cfg, metav1.CreateOptions{})
+		_, err := e.dyn.Resource(HelmChartConfigResource()).Namespace(e.ns).Create(t.Context(), cfg, metav1.CreateOptions{})
 		require.NoError(t, err)
 		e.waitValues(t, "other", map[string]string{"greeting": "from-config"})
 		e.putSecret(t, "config-values", corev1.SecretTypeOpaque, map[string]string{"v.yaml": "greeting: changed\n"})
 		e.waitValues(t, "other", map[string]string{"greeting": "changed"})
 	})
+}
+
+// failedCondition returns "status/reason" of hc's Failed condition, or "" without one.
+func failedCondition(hc *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(hc.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == ConditionFailed {
+			return fmt.Sprintf("%v/%v", m["status"], m["reason"])
+		}
+	}
+	return ""
+}
+
+// revisionsIn lists the revisions of release ns/name as "<version>/<status>", sorted.
+func revisionsIn(ctx context.Context, c *testcluster.Cluster, ns, name string) ([]string, error) {
+	list, err := c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range list.Items {
+		out = append(out, s.Labels["version"]+"/"+s.Labels["status"])
+	}
+	slices.Sort(out)
+	return out, nil
 }
