@@ -2,8 +2,6 @@ package packaged
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -27,17 +25,9 @@ func isCRD(obj *unstructured.Unstructured) bool {
 // manifests hold (HelmChart, HelmChartConfig, from package helm, which installs them too), and
 // waits until they are served.
 func (a *applier) installCRDs(ctx context.Context) error {
-	entries, err := fs.ReadDir(crdsFS, "crds")
+	defs, err := crdinstall.ReadDir(crdsFS, "crds")
 	if err != nil {
-		return fmt.Errorf("listing embedded CRDs: %w", err)
-	}
-	var defs [][]byte
-	for _, e := range entries {
-		data, err := fs.ReadFile(crdsFS, "crds/"+e.Name())
-		if err != nil {
-			return fmt.Errorf("reading embedded CRD %s: %w", e.Name(), err)
-		}
-		defs = append(defs, data)
+		return err
 	}
 	helmCRDs, err := helm.CRDs()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"path"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +25,24 @@ import (
 // ChecksumAnnotation records on a CRD k3snet installs the SHA-256 of the definition it
 // applied, so a restart with the same definition writes nothing.
 const ChecksumAnnotation = "packaged.k3snet.io/checksum"
+
+// ReadDir returns the contents of every file in dir of fsys (an embedded directory of CRD
+// definitions), in name order, for Install.
+func ReadDir(fsys fs.FS, dir string) ([][]byte, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing CRDs in %s: %w", dir, err)
+	}
+	defs := make([][]byte, 0, len(entries))
+	for _, e := range entries {
+		data, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading CRD %s: %w", e.Name(), err)
+		}
+		defs = append(defs, data)
+	}
+	return defs, nil
+}
 
 // establishTimeout bounds the wait for a CRD to be served.
 const establishTimeout = time.Minute
