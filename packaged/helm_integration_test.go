@@ -65,18 +65,18 @@ func newHelmForTestWith(t *testing.T, c *testcluster.Cluster, opts helm.Options)
 	return ctrl, counter
 }
 
-// successfulSyncs reads packaged_helmchart_syncs_total{result="success"} from reg.
-func successfulSyncs(t *testing.T, reg metrics.KubeRegistry) float64 {
-	t.Helper()
+// helmSyncs reads packaged_helmchart_syncs_total{result} (success or error) from reg.
+func helmSyncs(tb testing.TB, reg metrics.KubeRegistry, result string) float64 {
+	tb.Helper()
 	families, err := reg.Gather()
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	for _, f := range families {
 		if f.GetName() != "packaged_helmchart_syncs_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == "success" {
+				if l.GetName() == "result" && l.GetValue() == result {
 					return m.GetCounter().GetValue()
 				}
 			}
@@ -258,7 +258,7 @@ func TestHelmChartsInstallTraefikAndFollowHelmChartConfig(t *testing.T) {
 		defer cancel()
 		require.NoError(t, again.Start(syncCtx, nil))
 		require.NoError(t, c.Poll(t.Context(), func(context.Context) (bool, error) {
-			return successfulSyncs(t, reg) >= 2, nil
+			return helmSyncs(t, reg, "success") >= 2, nil
 		}), "the second controller syncs both HelmCharts")
 		assert.Empty(t, counter.Since(0), "a second controller finds both releases up to date")
 		assert.Equal(t, before, releaseRevisions(t, c, "traefik"), "no new release revision")
