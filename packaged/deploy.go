@@ -56,6 +56,16 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 		}
 	}
 	refused := nameConflicts(named, func(name string) string { return c.addons.source(ctx, name) })
+	// The first pass after a start knows no file yet, so it checks every file against its
+	// Addon: one LIST instead of a GET a file keeps a restart's reads to one request (K3s's
+	// deploy controller reads Addons from an informer cache). Later passes read only the
+	// Addons of changed files. Without the list, prepare reads each Addon itself.
+	var listed map[string]*unstructured.Unstructured
+	if len(c.files) == 0 && len(named) > 1 {
+		if listed, err = c.addons.list(ctx); err != nil {
+			klog.FromContext(ctx).Error(err, "Reading the Addons one by one instead")
+		}
+	}
 	for i, f := range scan.files {
 		if keeper, ok := refused[f.path]; ok {
 			errs = append(errs, c.refuse(ctx, f, keeper))
@@ -65,7 +75,7 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 		case actionDisable:
 			errs = append(errs, c.disable(ctx, f))
 		case actionApply:
-			w, err := c.prepare(ctx, f)
+			w, err := c.prepare(ctx, f, listed[addonName(f.rel)])
 			errs = append(errs, err)
 			if w != nil {
 				todo = append(todo, w)
@@ -95,8 +105,9 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 // prepare reads and parses a file that may have changed. It returns nil work when the file
 // is unchanged: same mtime as after its last success, or same checksum as its Addon records
 // (as K3s's deploy controller skips a file). A file whose mtime is the Unix epoch (immutable stores pin it
-// there) is always read.
-func (c *Controller) prepare(ctx context.Context, f manifestFile) (*fileWork, error) {
+// there) is always read. addon is the file's Addon when the pass has read it already, else
+// nil: prepare gets it, creating it if missing.
+func (c *Controller) prepare(ctx context.Context, f manifestFile, addon *unstructured.Unstructured) (*fileWork, error) {
 	fi, err := os.Stat(f.path)
 	if err != nil {
 		return nil, c.failed(ctx, f, nil, ReasonReadManifestFailed, "Reading", err)
@@ -106,9 +117,10 @@ func (c *Controller) prepare(ctx context.Context, f manifestFile) (*fileWork, er
 		return nil, nil
 	}
 	name := addonName(f.rel)
-	addon, err := c.addons.getOrCreate(ctx, name, f.path)
-	if err != nil {
-		return nil, c.failed(ctx, f, nil, ReasonApplyManifestFailed, "Applying", err)
+	if addon == nil {
+		if addon, err = c.addons.getOrCreate(ctx, name, f.path); err != nil {
+			return nil, c.failed(ctx, f, nil, ReasonApplyManifestFailed, "Applying", err)
+		}
 	}
 	data, err := readManifest(f.path, c.maxManifestBytes)
 	if err != nil {
