@@ -20,8 +20,8 @@ func ClusterRole() *rbacv1.ClusterRole {
 		ObjectMeta: metav1.ObjectMeta{Name: ClusterRoleName},
 		Rules: []rbacv1.PolicyRule{
 			// Applied manifests are arbitrary; this also covers what the package
-			// itself does: CRDs (install, wait for Established), Addons (get, create,
-			// update, delete), pruning (list, delete by label), Events (create, patch), and
+			// itself does: CRDs (install, wait for Established), Addons (get, list,
+			// create, update, delete), pruning (list, delete by label), Events (create, patch), and
 			// NodeHosts (list and watch Nodes and ConfigMaps, apply ConfigMap coredns).
 			// The HelmController needs it too (charts install arbitrary objects): besides
 			// HelmCharts and release records it lists and watches Secrets' metadata and
