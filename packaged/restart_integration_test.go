@@ -22,7 +22,8 @@ import (
 // objects, 5 HelmCharts with inline charts) and checks that the restart, once both have
 // synced everything, wrote nothing: no object, Addon or HelmChart write, no Helm upgrade
 // (no release record written), no status write and no Event; and that the deploy
-// controller read the Addons in one request, not one a file.
+// controller read the Addons in one request, not one a file, and the Helm controller each
+// release's records once.
 func TestRestartWithNothingChangedWritesNothing(t *testing.T) {
 	c := cluster.Get(t)
 	ns := c.Namespace(t)
@@ -50,6 +51,7 @@ func TestRestartWithNothingChangedWritesNothing(t *testing.T) {
 	assert.Empty(t, writesOf(requests, false), "API writes of the restart")
 	assert.Equal(t, 1, requests[apiRequest{"list", "addons"}], "the first pass reads the Addons in one LIST")
 	assert.Zero(t, requests[apiRequest{"get", "addons"}], "and none one by one")
+	assert.Equal(t, w.charts, requests[apiRequest{"list", "secrets"}], "Helm reads each release's history once")
 	assert.Empty(t, events.Drain(recorder), "Events of the restart")
 	assert.Zero(t, helmSyncs(t, restarted.helmSyncs, "error"), "failed HelmChart syncs")
 	assert.Equal(t, before, storedVersions(t, c, prefix, ns), "resourceVersions of every object, release record and Addon")
