@@ -106,7 +106,7 @@ func BenchmarkAllocateFragmented(b *testing.B) {
 			for i := 1; i < len(plain); i += 2 { // odd ones: the lowest hole lies between two runs
 				a.Release(plain[i].Name)
 			}
-			b.ReportMetric(float64(len(a.used[ipv4].spans)), "runs")
+			b.ReportMetric(float64(a.used[ipv4].len()), "runs")
 			n := node("churn")
 			b.ReportAllocs()
 			b.ResetTimer()
