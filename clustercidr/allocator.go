@@ -39,6 +39,8 @@ type Allocator struct {
 	reserved [numFamilies]rangeSet
 	// index narrows the ClusterCIDRs whose selectors are matched for a node.
 	index selectorIndex
+	// sets finds, per family, the ClusterCIDRs' sets a released block lies in.
+	sets [numFamilies]setIndex
 	// scratch and maySelect are reused under mu by rankFor and the index, so allocating does
 	// not allocate a candidate list.
 	scratch   []candidate
@@ -186,6 +188,11 @@ func (a *Allocator) add(cc *clusterCIDR) error {
 	i, _ := slices.BinarySearchFunc(a.ranked, cc, compareStatic)
 	a.ranked = slices.Insert(a.ranked, i, cc)
 	a.index.add(cc)
+	for f, set := range cc.sets {
+		if set != nil {
+			a.sets[f].add(set)
+		}
+	}
 	for node, h := range a.unattributed {
 		outside := false
 		for i, p := range h.prefixes {
@@ -222,6 +229,11 @@ func (a *Allocator) DeleteClusterCIDR(name string) []string {
 	delete(a.byName, name)
 	a.ranked = slices.DeleteFunc(a.ranked, func(c *clusterCIDR) bool { return c == cc })
 	a.index.remove(cc)
+	for f, set := range cc.sets {
+		if set != nil {
+			a.sets[f].remove(set)
+		}
+	}
 	return nil
 }
 
@@ -306,11 +318,7 @@ func (a *Allocator) releaseLocked(name string, h *held) {
 	for _, p := range h.prefixes {
 		f, sp := familyOf(p.Addr()), spanOf(p)
 		a.used[f].remove(sp)
-		for _, cc := range a.ranked {
-			if set := cc.sets[f]; set != nil {
-				set.lower(sp)
-			}
-		}
+		a.sets[f].overlapping(f, sp, func(set *cidrSet) { set.lower(sp) })
 	}
 	delete(a.nodes, name)
 	delete(a.unattributed, name)
