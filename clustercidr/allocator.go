@@ -37,8 +37,14 @@ type Allocator struct {
 	used [numFamilies]rangeSet
 	// reserved holds the service CIDRs, per family; they are never handed out.
 	reserved [numFamilies]rangeSet
-	// scratch is reused by rankFor under mu, so allocating does not allocate a candidate list.
-	scratch []candidate
+	// index narrows the ClusterCIDRs whose selectors are matched for a node.
+	index selectorIndex
+	// sets finds, per family, the ClusterCIDRs' sets a released block lies in.
+	sets [numFamilies]setIndex
+	// scratch and maySelect are reused under mu by rankFor and the index, so allocating does
+	// not allocate a candidate list.
+	scratch   []candidate
+	maySelect []*clusterCIDR
 }
 
 // clusterCIDR is one ClusterCIDR known to the allocator.
@@ -181,6 +187,12 @@ func (a *Allocator) add(cc *clusterCIDR) error {
 	a.byName[name] = cc
 	i, _ := slices.BinarySearchFunc(a.ranked, cc, compareStatic)
 	a.ranked = slices.Insert(a.ranked, i, cc)
+	a.index.add(cc)
+	for f, set := range cc.sets {
+		if set != nil {
+			a.sets[f].add(set)
+		}
+	}
 	for node, h := range a.unattributed {
 		outside := false
 		for i, p := range h.prefixes {
@@ -216,6 +228,12 @@ func (a *Allocator) DeleteClusterCIDR(name string) []string {
 	}
 	delete(a.byName, name)
 	a.ranked = slices.DeleteFunc(a.ranked, func(c *clusterCIDR) bool { return c == cc })
+	a.index.remove(cc)
+	for f, set := range cc.sets {
+		if set != nil {
+			a.sets[f].remove(set)
+		}
+	}
 	return nil
 }
 
@@ -239,8 +257,8 @@ func (a *Allocator) Allocate(n Node) (Allocation, error) {
 	if h := a.nodes[n.Name]; h != nil {
 		return h.allocation(), nil
 	}
-	a.scratch = rankFor(a.scratch[:0], a.ranked, n)
-	defer clear(a.scratch) // drop pointers to ClusterCIDRs that may be deleted later
+	a.rank(n)
+	defer a.clearScratch()
 	if len(a.scratch) == 0 {
 		return Allocation{}, fmt.Errorf("node %q: no ClusterCIDR selects it: %w", n.Name, ErrNoCIDRAvailable)
 	}
@@ -300,11 +318,7 @@ func (a *Allocator) releaseLocked(name string, h *held) {
 	for _, p := range h.prefixes {
 		f, sp := familyOf(p.Addr()), spanOf(p)
 		a.used[f].remove(sp)
-		for _, cc := range a.ranked {
-			if set := cc.sets[f]; set != nil {
-				set.lower(sp)
-			}
-		}
+		a.sets[f].overlapping(f, sp, func(set *cidrSet) { set.lower(sp) })
 	}
 	delete(a.nodes, name)
 	delete(a.unattributed, name)
@@ -359,6 +373,18 @@ func (a *Allocator) Usage(name string) ([]Usage, bool) {
 		})
 	}
 	return out, true
+}
+
+// rank sets a.scratch to the ClusterCIDRs that select n, in the order allocation tries them.
+func (a *Allocator) rank(n Node) {
+	a.maySelect = a.index.candidates(a.maySelect[:0], n)
+	a.scratch = rankFor(a.scratch[:0], a.maySelect, n)
+}
+
+// clearScratch drops the scratch lists' pointers to ClusterCIDRs that may be deleted later.
+func (a *Allocator) clearScratch() {
+	clear(a.scratch)
+	clear(a.maySelect)
 }
 
 func (h *held) allocation() Allocation {

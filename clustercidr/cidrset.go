@@ -129,16 +129,17 @@ func (s *cidrSet) free(used, reserved *rangeSet) uint64 {
 	var taken u128                           // distinct blocks touched by used ∪ reserved
 	var lastBlock u128                       // index of the last block counted
 	counted := false
-	ui, ri := used.search(s.first), reserved.search(s.first)
+	us, rs := used.within(s.span()), reserved.within(s.span())
+	ui, ri := 0, 0
 	for {
 		// Merge the two sorted span lists by first address.
 		var t span
 		switch {
-		case ui < len(used.spans) && (ri >= len(reserved.spans) || !reserved.spans[ri].first.less(used.spans[ui].first)):
-			t = used.spans[ui]
+		case ui < len(us) && (ri >= len(rs) || !rs[ri].first.less(us[ui].first)):
+			t = us[ui]
 			ui++
-		case ri < len(reserved.spans):
-			t = reserved.spans[ri]
+		case ri < len(rs):
+			t = rs[ri]
 			ri++
 		default:
 			return total.sub(taken).saturate()

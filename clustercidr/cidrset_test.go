@@ -169,7 +169,7 @@ func TestHugeIPv6RangesUseMemoryForUsedBlocksOnly(t *testing.T) {
 			assert.Equal(t, readable(alloc("huge", want.String())), readable(got))
 		}
 	}
-	assert.Len(t, a.used[ipv6].spans, 1, "10,000 lowest-first blocks form one used span")
+	assert.Equal(t, 1, a.used[ipv6].len(), "10,000 lowest-first blocks form one used span")
 
 	perAlloc := testing.AllocsPerRun(100, func() {
 		got, err := a.Allocate(node("w", "wide", ""))

@@ -262,7 +262,7 @@ func TestMetricsCountAllocationsAndFreeBlocks(t *testing.T) {
 
 // BenchmarkSyncNodeFakeAPI is the controller's own cost per new Node: the cache read, the
 // allocation and the patch, sent to a fake clientset so the API server's time is left out
-// (BenchmarkEndToEnd1000Nodes has it in). The fake still records every action.
+// (BenchmarkEndToEnd has it in). The fake still records every action.
 func BenchmarkSyncNodeFakeAPI(b *testing.B) {
 	nodes := make([]*corev1.Node, b.N)
 	for i := range nodes {

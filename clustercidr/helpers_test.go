@@ -220,7 +220,7 @@ func snapshot(a *Allocator) state {
 		st.Nodes[name] = h.allocation()
 	}
 	for f := range a.used {
-		st.Used[f] = orNil(slices.Clone(a.used[f].spans))
+		st.Used[f] = orNil(a.used[f].all())
 	}
 	for name, cc := range a.byName {
 		st.ClusterCIDRs[name] = ccState{cc.terminating, slices.Sorted(maps.Keys(cc.nodes))}
@@ -267,7 +267,7 @@ func checkInvariants(t *testing.T, a *Allocator) {
 		}
 	}
 	for f := range a.used {
-		assert.Equal(t, orNil(want[f].spans), orNil(a.used[f].spans), "used %s", family(f))
+		assert.Equal(t, orNil(want[f].all()), orNil(a.used[f].all()), "used %s", family(f))
 		checkCanonical(t, &a.used[f])
 	}
 	for name, h := range a.unattributed {
@@ -301,10 +301,11 @@ func checkInvariants(t *testing.T, a *Allocator) {
 
 func checkCanonical(t *testing.T, s *rangeSet) {
 	t.Helper()
-	for i, sp := range s.spans {
+	spans := s.all()
+	for i, sp := range spans {
 		assert.False(t, sp.last.less(sp.first), "span %d reversed", i)
 		if i > 0 {
-			prev := s.spans[i-1]
+			prev := spans[i-1]
 			next, _ := prev.last.add1()
 			assert.True(t, next.less(sp.first), "spans %d and %d overlap or touch", i-1, i)
 		}

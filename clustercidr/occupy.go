@@ -103,8 +103,8 @@ func (a *Allocator) overlappingNode(p netip.Prefix, self string) (string, netip.
 // attribute picks the ClusterCIDR each of a node's existing CIDRs belongs to (see Occupy):
 // one for all of them if one contains them all, else one per CIDR, nil for a CIDR in none.
 func (a *Allocator) attribute(n Node, prefixes []netip.Prefix) []*clusterCIDR {
-	a.scratch = rankFor(a.scratch[:0], a.ranked, n)
-	defer clear(a.scratch)
+	a.rank(n)
+	defer a.clearScratch()
 	owners := make([]*clusterCIDR, len(prefixes))
 	if cc := a.firstContaining(prefixes...); cc != nil {
 		for i := range owners {

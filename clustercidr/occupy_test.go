@@ -94,15 +94,9 @@ func TestDeletingAClusterCIDRKeepsItsOccupiedNodes(t *testing.T) {
 }
 
 func TestRestoreRebuildsTheSameStateWithoutDuplicates(t *testing.T) {
-	ccs := workloadClusterCIDRs(t, "10.0.0.0/12")
-	build := func() *Allocator {
-		a := newTestAllocator(t, "10.43.0.0/16")
-		for _, c := range ccs {
-			require.NoError(t, a.AddClusterCIDR(c.name, c.spec))
-		}
-		return a
-	}
-	nodes := workloadNodes(400)
+	w := ipamWorkload{scale: 1, name: benchNodeName}
+	build := func() *Allocator { return w.allocator(t) }
+	nodes := w.nodes()[:400]
 
 	// The first controller allocates, and some nodes go.
 	first := build()

@@ -52,7 +52,7 @@ type Options struct {
 
 	// Workers is the number of node workers. Default 64: Allocate is serialised inside the
 	// allocator, so workers only overlap the Node patches' round trips. On the 2-core bench
-	// (BenchmarkEndToEnd1000Nodes, kine) 1,000 Nodes were allocated in 9–17 s by 4 workers,
+	// (BenchmarkEndToEnd/x1, kine) 1,000 Nodes were allocated in 9–17 s by 4 workers,
 	// 5.4–6.4 s by 16, 4.4–5.0 s by 32, 3.3–5.4 s by 64 and 2.8–4.3 s by 128.
 	Workers int
 }

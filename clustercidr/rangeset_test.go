@@ -39,9 +39,9 @@ func TestRangeSetSteps(t *testing.T) {
 			s.remove(r.s)
 		}
 		if len(r.wantIn) == 0 {
-			assert.Empty(t, s.spans, "row %d: %s", i, r.name)
+			assert.Empty(t, s.all(), "row %d: %s", i, r.name)
 		} else {
-			assert.Equal(t, r.wantIn, s.spans, "row %d: %s", i, r.name)
+			assert.Equal(t, r.wantIn, s.all(), "row %d: %s", i, r.name)
 		}
 		checkCanonical(t, &s)
 	}
@@ -53,10 +53,10 @@ func TestRangeSetEdgesOfTheAddressSpace(t *testing.T) {
 	s.add(span{u128{}, u128{lo: 5}})
 	s.add(span{u128{hi: 1}, maxU128})
 	s.add(all)
-	assert.Equal(t, []span{all}, s.spans, "adding at address 0 and at the top merges without overflow")
+	assert.Equal(t, []span{all}, s.all(), "adding at address 0 and at the top merges without overflow")
 	s.remove(span{u128{}, u128{lo: 0}})
 	s.remove(span{maxU128, maxU128})
-	assert.Equal(t, []span{{u128{lo: 1}, u128{hi: ^uint64(0), lo: ^uint64(0) - 1}}}, s.spans, "removing both ends trims without overflow")
+	assert.Equal(t, []span{{u128{lo: 1}, u128{hi: ^uint64(0), lo: ^uint64(0) - 1}}}, s.all(), "removing both ends trims without overflow")
 }
 
 // TestRangeSetMatchesBitmap compares random adds and removes with a plain bitmap.
