@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"fmt"
 	"math"
 	"net/netip"
 	"runtime"
@@ -11,117 +10,29 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/k3snet/k3snet/internal/benchworkload"
 	"github.com/k3snet/k3snet/internal/netns"
 )
 
-// workloadInput builds, in Go, the workload bench/netpol-workload.py emits for
-// `nodes namespaces pods local policies` (the workload of record is 50 100 5000 100 1000), as
-// the input of node-0. Generating it here rather than checking in the script's YAML (about
-// 1.5 MB) keeps the repository small and the tests free of python and a YAML decoder; it
-// follows the script line by line: the same names, labels, node placement, container ports
-// and the five policy kinds with their selectors, ipBlocks and ports. The script leaves pod
-// IPs to the cluster; here pod i of node n gets 10.42.n.(i+2), inside node n's pod CIDR.
+// workloadInput is the workload `nodes namespaces pods local policies` (internal/benchworkload;
+// of record: 50 100 5000 100 1000) as the input of node-0, the node under test.
 func workloadInput(nodes, namespaces, pods, local, policies int) Input {
-	podCIDR := netip.MustParsePrefix("10.42.0.0/24")
-	if scaledAddressing(nodes, local) {
-		podCIDR = netip.MustParsePrefix("10.0.0.0/18")
-	}
-	in := Input{NodeName: "node-0", PodCIDRs: []netip.Prefix{podCIDR},
-		ServiceCIDRs: []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")}, NodePortFirst: 30000, NodePortLast: 32767}
-	for i := range namespaces {
-		in.Namespaces = append(in.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name:   fmt.Sprintf("ns-%d", i),
-			Labels: map[string]string{"team": fmt.Sprintf("t%d", i%7), "env": []string{"prod", "dev", "test"}[i%3]},
-		}})
-	}
-	perNode := make([]int, nodes)
-	for p := range pods {
-		node := 0
-		if p >= local {
-			node = 1 + p%(nodes-1) // remote[p % len(remote)] with remote = 1..nodes-1
-		}
-		ip := workloadPodIP(node, perNode[node], nodes, local)
-		perNode[node]++
-		in.Pods = append(in.Pods, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", p), Namespace: fmt.Sprintf("ns-%d", p%namespaces),
-				Labels: map[string]string{"app": fmt.Sprintf("a%d", p%10), "tier": []string{"web", "api", "db", "cache"}[p%4]}},
-			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%d", node), Containers: []corev1.Container{{Name: "c", Ports: []corev1.ContainerPort{
-				{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
-				{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
-			}}}},
-			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
-		})
-	}
-	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	num := func(proto *corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
-		p := intstr.FromInt32(n)
-		return networkingv1.NetworkPolicyPort{Protocol: proto, Port: &p}
-	}
-	for q := range policies {
-		var rule networkingv1.NetworkPolicyIngressRule
-		switch q % 5 {
-		case 0:
-			rule = networkingv1.NetworkPolicyIngressRule{From: peers(podPeer(labelsSel("tier", "web"))), Ports: []networkingv1.NetworkPolicyPort{num(&tcp, 8080)}}
-		case 1:
-			named := intstr.FromString("http")
-			rule = networkingv1.NetworkPolicyIngressRule{
-				From:  peers(podNSPeer(labelsSel("app", fmt.Sprintf("a%d", q%10)), labelsSel("team", fmt.Sprintf("t%d", q%7)))),
-				Ports: []networkingv1.NetworkPolicyPort{{Port: &named, Protocol: &tcp}},
-			}
-		case 2:
-			p := num(&tcp, 9000)
-			end := int32(9100)
-			p.EndPort = &end
-			rule = networkingv1.NetworkPolicyIngressRule{From: peers(cidrPeer("10.0.0.0/8", fmt.Sprintf("10.42.%d.0/24", q%50))), Ports: []networkingv1.NetworkPolicyPort{p}}
-		case 3:
-			rule = networkingv1.NetworkPolicyIngressRule{From: peers(nsPeer(exprSel("env", metav1.LabelSelectorOpIn, "prod")))}
-		}
-		np := &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pol-%d", q), Namespace: fmt.Sprintf("ns-%d", q%namespaces)},
-			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: *labelsSel("app", fmt.Sprintf("a%d", q%10)),
-				PolicyTypes: []networkingv1.PolicyType{typeIngress},
-				Ingress:     []networkingv1.NetworkPolicyIngressRule{rule},
-			},
-		}
-		if q%3 == 0 {
-			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, typeEgress)
-			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{
-				{To: peers(podPeer(labelsSel("tier", "db"))), Ports: []networkingv1.NetworkPolicyPort{num(&tcp, 5432)}},
-				{Ports: []networkingv1.NetworkPolicyPort{num(&udp, 53)}},
-			}
-		}
-		in.Policies = append(in.Policies, np)
-	}
-	return in
+	size := benchworkload.Size{Nodes: nodes, Namespaces: namespaces, Pods: pods, Local: local, Policies: policies}
+	w := benchworkload.Generate(size)
+	return Input{NodeName: benchworkload.NodeName(0), PodCIDRs: []netip.Prefix{size.PodCIDR(0)},
+		ServiceCIDRs: []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")}, NodePortFirst: 30000, NodePortLast: 32767,
+		Namespaces: w.Namespaces, Pods: w.Pods, Policies: w.Policies}
 }
 
-// scaledAddressing reports whether the workload outgrows 10.42.<node>.0/24 per node (more
-// than 256 nodes or 253 local pods, as the 10× and 100× workloads of BenchmarkScale do).
-func scaledAddressing(nodes, local int) bool { return nodes > 256 || local > 253 }
-
-// workloadPodIP is the address of the i-th pod of node: 10.42.<node>.<i+2> in the workload of
-// record; scaled up, node-0's pods come from 10.0.0.0/18 and each other node has a /24 of
-// 10.64.0.0/10.
+// workloadPodIP is the address of the i-th pod of node in that workload.
 func workloadPodIP(node, i, nodes, local int) string {
-	if !scaledAddressing(nodes, local) {
-		return fmt.Sprintf("10.42.%d.%d", node, i+2)
-	}
-	a := uint32(0x0A000000) + uint32(i) + 2
-	if node > 0 {
-		a = 0x0A400000 + uint32(node)<<8 + uint32(i) + 2
-	}
-	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}).String()
+	return benchworkload.Size{Nodes: nodes, Local: local}.PodIP(node, i)
 }
 
 // workloadPod returns a copy of template named name with address ip: a pod that starts.
 func workloadPod(template *corev1.Pod, name, ip string) *corev1.Pod {
-	pod := template.DeepCopy()
-	pod.Name, pod.Status.PodIP, pod.Status.PodIPs = name, ip, []corev1.PodIP{{IP: ip}}
-	return pod
+	return benchworkload.Pod(template, name, ip)
 }
 
 // renderAll renders a state as a first sync on an empty kernel would.
