@@ -75,6 +75,8 @@ type Controller struct {
 	slices     discoverylisters.EndpointSliceLister
 	pods       corelisters.PodLister
 	daemonSets appslisters.DaemonSetLister
+	// podIndex and daemonSetIndex are the same caches, indexed by Service (serviceIndex).
+	podIndex, daemonSetIndex cache.Indexer
 
 	// metrics are the controller's metrics, registered on opts.MetricsRegistry if set.
 	metrics *controllerMetrics
@@ -161,10 +163,11 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	c.mu.Unlock()
 	c.nodes = nodeInformer.Lister()
 	c.slices = sliceInformer.Lister()
-	c.pods = podInformer.Lister()
-	c.daemonSets = dsInformer.Lister()
 
 	var errs []error
+	if err := c.useLBCaches(podInformer.Informer(), dsInformer.Informer()); err != nil {
+		errs = append(errs, err)
+	}
 	add := func(what string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			errs = append(errs, fmt.Errorf("adding %s handler: %w", what, err))

@@ -1,0 +1,78 @@
+package servicelb
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// serviceIndex indexes the LB pods and DaemonSets by the Service they serve, "namespace/name"
+// from their svcnamespace and svcname labels. A sync reads its own Service's objects through
+// it: a label selector over the lister walks every LB pod of the namespace, and with 2,000
+// Services on 50 nodes that is 100,000 pods for each sync of each Service.
+const serviceIndex = "service"
+
+// serviceIndexFunc returns the index function of serviceIndex for keys.
+func serviceIndexFunc(keys Keys) cache.IndexFunc {
+	return func(obj any) ([]string, error) {
+		meta, ok := obj.(metav1.Object)
+		if !ok {
+			return nil, fmt.Errorf("indexing by Service: unexpected %T", obj)
+		}
+		name, ns := meta.GetLabels()[keys.SvcName], meta.GetLabels()[keys.SvcNamespace]
+		if name == "" || ns == "" {
+			return nil, nil
+		}
+		return []string{cache.ObjectName{Namespace: ns, Name: name}.String()}, nil
+	}
+}
+
+// useLBCaches reads the LB pods and DaemonSets from these informers, which it indexes by
+// Service. It must run before they start: an informer refuses new indexes once running.
+func (c *Controller) useLBCaches(pods, daemonSets cache.SharedIndexInformer) error {
+	byService := cache.Indexers{serviceIndex: serviceIndexFunc(c.keys)}
+	if err := pods.AddIndexers(byService); err != nil {
+		return fmt.Errorf("adding the LB pod index: %w", err)
+	}
+	if err := daemonSets.AddIndexers(byService); err != nil {
+		return fmt.Errorf("adding the DaemonSet index: %w", err)
+	}
+	c.pods, c.podIndex = corelisters.NewPodLister(pods.GetIndexer()), pods.GetIndexer()
+	c.daemonSets, c.daemonSetIndex = appslisters.NewDaemonSetLister(daemonSets.GetIndexer()), daemonSets.GetIndexer()
+	return nil
+}
+
+// lbPodsOf returns the LB pods of the Service key from the cache.
+func (c *Controller) lbPodsOf(key cache.ObjectName) ([]*corev1.Pod, error) {
+	objs, err := c.podIndex.ByIndex(serviceIndex, key.String())
+	if err != nil {
+		return nil, fmt.Errorf("listing LB pods of %s from the cache: %w", key, err)
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, obj := range objs {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			pods = append(pods, pod)
+		}
+	}
+	return pods, nil
+}
+
+// daemonSetsOf returns the DaemonSets of the Service key from the cache.
+func (c *Controller) daemonSetsOf(key cache.ObjectName) ([]*appsv1.DaemonSet, error) {
+	objs, err := c.daemonSetIndex.ByIndex(serviceIndex, key.String())
+	if err != nil {
+		return nil, fmt.Errorf("listing DaemonSets of %s from the cache: %w", key, err)
+	}
+	dss := make([]*appsv1.DaemonSet, 0, len(objs))
+	for _, obj := range objs {
+		if ds, ok := obj.(*appsv1.DaemonSet); ok {
+			dss = append(dss, ds)
+		}
+	}
+	return dss, nil
+}
