@@ -359,9 +359,10 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		in.daemonSet = ds
 	}
 	if len(ingress) == 0 {
-		pods, err := c.pods.List(labels.Everything())
+		// Only the pods holding one of the Service's ports can keep it off a node.
+		pods, err := c.podsHoldingPorts(svc)
 		if err != nil {
-			return fmt.Errorf("listing LB pods from the cache: %w", err)
+			return err
 		}
 		p := placeLoadBalancer(svc, nodes, want.Spec.Template.Spec.Tolerations, indexHostPorts(pods, c.keys), c.keys)
 		if len(p.eligible) == 0 {

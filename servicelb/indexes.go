@@ -2,6 +2,7 @@ package servicelb
 
 import (
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,25 @@ import (
 // it: a label selector over the lister walks every LB pod of the namespace, and with 2,000
 // Services on 50 nodes that is 100,000 pods for each sync of each Service.
 const serviceIndex = "service"
+
+// portIndex indexes the LB pods by the host ports they hold ("80/TCP", see hostPortsOf).
+// A Service without a ready LB pod is placed against the pods holding one of its ports
+// (podsHoldingPorts) rather than an index of every LB pod's ports built for each sync.
+const portIndex = "hostPort"
+
+func hostPortIndexFunc(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, fmt.Errorf("indexing by host port: unexpected %T", obj)
+	}
+	var out []string
+	for hp := range hostPortsOf(pod) {
+		if s := hp.String(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
 
 // serviceIndexFunc returns the index function of serviceIndex for keys.
 func serviceIndexFunc(keys Keys) cache.IndexFunc {
@@ -35,11 +55,10 @@ func serviceIndexFunc(keys Keys) cache.IndexFunc {
 // useLBCaches reads the LB pods and DaemonSets from these informers, which it indexes by
 // Service. It must run before they start: an informer refuses new indexes once running.
 func (c *Controller) useLBCaches(pods, daemonSets cache.SharedIndexInformer) error {
-	byService := cache.Indexers{serviceIndex: serviceIndexFunc(c.keys)}
-	if err := pods.AddIndexers(byService); err != nil {
-		return fmt.Errorf("adding the LB pod index: %w", err)
+	if err := pods.AddIndexers(cache.Indexers{serviceIndex: serviceIndexFunc(c.keys), portIndex: hostPortIndexFunc}); err != nil {
+		return fmt.Errorf("adding the LB pod indexes: %w", err)
 	}
-	if err := daemonSets.AddIndexers(byService); err != nil {
+	if err := daemonSets.AddIndexers(cache.Indexers{serviceIndex: serviceIndexFunc(c.keys)}); err != nil {
 		return fmt.Errorf("adding the DaemonSet index: %w", err)
 	}
 	c.pods, c.podIndex = corelisters.NewPodLister(pods.GetIndexer()), pods.GetIndexer()
@@ -57,6 +76,26 @@ func (c *Controller) lbPodsOf(key cache.ObjectName) ([]*corev1.Pod, error) {
 	for _, obj := range objs {
 		if pod, ok := obj.(*corev1.Pod); ok {
 			pods = append(pods, pod)
+		}
+	}
+	return pods, nil
+}
+
+// podsHoldingPorts returns the LB pods from the cache that hold one of svc's ports on some
+// node, each once: what placeLoadBalancer needs to know of the others' host ports.
+func (c *Controller) podsHoldingPorts(svc *corev1.Service) ([]*corev1.Pod, error) {
+	var pods []*corev1.Pod
+	seen := map[*corev1.Pod]bool{}
+	for _, sp := range svc.Spec.Ports {
+		objs, err := c.podIndex.ByIndex(portIndex, newHostPort(sp.Port, sp.Protocol).String())
+		if err != nil {
+			return nil, fmt.Errorf("listing LB pods on port %d from the cache: %w", sp.Port, err)
+		}
+		for _, obj := range objs {
+			if pod, ok := obj.(*corev1.Pod); ok && !seen[pod] {
+				seen[pod] = true
+				pods = append(pods, pod)
+			}
 		}
 	}
 	return pods, nil
