@@ -68,15 +68,9 @@ func (c *Controller) useLBCaches(pods, daemonSets cache.SharedIndexInformer) err
 
 // lbPodsOf returns the LB pods of the Service key from the cache.
 func (c *Controller) lbPodsOf(key cache.ObjectName) ([]*corev1.Pod, error) {
-	objs, err := c.podIndex.ByIndex(serviceIndex, key.String())
+	pods, err := byIndex[*corev1.Pod](c.podIndex, serviceIndex, key.String())
 	if err != nil {
 		return nil, fmt.Errorf("listing LB pods of %s from the cache: %w", key, err)
-	}
-	pods := make([]*corev1.Pod, 0, len(objs))
-	for _, obj := range objs {
-		if pod, ok := obj.(*corev1.Pod); ok {
-			pods = append(pods, pod)
-		}
 	}
 	return pods, nil
 }
@@ -87,12 +81,12 @@ func (c *Controller) podsHoldingPorts(svc *corev1.Service) ([]*corev1.Pod, error
 	var pods []*corev1.Pod
 	seen := map[*corev1.Pod]bool{}
 	for _, sp := range svc.Spec.Ports {
-		objs, err := c.podIndex.ByIndex(portIndex, newHostPort(sp.Port, sp.Protocol).String())
+		holding, err := byIndex[*corev1.Pod](c.podIndex, portIndex, newHostPort(sp.Port, sp.Protocol).String())
 		if err != nil {
 			return nil, fmt.Errorf("listing LB pods on port %d from the cache: %w", sp.Port, err)
 		}
-		for _, obj := range objs {
-			if pod, ok := obj.(*corev1.Pod); ok && !seen[pod] {
+		for _, pod := range holding {
+			if !seen[pod] {
 				seen[pod] = true
 				pods = append(pods, pod)
 			}
@@ -103,15 +97,24 @@ func (c *Controller) podsHoldingPorts(svc *corev1.Service) ([]*corev1.Pod, error
 
 // daemonSetsOf returns the DaemonSets of the Service key from the cache.
 func (c *Controller) daemonSetsOf(key cache.ObjectName) ([]*appsv1.DaemonSet, error) {
-	objs, err := c.daemonSetIndex.ByIndex(serviceIndex, key.String())
+	dss, err := byIndex[*appsv1.DaemonSet](c.daemonSetIndex, serviceIndex, key.String())
 	if err != nil {
 		return nil, fmt.Errorf("listing DaemonSets of %s from the cache: %w", key, err)
 	}
-	dss := make([]*appsv1.DaemonSet, 0, len(objs))
+	return dss, nil
+}
+
+// byIndex returns the objects of type T that indexer files under value in index.
+func byIndex[T any](indexer cache.Indexer, index, value string) ([]T, error) {
+	objs, err := indexer.ByIndex(index, value)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
-		if ds, ok := obj.(*appsv1.DaemonSet); ok {
-			dss = append(dss, ds)
+		if t, ok := obj.(T); ok {
+			out = append(out, t)
 		}
 	}
-	return dss, nil
+	return out, nil
 }
