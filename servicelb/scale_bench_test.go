@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	compmetrics "k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
@@ -41,7 +42,7 @@ import (
 // their finalizers, the DaemonSets the controller applies, the status patches and the Events
 // go to the real API server, and the nodes and the LB pods are simulated: the controller's
 // client serves Nodes and pods from the benchmark (simulatedClient), which plays the
-// DaemonSet controller and the kubelets. When a DaemonSet appears in the controller's cache,
+// DaemonSet controller and the kubelets. When a DaemonSet arrives on the controller's watch,
 // the benchmark hands its pod informer one pod per node, rendered from the DaemonSet's
 // template as the DaemonSet controller would and already Ready with an IP, as a kubelet would
 // report it. The API server has no such nodes, so its DaemonSet controller creates no pods.
@@ -94,7 +95,7 @@ func benchmarkScale(b *testing.B, services, nodes int) {
 		stopHeap := sampleHeap()
 		cpuBefore := processCPU(b)
 		start := time.Now()
-		stopSim := sim.run(h.ctrl, h.lbNS)
+		stopSim := sim.run()
 		sim.resetSpent()
 
 		work := make(chan int)
@@ -198,12 +199,17 @@ func liveHeap() uint64 {
 type lbSimulation struct {
 	nodes []*corev1.Node
 	pods  simulatedWatch
+	// daemonSetEvents are the events of the controller's DaemonSet watch, teed off it.
+	daemonSetEvents chan watch.Event
+	// seen holds, per DaemonSet name, the labels its pods carry; podIP numbers the pods.
+	seen  map[string]map[string]string
+	podIP int
 	// rendering is the time spent rendering pods, in nanoseconds.
 	rendering atomic.Int64
 }
 
 func newLBSimulation(nodes int) *lbSimulation {
-	s := &lbSimulation{}
+	s := &lbSimulation{daemonSetEvents: make(chan watch.Event, 10000), seen: map[string]map[string]string{}}
 	for i := range nodes {
 		name := fmt.Sprintf("sim-node-%02d", i)
 		n := makeNode(name, internalIP(fmt.Sprintf("10.90.%d.%d", i/250, i%250+1)),
@@ -216,76 +222,76 @@ func newLBSimulation(nodes int) *lbSimulation {
 }
 
 // client wraps the controller's client: Nodes and pods come from the simulation, the rest
-// from the API server.
+// from the API server, and the simulation sees the DaemonSets through the controller's watch.
 func (s *lbSimulation) client(real kubernetes.Interface) kubernetes.Interface {
-	return &simulatedClient{Interface: real, core: &simulatedCore{CoreV1Interface: real.CoreV1(), sim: s}}
+	return &simulatedClient{Interface: real, core: &simulatedCore{CoreV1Interface: real.CoreV1(), sim: s},
+		apps: &simulatedApps{AppsV1Interface: real.AppsV1(), sim: s}}
 }
 
-// run starts the simulated DaemonSet controller: every 20ms it looks at the controller's
-// DaemonSet cache, hands the pod informer the pods of each new DaemonSet and deletes those of
-// each DaemonSet gone. The returned function stops it.
-func (s *lbSimulation) run(c *Controller, namespace string) func() {
+// run starts the simulated DaemonSet controller: it hands the pod informer the pods of each
+// DaemonSet the controller's own watch delivers, and deletes those of each DaemonSet deleted.
+// The returned function stops it.
+func (s *lbSimulation) run() func() {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		// seen holds, per DaemonSet name, the labels its pods carry.
-		seen := map[string]map[string]string{}
-		podIP := 0
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
 		for {
-			dss, err := c.daemonSets.DaemonSets(namespace).List(labels.Everything())
-			if err != nil {
-				panic(err)
-			}
-			live := map[string]bool{}
-			for _, ds := range dss {
-				live[ds.Name] = true
-				if seen[ds.Name] != nil {
-					continue
-				}
-				seen[ds.Name] = ds.Spec.Template.Labels
-				// The pods appear bound to their nodes, then turn Ready, as the DaemonSet
-				// controller and the kubelets make them: a sync in between waits for them
-				// (podsSettling) instead of publishing part of the nodes.
-				pods := make([]*corev1.Pod, 0, len(s.nodes))
-				for _, node := range s.nodes {
-					t0 := time.Now()
-					pod := simulatedLBPod(ds, node, podIP)
-					s.rendering.Add(int64(time.Since(t0)))
-					podIP++
-					pending := pod.DeepCopy()
-					pending.ResourceVersion += "-pending"
-					pending.Status = corev1.PodStatus{Phase: corev1.PodPending}
-					s.pods.send(watch.Added, pending)
-					pods = append(pods, pod)
-				}
-				for _, pod := range pods {
-					s.pods.send(watch.Modified, pod)
-				}
-			}
-			for name, lbls := range seen {
-				if live[name] {
-					continue
-				}
-				delete(seen, name)
-				for _, node := range s.nodes {
-					s.pods.send(watch.Deleted, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
-						Namespace: namespace, Name: name + "-" + node.Name, Labels: lbls,
-					}})
-				}
-			}
 			select {
 			case <-done:
 				return
-			case <-tick.C:
+			case e := <-s.daemonSetEvents:
+				s.handle(e)
 			}
 		}
 	}()
 	return func() {
 		close(done)
 		<-stopped
+	}
+}
+
+// handle makes the pods of a DaemonSet seen for the first time, and deletes those of a
+// DaemonSet deleted.
+func (s *lbSimulation) handle(e watch.Event) {
+	ds, ok := e.Object.(*appsv1.DaemonSet)
+	if !ok {
+		return
+	}
+	if e.Type == watch.Deleted {
+		lbls, ok := s.seen[ds.Name]
+		if !ok {
+			return
+		}
+		delete(s.seen, ds.Name)
+		for _, node := range s.nodes {
+			s.pods.send(watch.Deleted, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+				Namespace: ds.Namespace, Name: ds.Name + "-" + node.Name, Labels: lbls,
+			}})
+		}
+		return
+	}
+	if _, ok := s.seen[ds.Name]; ok {
+		return
+	}
+	s.seen[ds.Name] = ds.Spec.Template.Labels
+	// The pods appear bound to their nodes, then turn Ready, as the DaemonSet controller and
+	// the kubelets make them: a sync in between waits for them (podsSettling) instead of
+	// publishing part of the nodes.
+	pods := make([]*corev1.Pod, 0, len(s.nodes))
+	for _, node := range s.nodes {
+		t0 := time.Now()
+		pod := simulatedLBPod(ds, node, s.podIP)
+		s.rendering.Add(int64(time.Since(t0)))
+		s.podIP++
+		pending := pod.DeepCopy()
+		pending.ResourceVersion += "-pending"
+		pending.Status = corev1.PodStatus{Phase: corev1.PodPending}
+		s.pods.send(watch.Added, pending)
+		pods = append(pods, pod)
+	}
+	for _, pod := range pods {
+		s.pods.send(watch.Modified, pod)
 	}
 }
 
@@ -343,9 +349,40 @@ func simulatedLBPod(ds *appsv1.DaemonSet, node *corev1.Node, n int) *corev1.Pod 
 type simulatedClient struct {
 	kubernetes.Interface
 	core *simulatedCore
+	apps *simulatedApps
 }
 
 func (c *simulatedClient) CoreV1() corev1client.CoreV1Interface { return c.core }
+
+func (c *simulatedClient) AppsV1() appsv1client.AppsV1Interface { return c.apps }
+
+// simulatedApps tees the DaemonSet watch off to the simulation, which so reads no DaemonSet
+// of its own: a second informer or a poll of the cache would cost this process CPU that is
+// not the controller's.
+type simulatedApps struct {
+	appsv1client.AppsV1Interface
+	sim *lbSimulation
+}
+
+func (a *simulatedApps) DaemonSets(namespace string) appsv1client.DaemonSetInterface {
+	return simulatedDaemonSets{DaemonSetInterface: a.AppsV1Interface.DaemonSets(namespace), sim: a.sim}
+}
+
+type simulatedDaemonSets struct {
+	appsv1client.DaemonSetInterface
+	sim *lbSimulation
+}
+
+func (d simulatedDaemonSets) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	w, err := d.DaemonSetInterface.Watch(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
+		d.sim.daemonSetEvents <- e
+		return e, true
+	}), nil
+}
 
 // IsWatchListSemanticsUnSupported makes the informers list, then watch: the simulated watches
 // do not stream the initial list as a watch-list would.
