@@ -255,7 +255,8 @@ func (s *lbSimulation) run() func() {
 // DaemonSet deleted.
 func (s *lbSimulation) handle(e watch.Event) {
 	ds, ok := e.Object.(*appsv1.DaemonSet)
-	if !ok {
+	// A bookmark carries an empty DaemonSet with only a resourceVersion.
+	if !ok || (e.Type != watch.Added && e.Type != watch.Modified && e.Type != watch.Deleted) {
 		return
 	}
 	if e.Type == watch.Deleted {
