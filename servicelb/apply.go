@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/client-go/tools/cache"
@@ -196,11 +195,9 @@ func nullIfEmpty(m map[string]string) any {
 // deleteDaemonSets deletes the DaemonSets labelled with key's Service, except the one named
 // keep, and records DeletedDaemonSet on svc when there is one to record it on.
 func (c *Controller) deleteDaemonSets(ctx context.Context, key cache.ObjectName, svc *corev1.Service, keep string) error {
-	dss, err := c.daemonSets.DaemonSets(c.opts.Namespace).List(labels.SelectorFromSet(labels.Set{
-		c.keys.SvcName: key.Name, c.keys.SvcNamespace: key.Namespace,
-	}))
+	dss, err := c.daemonSetsOf(key)
 	if err != nil {
-		return fmt.Errorf("listing DaemonSets from the cache: %w", err)
+		return err
 	}
 	var errs []error
 	for _, ds := range dss {

@@ -75,6 +75,8 @@ type Controller struct {
 	slices     discoverylisters.EndpointSliceLister
 	pods       corelisters.PodLister
 	daemonSets appslisters.DaemonSetLister
+	// podIndex and daemonSetIndex are the same caches, indexed by Service (serviceIndex).
+	podIndex, daemonSetIndex cache.Indexer
 
 	// metrics are the controller's metrics, registered on opts.MetricsRegistry if set.
 	metrics *controllerMetrics
@@ -161,10 +163,11 @@ func (c *Controller) Start(ctx context.Context, factory informers.SharedInformer
 	c.mu.Unlock()
 	c.nodes = nodeInformer.Lister()
 	c.slices = sliceInformer.Lister()
-	c.pods = podInformer.Lister()
-	c.daemonSets = dsInformer.Lister()
 
 	var errs []error
+	if err := c.useLBCaches(podInformer.Informer(), dsInformer.Informer()); err != nil {
+		errs = append(errs, err)
+	}
 	add := func(what string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			errs = append(errs, fmt.Errorf("adding %s handler: %w", what, err))
@@ -356,9 +359,10 @@ func (c *Controller) syncServed(ctx context.Context, svc *corev1.Service) error 
 		in.daemonSet = ds
 	}
 	if len(ingress) == 0 {
-		pods, err := c.pods.List(labels.Everything())
+		// Only the pods holding one of the Service's ports can keep it off a node.
+		pods, err := c.podsHoldingPorts(svc)
 		if err != nil {
-			return fmt.Errorf("listing LB pods from the cache: %w", err)
+			return err
 		}
 		p := placeLoadBalancer(svc, nodes, want.Spec.Template.Spec.Tolerations, indexHostPorts(pods, c.keys), c.keys)
 		if len(p.eligible) == 0 {

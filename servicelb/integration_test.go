@@ -56,6 +56,14 @@ type harness struct {
 // client bound to ClusterRole only.
 func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
+	return newWrappedHarness(t, opts, nil)
+}
+
+// newWrappedHarness is newHarness with the controller's client, and so its informers, passed
+// through wrap when it is not nil: BenchmarkScale serves the LB pods and Nodes from a
+// simulation that way.
+func newWrappedHarness(t testing.TB, opts Options, wrap func(kubernetes.Interface) kubernetes.Interface) *harness {
+	t.Helper()
 	c := cluster.Get(t)
 	h := &harness{t: t, c: c, admin: c.Client, writes: &testcluster.WriteCounter{ContentType: true}}
 	h.lbNS = c.Namespace(t)
@@ -66,6 +74,9 @@ func newHarness(t testing.TB, opts Options) *harness {
 	var err error
 	h.client, err = kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
+	if wrap != nil {
+		h.client = wrap(h.client)
+	}
 
 	// Cleanups run last-in first-out. The Services go first, while the controller runs, so it
 	// deletes their DaemonSets and releases them: a Service left behind would be served by
@@ -131,9 +142,16 @@ func (h *harness) releaseServices() {
 	}
 }
 
-// lbService is a selector-less LoadBalancer Service on TCP port.
+// createService creates lbService(name, port, tweaks...) in the test's namespace.
 func (h *harness) createService(name string, port int32, tweaks ...svcTweak) *corev1.Service {
 	h.t.Helper()
+	out, err := h.admin.CoreV1().Services(h.ns).Create(h.t.Context(), h.lbService(name, port, tweaks...), metav1.CreateOptions{})
+	require.NoError(h.t, err)
+	return out
+}
+
+// lbService is a selector-less LoadBalancer Service on TCP port.
+func (h *harness) lbService(name string, port int32, tweaks ...svcTweak) *corev1.Service {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
 		Spec: corev1.ServiceSpec{
@@ -144,9 +162,7 @@ func (h *harness) createService(name string, port int32, tweaks ...svcTweak) *co
 	for _, tw := range tweaks {
 		tw(svc)
 	}
-	out, err := h.admin.CoreV1().Services(h.ns).Create(h.t.Context(), svc, metav1.CreateOptions{})
-	require.NoError(h.t, err)
-	return out
+	return svc
 }
 
 func (h *harness) getService(name string) *corev1.Service {

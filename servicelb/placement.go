@@ -3,6 +3,7 @@ package servicelb
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,26 +88,16 @@ func indexHostPorts(pods []*corev1.Pod, keys Keys) hostPortIndex {
 			continue
 		}
 		var holder *portHolder
-		for c := range podspec.ServingContainers(pod) {
-			for _, cp := range c.Ports {
-				port := cp.HostPort
-				if port == 0 && pod.Spec.HostNetwork {
-					port = cp.ContainerPort
-				}
-				if port == 0 {
-					continue
-				}
-				if holder == nil {
-					holder = newPortHolder(pod, keys)
-				}
-				byPort := idx[pod.Spec.NodeName]
-				if byPort == nil {
-					byPort = map[hostPort][]portHolder{}
-					idx[pod.Spec.NodeName] = byPort
-				}
-				hp := newHostPort(port, cp.Protocol)
-				byPort[hp] = append(byPort[hp], *holder)
+		for hp := range hostPortsOf(pod) {
+			if holder == nil {
+				holder = newPortHolder(pod, keys)
 			}
+			byPort := idx[pod.Spec.NodeName]
+			if byPort == nil {
+				byPort = map[hostPort][]portHolder{}
+				idx[pod.Spec.NodeName] = byPort
+			}
+			byPort[hp] = append(byPort[hp], *holder)
 		}
 	}
 	// Pods come from a lister in no order; sorted holders make the reasons deterministic.
@@ -119,6 +110,25 @@ func indexHostPorts(pods []*corev1.Pod, keys Keys) hostPortIndex {
 		}
 	}
 	return idx
+}
+
+// hostPortsOf yields the host ports of pod's serving containers, whether or not the pod is
+// bound or finished (indexHostPorts checks that): each hostPort, or the containerPort of a
+// hostNetwork pod.
+func hostPortsOf(pod *corev1.Pod) iter.Seq[hostPort] {
+	return func(yield func(hostPort) bool) {
+		for c := range podspec.ServingContainers(pod) {
+			for _, cp := range c.Ports {
+				port := cp.HostPort
+				if port == 0 && pod.Spec.HostNetwork {
+					port = cp.ContainerPort
+				}
+				if port != 0 && !yield(newHostPort(port, cp.Protocol)) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func newPortHolder(pod *corev1.Pod, keys Keys) *portHolder {

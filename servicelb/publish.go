@@ -37,11 +37,9 @@ func (c *Controller) refuseReserved(ctx context.Context, svc *corev1.Service, re
 // ingress computes the status of svc from the caches, and returns the Service's LB
 // pods it was computed from.
 func (c *Controller) ingress(svc *corev1.Service) ([]corev1.LoadBalancerIngress, []*corev1.Pod, error) {
-	pods, err := c.pods.Pods(c.opts.Namespace).List(labels.SelectorFromSet(labels.Set{
-		c.keys.SvcName: svc.Name, c.keys.SvcNamespace: svc.Namespace,
-	}))
+	pods, err := c.lbPodsOf(cache.MetaObjectToName(svc))
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing LB pods from the cache: %w", err)
+		return nil, nil, err
 	}
 	nodes := make(map[string]*corev1.Node, len(pods))
 	for _, pod := range pods {

@@ -38,14 +38,13 @@ func TestSyncBeforeTheCacheCatchesUpWritesNothingAgain(t *testing.T) {
 			require.NoError(t, inf.GetIndexer().Add(o))
 		}
 	}
+	require.NoError(t, c.useLBCaches(factory.Core().V1().Pods().Informer(), factory.Apps().V1().DaemonSets().Informer()))
 	add(factory.Core().V1().Services().Informer(), svc)
 	add(factory.Core().V1().Nodes().Informer(), node)
 	add(factory.Core().V1().Pods().Informer(), lbPod(svc, "a", "10.42.0.5"))
 	c.services = factory.Core().V1().Services().Lister()
 	c.nodes = factory.Core().V1().Nodes().Lister()
 	c.slices = factory.Discovery().V1().EndpointSlices().Lister()
-	c.pods = factory.Core().V1().Pods().Lister()
-	c.daemonSets = factory.Apps().V1().DaemonSets().Lister()
 
 	writes := func() []string {
 		var out []string
