@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"maps"
+	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,8 @@ type compileCache struct {
 	// byNamespace indexes the pods policies can select (ok) by namespace; a namespace
 	// without such pods has no entry.
 	byNamespace map[string]map[*cachedPod]struct{}
+	// byAddr indexes the same pods by each of their addresses.
+	byAddr map[netip.Addr][]*cachedPod
 	// policies and policiesByObj do the same for policies.
 	policies      map[objKey]*cachedPolicy
 	policiesByObj map[*networkingv1.NetworkPolicy]*cachedPolicy
@@ -85,8 +88,8 @@ type cachedPolicy struct {
 // newCompileCache returns an empty cache: its first compile computes everything.
 func newCompileCache() *compileCache {
 	return &compileCache{pods: map[objKey]*cachedPod{}, podsByObj: map[*corev1.Pod]*cachedPod{},
-		byNamespace: map[string]map[*cachedPod]struct{}{},
-		policies:    map[objKey]*cachedPolicy{}, policiesByObj: map[*networkingv1.NetworkPolicy]*cachedPolicy{},
+		byNamespace: map[string]map[*cachedPod]struct{}{}, byAddr: map[netip.Addr][]*cachedPod{},
+		policies: map[objKey]*cachedPolicy{}, policiesByObj: map[*networkingv1.NetworkPolicy]*cachedPolicy{},
 		policiesByNS: map[string][]*policyInfo{}, problems: map[objKey][]error{},
 		namespaces: map[*corev1.Namespace]uint64{}, families: map[corev1.IPFamily]*familyCache{}}
 }
@@ -244,6 +247,11 @@ func (cc *compileCache) indexPod(e *cachedPod) {
 		cc.byNamespace[e.key.namespace] = m
 	}
 	m[e] = struct{}{}
+	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+		if a.IsValid() {
+			cc.byAddr[a] = append(cc.byAddr[a], e)
+		}
+	}
 }
 
 func (cc *compileCache) unindexPod(e *cachedPod) {
@@ -251,6 +259,17 @@ func (cc *compileCache) unindexPod(e *cachedPod) {
 	delete(m, e)
 	if len(m) == 0 {
 		delete(cc.byNamespace, e.key.namespace)
+	}
+	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+		if !a.IsValid() {
+			continue
+		}
+		pods := slices.DeleteFunc(cc.byAddr[a], func(p *cachedPod) bool { return p == e })
+		if len(pods) == 0 {
+			delete(cc.byAddr, a)
+		} else {
+			cc.byAddr[a] = pods
+		}
 	}
 }
 

@@ -27,8 +27,9 @@ type familyCompiler struct {
 	// compile: the chains using them have one rule per number and are rebuilt. (Set members
 	// change without the chains changing: sets are named after what they stand for.)
 	changedNamed map[string]bool
-	// touchedNamed holds the numbers of each "name/PROTO" whose pods changed.
-	touchedNamed map[string]map[int32]bool
+	// touchedNamed holds the numbers of each "name/PROTO" whose pods changed, with the
+	// addresses of those pods.
+	touchedNamed map[string]map[int32][]netip.Addr
 	// changedSets holds the sets whose members changed in this compile; setsAddedOrGone is
 	// set when a set came or went, chainsChanged when any chain changed.
 	changedSets                    map[string]bool
@@ -51,7 +52,7 @@ type localPod struct {
 // newFamilyCompiler returns the compiler of family fam over cache.
 func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
 	return &familyCompiler{compiler: c, fam: fam, cache: cache,
-		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32]bool{}}
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}}
 }
 
 // setCollector gathers the sets of one family by name.

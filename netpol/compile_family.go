@@ -152,38 +152,93 @@ func (fc *familyCompiler) refresh() {
 		return
 	}
 	for _, e := range fc.cache.peerSets {
-		if !fc.mayChange(e, changed) {
-			continue
+		set := e.set
+		if moved := fc.movedPeers(e, changed); moved == nil {
+			// A namespace's labels changed and e selects namespaces by label, or many pods
+			// changed: resolved from the pods.
+			set = fc.resolvePeerSet(e)
+		} else {
+			// Only the moved addresses can come or go.
+			for _, a := range moved {
+				set.Entries = withEntry(set.Entries, a, fc.peerSetHas(e, a))
+			}
 		}
 		// Kept when equal, so States share the entries and compare fast.
-		if set := fc.resolvePeerSet(e); !slices.Equal(set.Entries, e.set.Entries) {
+		if !slices.Equal(set.Entries, e.set.Entries) {
 			e.set = set
 			fc.setChanged(set.Name)
 		}
 	}
 }
 
-// mayChange reports whether a change of this compile can change e's set: a namespace's
-// labels changed and e selects namespaces by label, or a changed pod, before or after the
-// change, matches one of e's peers.
-func (fc *familyCompiler) mayChange(e *peerSetEntry, changed []podInfo) bool {
+// maxIncrementalMoves is how many addresses a set's members are edited one by one for;
+// beyond it they are recomputed.
+const maxIncrementalMoves = 64
+
+// movedPeers returns the addresses, in this family, of the changed pods that one of e's
+// peers selects before or after the change, or nil when e must be resolved again: a
+// namespace's labels changed and e selects namespaces by label, or too many pods moved.
+func (fc *familyCompiler) movedPeers(e *peerSetEntry, changed []podInfo) []netip.Addr {
 	for _, sp := range e.peers {
 		if sp.namespaces != nil && fc.namespacesChanged {
+			return nil
+		}
+	}
+	moved := []netip.Addr{}
+	for i := range changed {
+		p := &changed[i]
+		if a := p.addr(fc.fam); a.IsValid() && fc.peersSelect(e, p) {
+			if len(moved) == maxIncrementalMoves {
+				return nil
+			}
+			moved = append(moved, a)
+		}
+	}
+	return moved
+}
+
+// peersSelect reports whether one of e's peers selects pod p.
+func (fc *familyCompiler) peersSelect(e *peerSetEntry, p *podInfo) bool {
+	for _, sp := range e.peers {
+		inNS := p.pod.Namespace == e.namespace
+		if sp.namespaces != nil {
+			inNS = sp.namespaces.Matches(fc.nsLabelsOf(p.pod.Namespace))
+		}
+		if inNS && (sp.pods == nil || sp.pods.Matches(labels.Set(p.pod.Labels))) {
 			return true
 		}
 	}
-	for _, p := range changed {
-		for _, sp := range e.peers {
-			inNS := p.pod.Namespace == e.namespace
-			if sp.namespaces != nil {
-				inNS = sp.namespaces.Matches(fc.nsLabelsOf(p.pod.Namespace))
-			}
-			if inNS && (sp.pods == nil || sp.pods.Matches(labels.Set(p.pod.Labels))) {
-				return true
-			}
+	return false
+}
+
+// peerSetHas reports whether a current pod with address a is one e's peers select.
+func (fc *familyCompiler) peerSetHas(e *peerSetEntry, a netip.Addr) bool {
+	for _, p := range fc.cc.byAddr[a] {
+		if p.info.addr(fc.fam) == a && fc.peersSelect(e, &p.info) {
+			return true
 		}
 	}
 	return false
+}
+
+// withEntry returns entries (set entries sorted by address) with a's entry if present, else
+// without it; a changed list is a new one, as States share the old.
+func withEntry(entries []string, a netip.Addr, present bool) []string {
+	i, found := slices.BinarySearchFunc(entries, a, func(entry string, a netip.Addr) int {
+		b, _ := netip.ParseAddr(entry)
+		return b.Compare(a)
+	})
+	switch {
+	case found == present:
+		return entries
+	case present:
+		out := make([]string, 0, len(entries)+1)
+		out = append(append(out, entries[:i]...), a.String())
+		return append(out, entries[i:]...)
+	default:
+		out := make([]string, 0, len(entries)-1)
+		return append(append(out, entries[:i]...), entries[i+1:]...)
+	}
 }
 
 // updatePolicies rebuilds the entries of the policies that changed, or of every policy on a
@@ -212,7 +267,7 @@ func (fc *familyCompiler) updatePolicies(fresh bool) {
 	if len(todo) == 0 {
 		return
 	}
-	gone := map[string]bool{}
+	var gone []string
 	var added []Chain
 	for key, p := range todo {
 		old := fc.cache.policies[key]
@@ -227,34 +282,39 @@ func (fc *familyCompiler) updatePolicies(fresh bool) {
 		if old != nil {
 			fc.unref(key, old)
 			for _, ch := range old.chains {
-				gone[ch.Name] = true
+				gone = append(gone, ch.Name)
 			}
 		}
 	}
 	fc.chainsChanged = true
-	kept := fc.cache.policyChains
-	if len(gone) > 0 {
-		kept = slices.DeleteFunc(kept, func(ch Chain) bool { return gone[ch.Name] })
-	}
-	slices.SortFunc(added, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
-	fc.cache.policyChains = mergeChains(kept, added)
+	fc.cache.policyChains = editChains(fc.cache.policyChains, gone, added)
 }
 
-// mergeChains merges two lists of chains sorted by name into one.
-func mergeChains(a, b []Chain) []Chain {
-	if len(b) == 0 {
-		return a
+// editChains returns chains (sorted by name) without the chains named gone and with added.
+// A few edits are made in place, one binary search each, so an event does not sort every
+// policy's chains again.
+func editChains(chains []Chain, gone []string, added []Chain) []Chain {
+	byName := func(ch Chain, name string) int { return cmp.Compare(ch.Name, name) }
+	if len(gone)+len(added) > maxIncrementalMoves {
+		goneSet := make(map[string]bool, len(gone))
+		for _, name := range gone {
+			goneSet[name] = true
+		}
+		chains = slices.DeleteFunc(chains, func(ch Chain) bool { return goneSet[ch.Name] })
+		chains = append(chains, added...)
+		slices.SortFunc(chains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
+		return chains
 	}
-	out := make([]Chain, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].Name <= b[0].Name {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
+	for _, name := range gone {
+		if i, found := slices.BinarySearchFunc(chains, name, byName); found {
+			chains = slices.Delete(chains, i, i+1)
 		}
 	}
-	out = append(out, a...)
-	return append(out, b...)
+	for _, ch := range added {
+		i, _ := slices.BinarySearchFunc(chains, ch.Name, byName)
+		chains = slices.Insert(chains, i, ch)
+	}
+	return chains
 }
 
 // ref counts the sets and named ports of policy key's new entry e; unref uncounts those

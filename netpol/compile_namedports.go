@@ -31,8 +31,17 @@ func (fc *familyCompiler) refreshNamedPorts() {
 			delete(fc.cache.namedSets, key)
 			continue
 		}
-		for n := range nums {
-			if set := fc.namedPortSet(key, n, byNum[n]); !slices.Equal(set.Entries, sets[n].Entries) {
+		for n, moved := range nums {
+			set := sets[n]
+			if len(moved) > maxIncrementalMoves {
+				set = fc.namedPortSet(key, n, byNum[n])
+			} else {
+				for _, a := range moved {
+					_, present := slices.BinarySearchFunc(byNum[n], a, netip.Addr.Compare)
+					set.Entries = withEntry(set.Entries, a, present)
+				}
+			}
+			if !slices.Equal(set.Entries, sets[n].Entries) {
 				sets[n] = set
 				fc.setChanged(set.Name)
 			}
@@ -50,9 +59,9 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 	for _, np := range p.ports {
 		key := np.name + "/" + string(np.proto)
 		if fc.touchedNamed[key] == nil {
-			fc.touchedNamed[key] = map[int32]bool{}
+			fc.touchedNamed[key] = map[int32][]netip.Addr{}
 		}
-		fc.touchedNamed[key][np.number] = true
+		fc.touchedNamed[key][np.number] = append(fc.touchedNamed[key][np.number], a)
 		byNum := fc.cache.namedPorts[key]
 		if byNum == nil {
 			byNum = map[int32][]netip.Addr{}
