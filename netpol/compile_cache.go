@@ -50,8 +50,11 @@ type compileCache struct {
 	// byNamespace indexes the pods policies can select (ok) by namespace; a namespace
 	// without such pods has no entry.
 	byNamespace map[string]map[*cachedPod]struct{}
-	// byAddr indexes the same pods by each of their addresses.
-	byAddr map[netip.Addr][]*cachedPod
+	// byAddr indexes the same pods by each of their addresses, and sharedAddr holds the
+	// further pods of an address two pods share (briefly, or when a finished pod's address
+	// was reused).
+	byAddr     map[netip.Addr]*cachedPod
+	sharedAddr map[netip.Addr][]*cachedPod
 	// policies and policiesByObj do the same for policies.
 	policies      map[objKey]*cachedPolicy
 	policiesByObj map[*networkingv1.NetworkPolicy]*cachedPolicy
@@ -69,8 +72,7 @@ type compileCache struct {
 
 // cachedPod is a pod as the last compile parsed it.
 type cachedPod struct {
-	key  objKey
-	obj  *corev1.Pod
+	// info.pod is the pod object, also when ok is false.
 	info podInfo
 	// ok is newPodInfo's verdict: false for pods no policy can select.
 	ok   bool
@@ -88,7 +90,7 @@ type cachedPolicy struct {
 // newCompileCache returns an empty cache: its first compile computes everything.
 func newCompileCache() *compileCache {
 	return &compileCache{pods: map[objKey]*cachedPod{}, podsByObj: map[*corev1.Pod]*cachedPod{},
-		byNamespace: map[string]map[*cachedPod]struct{}{}, byAddr: map[netip.Addr][]*cachedPod{},
+		byNamespace: map[string]map[*cachedPod]struct{}{}, byAddr: map[netip.Addr]*cachedPod{}, sharedAddr: map[netip.Addr][]*cachedPod{},
 		policies: map[objKey]*cachedPolicy{}, policiesByObj: map[*networkingv1.NetworkPolicy]*cachedPolicy{},
 		policiesByNS: map[string][]*policyInfo{}, problems: map[objKey][]error{},
 		namespaces: map[*corev1.Namespace]uint64{}, families: map[corev1.IPFamily]*familyCache{}}
@@ -197,7 +199,7 @@ func (cc *compileCache) updatePods(c *compiler) {
 				cc.unindexPod(e)
 			}
 			delete(cc.pods, key)
-			delete(cc.podsByObj, e.obj)
+			delete(cc.podsByObj, e.info.pod)
 		}
 	}
 }
@@ -209,7 +211,7 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 	e := cc.pods[key]
 	switch {
 	case e == nil:
-		e = &cachedPod{key: key}
+		e = &cachedPod{}
 		cc.pods[key] = e
 		if ok {
 			c.podsCome = append(c.podsCome, info)
@@ -217,12 +219,12 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 	case e.ok == ok && (!ok || samePodInfo(&e.info, &info)):
 		// Nothing the rules read changed (a status condition, say), so nothing built from
 		// the old version is stale.
-		delete(cc.podsByObj, e.obj)
-		e.obj, e.info = pod, info
+		delete(cc.podsByObj, e.info.pod)
+		e.info = info
 		cc.podsByObj[pod] = e
 		return e
 	default:
-		delete(cc.podsByObj, e.obj)
+		delete(cc.podsByObj, e.info.pod)
 		if e.ok {
 			c.podsGone = append(c.podsGone, e.info)
 			cc.unindexPod(e)
@@ -231,7 +233,7 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 			c.podsCome = append(c.podsCome, info)
 		}
 	}
-	e.obj, e.info, e.ok = pod, info, ok
+	e.info, e.ok = info, ok
 	if ok {
 		cc.indexPod(e)
 	}
@@ -241,42 +243,64 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 
 // indexPod and unindexPod add an accepted pod to byNamespace and take it out.
 func (cc *compileCache) indexPod(e *cachedPod) {
-	m := cc.byNamespace[e.key.namespace]
+	m := cc.byNamespace[e.info.pod.Namespace]
 	if m == nil {
 		m = map[*cachedPod]struct{}{}
-		cc.byNamespace[e.key.namespace] = m
+		cc.byNamespace[e.info.pod.Namespace] = m
 	}
 	m[e] = struct{}{}
 	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
-		if a.IsValid() {
-			cc.byAddr[a] = append(cc.byAddr[a], e)
+		switch {
+		case !a.IsValid():
+		case cc.byAddr[a] == nil:
+			cc.byAddr[a] = e
+		default:
+			cc.sharedAddr[a] = append(cc.sharedAddr[a], e)
 		}
 	}
 }
 
 func (cc *compileCache) unindexPod(e *cachedPod) {
-	m := cc.byNamespace[e.key.namespace]
+	m := cc.byNamespace[e.info.pod.Namespace]
 	delete(m, e)
 	if len(m) == 0 {
-		delete(cc.byNamespace, e.key.namespace)
+		delete(cc.byNamespace, e.info.pod.Namespace)
 	}
 	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
 		if !a.IsValid() {
 			continue
 		}
-		pods := slices.DeleteFunc(cc.byAddr[a], func(p *cachedPod) bool { return p == e })
-		if len(pods) == 0 {
-			delete(cc.byAddr, a)
+		shared := cc.sharedAddr[a]
+		if cc.byAddr[a] == e {
+			if len(shared) == 0 {
+				delete(cc.byAddr, a)
+				continue
+			}
+			cc.byAddr[a], shared = shared[0], shared[1:]
 		} else {
-			cc.byAddr[a] = pods
+			shared = slices.DeleteFunc(shared, func(p *cachedPod) bool { return p == e })
+		}
+		if len(shared) == 0 {
+			delete(cc.sharedAddr, a)
+		} else {
+			cc.sharedAddr[a] = shared
 		}
 	}
 }
 
+// podsAt returns the accepted pods with address a.
+func (cc *compileCache) podsAt(a netip.Addr) []*cachedPod {
+	p := cc.byAddr[a]
+	if p == nil {
+		return nil
+	}
+	return append([]*cachedPod{p}, cc.sharedAddr[a]...)
+}
+
 // samePodInfo reports whether two parses of a pod give the rules the same inputs.
 func samePodInfo(a, b *podInfo) bool {
-	return a.v4 == b.v4 && a.v6 == b.v6 && slices.Equal(a.ports, b.ports) &&
-		a.pod.Spec.NodeName == b.pod.Spec.NodeName && maps.Equal(a.pod.Labels, b.pod.Labels)
+	return a.v4 == b.v4 && a.v6 == b.v6 && a.pod.Spec.NodeName == b.pod.Spec.NodeName &&
+		maps.Equal(a.pod.Labels, b.pod.Labels) && slices.Equal(a.namedPorts(), b.namedPorts())
 }
 
 // updatePolicies makes the cached policies in's, recording in c the policies that changed

@@ -213,7 +213,7 @@ func (fc *familyCompiler) peersSelect(e *peerSetEntry, p *podInfo) bool {
 
 // peerSetHas reports whether a current pod with address a is one e's peers select.
 func (fc *familyCompiler) peerSetHas(e *peerSetEntry, a netip.Addr) bool {
-	for _, p := range fc.cc.byAddr[a] {
+	for _, p := range fc.cc.podsAt(a) {
 		if p.info.addr(fc.fam) == a && fc.peersSelect(e, &p.info) {
 			return true
 		}
@@ -428,7 +428,7 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 		for _, pods := range fc.byNamespace {
 			for p := range pods {
 				if fc.isLocal(&p.info) {
-					touched[p.key] = true
+					touched[p.info.key()] = true
 				}
 			}
 		}
@@ -441,7 +441,7 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 		for ns := range fc.policyNSChanged {
 			for p := range fc.byNamespace[ns] {
 				if fc.isLocal(&p.info) {
-					touched[p.key] = true
+					touched[p.info.key()] = true
 				}
 			}
 		}

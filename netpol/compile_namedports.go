@@ -56,7 +56,7 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 	if !a.IsValid() {
 		return
 	}
-	for _, np := range p.ports {
+	for _, np := range p.namedPorts() {
 		key := np.name + "/" + string(np.proto)
 		if fc.touchedNamed[key] == nil {
 			fc.touchedNamed[key] = map[int32][]netip.Addr{}
@@ -106,7 +106,7 @@ func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr,
 	if !a.IsValid() {
 		return
 	}
-	for _, np := range p.ports {
+	for _, np := range p.namedPorts() {
 		key := np.name + "/" + string(np.proto)
 		byNum := idx[key]
 		if byNum == nil {

@@ -92,7 +92,8 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 		e.set = fc.resolvePeerSet(e)
 		fc.cache.peerSets[k] = e
 	}
-	fc.building.peerKeys = append(fc.building.peerKeys, k)
+	// The entry's key, not k: policies sharing the set share one string.
+	fc.building.peerKeys = append(fc.building.peerKeys, e.key)
 	return e.set.Name
 }
 
