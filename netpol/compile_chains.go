@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -65,16 +64,6 @@ func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entri
 		sc[name] = IPSet{Name: name, Type: typ, Family: fam, Entries: entries}
 	}
 	return name
-}
-
-// sorted returns the sets sorted by name.
-func (sc setCollector) sorted() []IPSet {
-	out := make([]IPSet, 0, len(sc))
-	for _, s := range sc {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b IPSet) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 // addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
