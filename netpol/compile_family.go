@@ -446,6 +446,18 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 			}
 		}
 	}
+	if fresh {
+		// Every chain is new: sorted once, not inserted one by one.
+		for key := range touched {
+			p := fc.cc.pods[key]
+			le := &localEntry{key: key, lp: fc.localPod(&p.info)}
+			le.chain = fc.podChain(le.lp)
+			fc.cache.locals[key] = le
+			fc.cache.podChains = append(fc.cache.podChains, le.chain)
+		}
+		slices.SortFunc(fc.cache.podChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
+		touched = nil
+	}
 	membership := false
 	for key := range touched {
 		if fc.updateLocal(key) {
