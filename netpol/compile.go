@@ -7,7 +7,6 @@ package netpol
 // the API.
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 
@@ -121,21 +120,24 @@ func familiesOf(prefixes []netip.Prefix) []corev1.IPFamily {
 // compiler holds what one compile parsed for every family, and what changed since the
 // previous compile of the same cache.
 type compiler struct {
-	in       Input
+	in Input
+	// cc is the cache the compile reads its indexes from and updates.
+	cc       *compileCache
 	nsLabels map[string]map[string]string
-	pods     []podInfo
-	// byNamespace indexes pods by namespace name.
-	byNamespace map[string][]int
-	// policies are sorted by namespace and name; policiesByNS indexes them by namespace.
-	policies     []*policyInfo
-	policiesByNS map[string][]int
-	problems     []error
+	// byNamespace indexes the pods policies can select by namespace name.
+	byNamespace map[string]map[*cachedPod]struct{}
+	// policiesByNS holds each namespace's policies sorted by name.
+	policiesByNS map[string][]*policyInfo
 	// podsGone and podsCome hold the old and the new versions of the pods that changed in a
 	// way the rules can see (added, removed, relabelled, readdressed, ...) since the
 	// previous compile of the cache.
 	podsGone, podsCome []podInfo
 	// namespacesChanged is set when any namespace's labels changed, or one came or went.
 	namespacesChanged bool
+	// policyChanges maps each policy that came, changed or went to its new parse (nil when
+	// gone or unparsable), and policyNSChanged holds their namespaces.
+	policyChanges   map[objKey]*policyInfo
+	policyNSChanged map[string]bool
 }
 
 // changedPods returns the old and new versions of the changed pods.
@@ -150,33 +152,4 @@ func (c *compiler) nsLabelsOf(ns string) labels.Set {
 		return l
 	}
 	return labels.Set{corev1.LabelMetadataName: ns}
-}
-
-// compileFamily computes one family's ruleset, reusing the policy chains and sets of fc's
-// cache that no change touched.
-func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
-	fc.refresh()
-	var policyChains []Chain
-	sets := setCollector{}
-	for _, p := range c.policies {
-		e := fc.policyEntry(p)
-		policyChains = append(policyChains, e.chains...)
-		fc.collectSets(e, sets)
-	}
-	fc.prune()
-	local := fc.localPods()
-	var podChains []Chain
-	for _, lp := range local {
-		podChains = append(podChains, fc.podChain(lp))
-	}
-	slices.SortFunc(policyChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(podChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
-
-	rs := Ruleset{Family: fc.fam}
-	rs.Chains = append(rs.Chains, fc.topLevelChains(local)...)
-	rs.Chains = append(rs.Chains, fc.commonChain(), Chain{Name: ChainDefault, Rules: []string{"-j MARK --set-xmark " + markMatched}}, fc.tailChain(local, sets))
-	rs.Chains = append(rs.Chains, policyChains...)
-	rs.Chains = append(rs.Chains, podChains...)
-	rs.Sets = sets.sorted()
-	return rs
 }

@@ -218,7 +218,8 @@ func (rc *randomCluster) input(families []corev1.IPFamily) Input {
 }
 
 // TestIncrementalCompileEqualsFullCompile runs seeded random event sequences (pods, namespaces
-// and policies added, changed and deleted, status-only updates, families switched) through one
+// and policies added, changed and deleted, status-only updates, families switched, one event
+// or a burst of them per compile) through one
 // compileCache and checks after every event that its State and problems equal a compile from
 // nothing. A failure names the seed and the events so far.
 func TestIncrementalCompileEqualsFullCompile(t *testing.T) {
@@ -236,7 +237,18 @@ func TestIncrementalCompileEqualsFullCompile(t *testing.T) {
 			cache := newCompileCache()
 			var events []string
 			for step := range 150 {
-				events = append(events, rc.step())
+				// Mostly one event per compile; sometimes a burst the runner coalesced, some
+				// larger than what the cache edits one by one (maxIncrementalMoves).
+				burst := 1
+				switch rc.r.IntN(60) {
+				case 0, 1:
+					burst = 5
+				case 2:
+					burst = maxIncrementalMoves + 8
+				}
+				for range burst {
+					events = append(events, rc.step())
+				}
 				families := dual
 				if step%40 == 39 {
 					families = v4 // the IPv6 cache is dropped, then rebuilt

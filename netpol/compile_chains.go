@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -27,12 +26,13 @@ type familyCompiler struct {
 	// compile: the chains using them have one rule per number and are rebuilt. (Set members
 	// change without the chains changing: sets are named after what they stand for.)
 	changedNamed map[string]bool
-	// touchedNamed holds the numbers of each "name/PROTO" whose pods changed.
-	touchedNamed map[string]map[int32]bool
-	// usedPeerSets, usedNamed and usedPolicies record what this compile referenced; the
-	// rest of the cache is dropped at its end.
-	usedPeerSets, usedNamed map[string]bool
-	usedPolicies            map[objKey]bool
+	// touchedNamed holds the numbers of each "name/PROTO" whose pods changed, with the
+	// addresses of those pods.
+	touchedNamed map[string]map[int32][]netip.Addr
+	// changedSets holds the sets whose members changed in this compile; setsAddedOrGone is
+	// set when a set came or went, chainsChanged when any chain changed.
+	changedSets                    map[string]bool
+	setsAddedOrGone, chainsChanged bool
 	// building is the entry of the policy being compiled: the sets and keys its chains use
 	// are recorded in it.
 	building *policyEntry
@@ -51,8 +51,7 @@ type localPod struct {
 // newFamilyCompiler returns the compiler of family fam over cache.
 func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
 	return &familyCompiler{compiler: c, fam: fam, cache: cache,
-		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32]bool{},
-		usedPeerSets: map[string]bool{}, usedNamed: map[string]bool{}, usedPolicies: map[objKey]bool{}}
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}}
 }
 
 // setCollector gathers the sets of one family by name.
@@ -65,16 +64,6 @@ func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entri
 		sc[name] = IPSet{Name: name, Type: typ, Family: fam, Entries: entries}
 	}
 	return name
-}
-
-// sorted returns the sets sorted by name.
-func (sc setCollector) sorted() []IPSet {
-	out := make([]IPSet, 0, len(sc))
-	for _, s := range sc {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b IPSet) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 // addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
@@ -100,38 +89,24 @@ func sortedAddrEntries(addrs []netip.Addr) []string {
 	return out
 }
 
-// localPods lists the node's pods that have an address of this family, sorted by namespace
-// and name, with the policy chains that select each. It runs after every policy's entry is
-// up to date.
-func (fc *familyCompiler) localPods() []localPod {
-	var out []localPod
-	for i := range fc.pods {
-		p := &fc.pods[i]
-		a := p.addr(fc.fam)
-		if p.pod.Spec.NodeName != fc.in.NodeName || fc.in.NodeName == "" || !a.IsValid() {
+// localPod returns a local pod with an address of this family and the policy chains that
+// select it. It runs after every policy's entry is up to date.
+func (fc *familyCompiler) localPod(p *podInfo) localPod {
+	lp := localPod{info: p, addr: p.addr(fc.fam)}
+	set := labels.Set(p.pod.Labels)
+	for _, pol := range fc.policiesByNS[p.pod.Namespace] {
+		if !pol.selector.Matches(set) {
 			continue
 		}
-		lp := localPod{info: p, addr: a}
-		set := labels.Set(p.pod.Labels)
-		for _, j := range fc.policiesByNS[p.pod.Namespace] {
-			pol := fc.policies[j]
-			if !pol.selector.Matches(set) {
-				continue
-			}
-			e := fc.cache.policies[objKey{pol.namespace, pol.name}]
-			if pol.isolatesIngress {
-				lp.ingress = append(lp.ingress, e.ingressChain)
-			}
-			if pol.isolatesEgress {
-				lp.egress = append(lp.egress, e.egressChain)
-			}
+		e := fc.cache.policies[objKey{pol.namespace, pol.name}]
+		if pol.isolatesIngress {
+			lp.ingress = append(lp.ingress, e.ingressChain)
 		}
-		out = append(out, lp)
+		if pol.isolatesEgress {
+			lp.egress = append(lp.egress, e.egressChain)
+		}
 	}
-	slices.SortFunc(out, func(a, b localPod) int {
-		return cmp.Or(cmp.Compare(a.info.pod.Namespace, b.info.pod.Namespace), cmp.Compare(a.info.pod.Name, b.info.pod.Name))
-	})
-	return out
+	return lp
 }
 
 // compilePolicy builds a policy's entry: one chain per direction the policy isolates, and
@@ -149,6 +124,18 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 		e.chains = append(e.chains, Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
 	}
 	e.blockSets = slices.Collect(maps.Values(fc.sets))
+	for i := range e.blockSets {
+		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
+	}
+	for _, k := range e.peerKeys {
+		ps := fc.cache.peerSets[k]
+		e.sets = append(e.sets, setUse{name: ps.set.Name, src: setRef{peer: ps}})
+	}
+	for _, k := range e.namedKeys {
+		for n, s := range fc.cache.namedSets[k] {
+			e.sets = append(e.sets, setUse{name: s.Name, src: setRef{namedKey: k, num: n}})
+		}
+	}
 	fc.building, fc.sets = nil, nil
 	return e
 }
@@ -264,7 +251,7 @@ func (fc *familyCompiler) commonChain() Chain {
 // (addrtype LOCAL), or pod-to-node traffic there would be rejected. The set of programmed
 // local pods plays kube-router's kube-router-local-pods; it is marked AddLast, so an address
 // joins it only after its pod chain is live.
-func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
+func (fc *familyCompiler) tailChain() Chain {
 	var rules []string
 	var cidrs []string
 	for _, c := range fc.in.PodCIDRs {
@@ -273,12 +260,7 @@ func (fc *familyCompiler) tailChain(local []localPod, sets setCollector) Chain {
 		}
 	}
 	if len(cidrs) > 0 {
-		addrs := make([]netip.Addr, len(local))
-		for i, lp := range local {
-			addrs[i] = lp.addr
-		}
 		set := localPodsSetName(fc.fam)
-		sets[set] = IPSet{Name: set, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs), AddLast: true}
 		for _, c := range cidrs {
 			rules = append(rules,
 				"-s "+c+" -m addrtype ! --src-type LOCAL -m set ! --match-set "+set+" src -m comment --comment \"reject unprogrammed local pod\" -j REJECT",

@@ -31,9 +31,19 @@ func (fc *familyCompiler) refreshNamedPorts() {
 			delete(fc.cache.namedSets, key)
 			continue
 		}
-		for n := range nums {
-			if set := fc.namedPortSet(key, n, byNum[n]); !slices.Equal(set.Entries, sets[n].Entries) {
+		for n, moved := range nums {
+			set := sets[n]
+			if len(moved) > maxIncrementalMoves {
+				set = fc.namedPortSet(key, n, byNum[n])
+			} else {
+				for _, a := range moved {
+					_, present := slices.BinarySearchFunc(byNum[n], a, netip.Addr.Compare)
+					set.Entries = withEntry(set.Entries, a, present)
+				}
+			}
+			if !slices.Equal(set.Entries, sets[n].Entries) {
 				sets[n] = set
+				fc.setChanged(set.Name)
 			}
 		}
 	}
@@ -46,12 +56,12 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 	if !a.IsValid() {
 		return
 	}
-	for _, np := range p.ports {
+	for _, np := range p.namedPorts() {
 		key := np.name + "/" + string(np.proto)
 		if fc.touchedNamed[key] == nil {
-			fc.touchedNamed[key] = map[int32]bool{}
+			fc.touchedNamed[key] = map[int32][]netip.Addr{}
 		}
-		fc.touchedNamed[key][np.number] = true
+		fc.touchedNamed[key][np.number] = append(fc.touchedNamed[key][np.number], a)
 		byNum := fc.cache.namedPorts[key]
 		if byNum == nil {
 			byNum = map[int32][]netip.Addr{}
@@ -77,20 +87,9 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 // number to their addresses, sorted, once per port entry as moveNamedPorts keeps them.
 func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
 	idx := map[string]map[int32][]netip.Addr{}
-	for i := range fc.pods {
-		p := &fc.pods[i]
-		a := p.addr(fc.fam)
-		if !a.IsValid() {
-			continue
-		}
-		for _, np := range p.ports {
-			key := np.name + "/" + string(np.proto)
-			byNum := idx[key]
-			if byNum == nil {
-				byNum = map[int32][]netip.Addr{}
-				idx[key] = byNum
-			}
-			byNum[np.number] = append(byNum[np.number], a)
+	for _, pods := range fc.byNamespace {
+		for cp := range pods {
+			fc.indexNamedPorts(idx, &cp.info)
 		}
 	}
 	for _, byNum := range idx {
@@ -101,4 +100,19 @@ func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
 	return idx
 }
 
-func (fc *familyCompiler) isChangedNamed(key string) bool { return fc.changedNamed[key] }
+// indexNamedPorts adds a pod's address under each of its named ports to idx.
+func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr, p *podInfo) {
+	a := p.addr(fc.fam)
+	if !a.IsValid() {
+		return
+	}
+	for _, np := range p.namedPorts() {
+		key := np.name + "/" + string(np.proto)
+		byNum := idx[key]
+		if byNum == nil {
+			byNum = map[int32][]netip.Addr{}
+			idx[key] = byNum
+		}
+		byNum[np.number] = append(byNum[np.number], a)
+	}
+}

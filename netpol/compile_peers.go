@@ -92,8 +92,8 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 		e.set = fc.resolvePeerSet(e)
 		fc.cache.peerSets[k] = e
 	}
-	fc.usedPeerSets[k] = true
-	fc.building.peerKeys = append(fc.building.peerKeys, k)
+	// The entry's key, not k: policies sharing the set share one string.
+	fc.building.peerKeys = append(fc.building.peerKeys, e.key)
 	return e.set.Name
 }
 
@@ -123,10 +123,9 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 			}
 		}
 		for _, ns := range namespaces {
-			for _, i := range fc.byNamespace[ns] {
-				pod := &fc.pods[i]
-				a := pod.addr(fc.fam)
-				if !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(pod.pod.Labels))) {
+			for p := range fc.byNamespace[ns] {
+				a := p.info.addr(fc.fam)
+				if !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(p.info.pod.Labels))) {
 					continue
 				}
 				addrs = append(addrs, a)
@@ -176,7 +175,6 @@ func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 		sets = map[int32]IPSet{}
 		fc.cache.namedSets[key] = sets
 	}
-	fc.usedNamed[key] = true
 	fc.building.namedKeys = append(fc.building.namedKeys, key)
 	out := make([]string, 0, len(nums))
 	for _, n := range nums {
@@ -184,6 +182,7 @@ func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 		if !ok {
 			set = fc.namedPortSet(key, n, byNum[n])
 			sets[n] = set
+			fc.setChanged(set.Name)
 		}
 		out = append(out, "-m set --match-set "+set.Name+" dst -p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(n)))
 	}

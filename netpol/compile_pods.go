@@ -13,8 +13,6 @@ type podInfo struct {
 	pod *corev1.Pod
 	// v4 and v6 are the pod's first address of each family; invalid when it has none.
 	v4, v6 netip.Addr
-	// ports are the named container ports the pod serves.
-	ports []namedContainerPort
 }
 
 // namedContainerPort is one named container port of a pod.
@@ -26,10 +24,11 @@ type namedContainerPort struct {
 
 // newPodInfo keeps the pods a policy can select as target or peer:
 // not hostNetwork (its address is the node's), not finished (its address may already belong
-// to a new pod, kube-router#1056), and with at least one address.
+// to a new pod, kube-router#1056), and with at least one address. A pod refused still
+// comes back in the info, without addresses.
 func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 	if pod.Spec.HostNetwork || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return podInfo{}, false
+		return podInfo{pod: pod}, false
 	}
 	info := podInfo{pod: pod}
 	addrs := make([]string, 0, len(pod.Status.PodIPs)+1)
@@ -53,11 +52,19 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 		}
 	}
 	if !info.v4.IsValid() && !info.v6.IsValid() {
-		return podInfo{}, false
+		return podInfo{pod: pod}, false
 	}
+	return info, true
+}
+
+// namedPorts returns the named container ports the pod serves. They are read from the pod
+// when needed rather than kept: most pods' are never needed again, and the informer holds
+// the pod anyway.
+func (p *podInfo) namedPorts() []namedContainerPort {
+	var out []namedContainerPort
 	// Named ports are the containers' ports, sidecars (restartable init
 	// containers) included since they serve for the pod's lifetime.
-	for ctr := range podspec.ServingContainers(pod) {
+	for ctr := range podspec.ServingContainers(p.pod) {
 		for _, cp := range ctr.Ports {
 			if cp.Name == "" {
 				continue
@@ -66,11 +73,14 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 			if proto == "" {
 				proto = corev1.ProtocolTCP
 			}
-			info.ports = append(info.ports, namedContainerPort{name: cp.Name, proto: proto, number: cp.ContainerPort})
+			out = append(out, namedContainerPort{name: cp.Name, proto: proto, number: cp.ContainerPort})
 		}
 	}
-	return info, true
+	return out
 }
+
+// key returns the pod's namespace and name.
+func (p *podInfo) key() objKey { return objKey{p.pod.Namespace, p.pod.Name} }
 
 // addr returns the pod's address of fam, invalid when it has none.
 func (p *podInfo) addr(fam corev1.IPFamily) netip.Addr {
