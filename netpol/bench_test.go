@@ -1,6 +1,7 @@
 package netpol
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
