@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -10,12 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/netpolworkload"
@@ -46,7 +40,8 @@ func BenchmarkNodeMemory(b *testing.B) {
 	w := netpolworkload.OfRecord(scale)
 	c := cluster.Get(b)
 	loadStart := time.Now()
-	loadWorkload(b, c, w)
+	b.Cleanup(func() { _ = netpolworkload.Unload(context.Background(), c.Client, w) })
+	require.NoError(b, netpolworkload.Load(b.Context(), c.Client, w))
 	b.Logf("loaded %+v in %s", w, time.Since(loadStart).Round(time.Second))
 	// The node build is what the node DaemonSet runs; the full build (every command) is
 	// measured beside it, as the same node's part in a binary that links everything.
@@ -88,79 +83,4 @@ func runNodeIdle(b *testing.B, c *testcluster.Cluster, exe string, localPods int
 	b.ReportMetric(mem.File, "rss-file-MB")
 	b.ReportMetric(mem.Anon, "rss-anon-MB")
 	p.stop(b)
-}
-
-// loadWorkload creates w's nodes (out of kwok's hands: the benchmark reports its pods
-// Running itself, with the workload's addresses), namespaces, pods and policies, with a few
-// writers in parallel. The namespaces and nodes go when the benchmark ends.
-func loadWorkload(b *testing.B, c *testcluster.Cluster, w netpolworkload.Workload) {
-	b.Helper()
-	ctx := b.Context()
-	nodes := make([]*corev1.Node, 0, w.Nodes)
-	for i := range w.Nodes {
-		cidr := fmt.Sprintf("10.42.%d.0/24", i)
-		if i == 0 {
-			cidr = w.PodCIDR().String()
-		} else if w.Scaled() {
-			cidr = fmt.Sprintf("10.%d.%d.0/24", 64+i>>8, i&0xff)
-		}
-		nodes = append(nodes, testcluster.Node(netpolworkload.NodeName(i), testcluster.Unmanaged(), testcluster.PodCIDRs(cidr)))
-	}
-	c.AddNodes(b, nodes...)
-	namespaces := w.NamespaceObjects()
-	b.Cleanup(func() {
-		for _, ns := range namespaces {
-			_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
-		}
-	})
-	parallel(b, len(namespaces), func(i int) error {
-		if _, err := c.Client.CoreV1().Namespaces().Create(ctx, namespaces[i], metav1.CreateOptions{}); ignoreExists(err) != nil {
-			return err
-		}
-		// Pods are refused until their ServiceAccount exists, which the controller manager
-		// makes in its own time.
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: namespaces[i].Name}}
-		_, err := c.Client.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
-		return ignoreExists(err)
-	})
-	pods := w.PodObjects()
-	parallel(b, len(pods), func(i int) error { return createRunningPod(ctx, c.Client, pods[i]) })
-	policies := w.PolicyObjects()
-	parallel(b, len(policies), func(i int) error {
-		_, err := c.Client.NetworkingV1().NetworkPolicies(policies[i].Namespace).Create(ctx, policies[i], metav1.CreateOptions{})
-		return ignoreExists(err)
-	})
-}
-
-// createRunningPod creates pod and then writes its status, which a create drops.
-func createRunningPod(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) error {
-	created, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		if created, err = client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{}); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	created.Status = pod.Status
-	_, err = client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{})
-	return err
-}
-
-func ignoreExists(err error) error {
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
-// parallel runs do for 0..n-1 with a few writers at a time and fails b on the first error.
-func parallel(b *testing.B, n int, do func(i int) error) {
-	b.Helper()
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i := range n {
-		g.Go(func() error { return do(i) })
-	}
-	require.NoError(b, g.Wait())
 }

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/internal/netpolworkload"
 	"github.com/k3snet/k3snet/internal/procstat"
 )
 
@@ -21,7 +27,9 @@ const idleWindow = 30 * time.Second
 // data dir until the ready line and until Traefik's LoadBalancer Service has its address,
 // a restart on the same data dir until the ready line, and then, idle, the CPU share and RSS
 // of the k3slike process itself (the control-plane processes are its children and are not
-// counted). Run it with -benchtime=1x: one iteration is a whole server life.
+// counted). With $K3SNET_IDLE_WORKLOAD_SCALE set it then loads the NetworkPolicy workload of
+// record, times that value, around the server and measures it idle again. Run it with
+// -benchtime=1x: one iteration is a whole server life.
 func BenchmarkServerStartAndIdle(b *testing.B) {
 	netns.Require(b)
 	for b.Loop() {
@@ -58,6 +66,56 @@ func BenchmarkServerStartAndIdle(b *testing.B) {
 		// RSS split: the binary's mapped pages (shared with the page cache) and the rest.
 		b.ReportMetric(mem.File, "idle-rss-file-MB")
 		b.ReportMetric(mem.Anon, "idle-rss-anon-MB")
+		if scale := workloadScale(b); scale > 0 {
+			idleWithWorkload(b, c, node, pid, netpolworkload.OfRecord(scale))
+		}
 		srv.stop(b)
 	}
+}
+
+// workloadScaleEnv makes BenchmarkServerStartAndIdle load the NetworkPolicy workload of
+// record, times its value, around the idle server and measure it again: 1 is the workload of
+// record (50 nodes, 100 namespaces, 5,000 pods of which 100 on the server's node, 1,000
+// policies), 10 ten times it. Unset or 0 measures the empty cluster only.
+const workloadScaleEnv = "K3SNET_IDLE_WORKLOAD_SCALE"
+
+func workloadScale(b *testing.B) int {
+	v := os.Getenv(workloadScaleEnv)
+	if v == "" {
+		return 0
+	}
+	scale, err := strconv.Atoi(v)
+	require.NoError(b, err, "$%s", workloadScaleEnv)
+	return scale
+}
+
+// idleWithWorkload loads w around the running server (its own node is w's node 0), waits
+// until the server's NetworkPolicy controller has every local pod's chain in its network
+// namespace, and reports the server's CPU and RSS over another idle window.
+func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, w netpolworkload.Workload) {
+	w.LocalNode = c.nodeName
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	require.NoError(b, err)
+	cfg.QPS, cfg.Burst = 500, 1000
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(b, err)
+	start := time.Now()
+	require.NoError(b, netpolworkload.Load(b.Context(), client, w))
+	b.ReportMetric(time.Since(start).Seconds(), "workload-load-s")
+	require.NoError(b, wait.PollUntilContextTimeout(b.Context(), time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		rules, err := node.Exec(ctx, "iptables-save", "-t", "filter")
+		return err == nil && strings.Count(rules, ":KUBE-POD-FW-") == w.Local, nil
+	}), "every local pod's chain in place")
+	time.Sleep(5 * time.Second) // let the resyncs the load caused finish
+	cpuBefore, err := procstat.CPUSeconds(pid)
+	require.NoError(b, err)
+	time.Sleep(idleWindow)
+	cpuAfter, err := procstat.CPUSeconds(pid)
+	require.NoError(b, err)
+	mem, err := procstat.ReadMemory(pid)
+	require.NoError(b, err)
+	b.ReportMetric(100*(cpuAfter-cpuBefore)/idleWindow.Seconds(), "workload-idle-cpu-%")
+	b.ReportMetric(mem.RSS, "workload-rss-MB")
+	b.ReportMetric(mem.File, "workload-rss-file-MB")
+	b.ReportMetric(mem.Anon, "workload-rss-anon-MB")
 }

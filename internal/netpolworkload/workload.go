@@ -21,6 +21,9 @@ import (
 // over the remaining Nodes.
 type Workload struct {
 	Nodes, Namespaces, Pods, Local, Policies int
+	// LocalNode names node 0, the node whose pods are local; empty means NodeName(0). A
+	// benchmark names its own node here, to load the workload around it.
+	LocalNode string
 }
 
 // OfRecord is the workload of record scaled by factor: 50 nodes, 100 namespaces, 5,000 pods
@@ -31,6 +34,14 @@ func OfRecord(factor int) Workload {
 
 // NodeName is the name of node i.
 func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
+
+// nodeName is the name of node i of w.
+func (w Workload) nodeName(i int) string {
+	if i == 0 && w.LocalNode != "" {
+		return w.LocalNode
+	}
+	return NodeName(i)
+}
 
 // Scaled reports whether the workload outgrows 10.42.<node>.0/24 per node (more than 256 nodes
 // or 253 local pods, as the 10× and 100× workloads do).
@@ -83,7 +94,7 @@ func (w Workload) PodObjects() []*corev1.Pod {
 		out = append(out, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", p), Namespace: fmt.Sprintf("ns-%d", p%w.Namespaces),
 				Labels: map[string]string{"app": fmt.Sprintf("a%d", p%10), "tier": []string{"web", "api", "db", "cache"}[p%4]}},
-			Spec: corev1.PodSpec{NodeName: NodeName(node), Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
+			Spec: corev1.PodSpec{NodeName: w.nodeName(node), Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
 				Ports: []corev1.ContainerPort{
 					{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
 					{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
