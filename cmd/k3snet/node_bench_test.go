@@ -71,16 +71,8 @@ func runNodeIdle(b *testing.B, c *testcluster.Cluster, exe string, localPods int
 	}), "every local pod's chain in place")
 	b.ReportMetric(time.Since(start).Seconds(), "rules-live-s")
 	pid := p.cmd.Process.Pid // ip netns exec execs k3snet in its own process
-	cpuBefore, err := procstat.CPUSeconds(pid)
+	idle, err := procstat.MeasureIdle(pid, nodeIdleWindow)
 	require.NoError(b, err)
-	time.Sleep(nodeIdleWindow)
-	cpuAfter, err := procstat.CPUSeconds(pid)
-	require.NoError(b, err)
-	mem, err := procstat.ReadMemory(pid)
-	require.NoError(b, err)
-	b.ReportMetric(100*(cpuAfter-cpuBefore)/nodeIdleWindow.Seconds(), "idle-cpu-%")
-	b.ReportMetric(mem.RSS, "rss-MB")
-	b.ReportMetric(mem.File, "rss-file-MB")
-	b.ReportMetric(mem.Anon, "rss-anon-MB")
+	idle.Report(b, "idle-")
 	p.stop(b)
 }

@@ -54,18 +54,9 @@ func BenchmarkServerStartAndIdle(b *testing.B) {
 		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		require.NoError(b, err)
 		require.Equal(b, "k3slike", strings.TrimSpace(string(comm)), "ip netns exec runs the server in its own process")
-		cpuBefore, err := procstat.CPUSeconds(pid)
+		idle, err := procstat.MeasureIdle(pid, idleWindow)
 		require.NoError(b, err)
-		time.Sleep(idleWindow)
-		cpuAfter, err := procstat.CPUSeconds(pid)
-		require.NoError(b, err)
-		mem, err := procstat.ReadMemory(pid)
-		require.NoError(b, err)
-		b.ReportMetric(100*(cpuAfter-cpuBefore)/idleWindow.Seconds(), "idle-cpu-%")
-		b.ReportMetric(mem.RSS, "idle-rss-MB")
-		// RSS split: the binary's mapped pages (shared with the page cache) and the rest.
-		b.ReportMetric(mem.File, "idle-rss-file-MB")
-		b.ReportMetric(mem.Anon, "idle-rss-anon-MB")
+		idle.Report(b, "idle-")
 		if scale := workloadScale(b); scale > 0 {
 			idleWithWorkload(b, c, node, pid, netpolworkload.OfRecord(scale))
 		}
@@ -107,15 +98,7 @@ func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, 
 		return err == nil && strings.Count(rules, ":KUBE-POD-FW-") == w.Local, nil
 	}), "every local pod's chain in place")
 	time.Sleep(5 * time.Second) // let the resyncs the load caused finish
-	cpuBefore, err := procstat.CPUSeconds(pid)
+	idle, err := procstat.MeasureIdle(pid, idleWindow)
 	require.NoError(b, err)
-	time.Sleep(idleWindow)
-	cpuAfter, err := procstat.CPUSeconds(pid)
-	require.NoError(b, err)
-	mem, err := procstat.ReadMemory(pid)
-	require.NoError(b, err)
-	b.ReportMetric(100*(cpuAfter-cpuBefore)/idleWindow.Seconds(), "workload-idle-cpu-%")
-	b.ReportMetric(mem.RSS, "workload-rss-MB")
-	b.ReportMetric(mem.File, "workload-rss-file-MB")
-	b.ReportMetric(mem.Anon, "workload-rss-anon-MB")
+	idle.Report(b, "workload-idle-")
 }

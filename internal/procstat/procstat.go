@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 )
 
 // CPUSeconds is the user plus system CPU time of pid, from /proc/<pid>/stat.
@@ -69,4 +71,36 @@ func ReadMemory(pid int) (Memory, error) {
 		return Memory{}, fmt.Errorf("no VmRSS, RssAnon and RssFile in /proc/%d/status", pid)
 	}
 	return m, nil
+}
+
+// Idle is what a process used over a window: its CPU as a percentage of one core, and its
+// resident memory at the end.
+type Idle struct {
+	CPUPercent float64
+	Memory
+}
+
+// MeasureIdle samples pid's CPU time, waits window and reads its CPU time and memory again.
+func MeasureIdle(pid int, window time.Duration) (Idle, error) {
+	before, err := CPUSeconds(pid)
+	if err != nil {
+		return Idle{}, err
+	}
+	time.Sleep(window)
+	after, err := CPUSeconds(pid)
+	if err != nil {
+		return Idle{}, err
+	}
+	mem, err := ReadMemory(pid)
+	return Idle{CPUPercent: 100 * (after - before) / window.Seconds(), Memory: mem}, err
+}
+
+// Report reports the sample as benchmark metrics named prefix + cpu-%, rss-MB, rss-file-MB
+// and rss-anon-MB.
+func (s Idle) Report(b *testing.B, prefix string) {
+	b.ReportMetric(s.CPUPercent, prefix+"cpu-%")
+	b.ReportMetric(s.RSS, prefix+"rss-MB")
+	// The binary's mapped pages (shared with the page cache) and the rest.
+	b.ReportMetric(s.File, prefix+"rss-file-MB")
+	b.ReportMetric(s.Anon, prefix+"rss-anon-MB")
 }
