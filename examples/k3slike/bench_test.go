@@ -88,6 +88,7 @@ func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, 
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	require.NoError(b, err)
 	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.Dial = node.DialContext // the server, and its API server, run in the node's namespace
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(b, err)
 	start := time.Now()
