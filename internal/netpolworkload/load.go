@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // loadWriters is how many writes Load keeps in flight.
@@ -91,18 +92,23 @@ func Unload(ctx context.Context, client kubernetes.Interface, w Workload) error 
 	})
 }
 
-// createRunningPod creates pod and then writes its status, which a create drops.
+// createRunningPod creates pod and then writes its status, which a create drops. On a node
+// kwok manages (a benchmark server's own node) kwok writes the status too; a conflict is
+// retried on the fresh pod.
 func createRunningPod(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) error {
-	created, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	}
-	if err != nil {
+	_, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if ignoreExists(err) != nil {
 		return err
 	}
-	created.Status = pod.Status
-	_, err = client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{})
-	return err
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		current.Status = pod.Status
+		_, err = client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 func ignoreExists(err error) error {
