@@ -1,13 +1,26 @@
+//go:build !k3snet_node
+
 package main
 
 import (
 	"context"
+	"os"
 
 	"k8s.io/client-go/metadata"
 	"k8s.io/klog/v2"
 
+	"github.com/k3snet/k3snet/internal/clusterwide"
 	"github.com/k3snet/k3snet/internal/compose"
 )
+
+// controllersCommand is `k3snet controllers` with its arguments.
+func controllersCommand(ctx context.Context, args []string) error {
+	cfg, err := parseControllersFlags(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return runControllers(ctx, cfg)
+}
 
 // runControllers is `k3snet controllers`: the cluster-wide controllers, each under its own
 // Lease but the deploy controller, until SIGTERM; then, if its ServiceAccount is being
@@ -29,7 +42,7 @@ func runControllers(ctx context.Context, cfg *controllersConfig) error {
 		}
 	}
 	reg := compose.NewControllerMetrics()
-	controllers, err := compose.ClusterControllers(ctx, cfg.cluster, restConfig, client, reg)
+	controllers, err := clusterwide.Controllers(ctx, cfg.cluster, restConfig, client, reg)
 	if err != nil {
 		return err
 	}

@@ -50,10 +50,7 @@ func run(args []string) int {
 		fmt.Println(usage)
 		return 0
 	case "controllers":
-		var cfg *controllersConfig
-		if cfg, err = parseControllersFlags(args, os.Getenv, os.Stderr); err == nil {
-			err = runControllers(ctx, cfg)
-		}
+		err = controllersCommand(ctx, args)
 	case "node":
 		var cfg *nodeConfig
 		if cfg, err = parseNodeFlags(args, os.Getenv, os.Stderr); err == nil {

@@ -30,27 +30,30 @@ var cluster testcluster.Shared
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
 var (
-	buildOnce sync.Once
-	built     string
-	buildErr  error
+	buildMu sync.Mutex
+	builds  = map[string]string{} // build tags → binary
 )
 
 // binary builds k3snet once for the package's tests.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string { return binaryWithTags(t, "") }
+
+// binaryWithTags builds k3snet with the given build tags (such as the node build's
+// k3snet_node) once for the package's tests.
+func binaryWithTags(t testing.TB, tags string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "k3snet-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		built = filepath.Join(dir, "k3snet")
-		if out, err := exec.Command("go", "build", "-o", built, ".").CombinedOutput(); err != nil {
-			buildErr = &buildError{out: string(out), err: err}
-		}
-	})
-	require.NoError(t, buildErr)
-	return built
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if exe, ok := builds[tags]; ok {
+		return exe
+	}
+	dir, err := os.MkdirTemp("", "k3snet-test-")
+	require.NoError(t, err)
+	exe := filepath.Join(dir, "k3snet")
+	if out, err := exec.Command("go", "build", "-tags", tags, "-o", exe, ".").CombinedOutput(); err != nil {
+		require.NoError(t, &buildError{out: string(out), err: err})
+	}
+	builds[tags] = exe
+	return exe
 }
 
 type buildError struct {
@@ -81,9 +84,15 @@ func (p *process) waitFor(t *testing.T, text string) {
 
 // startK3snet runs k3snet with args (through wrap, such as `ip netns exec NAME`, when given)
 // and extra environment, and waits for its ready line.
-func startK3snet(t *testing.T, wrap []string, env []string, args ...string) *process {
+func startK3snet(t testing.TB, wrap []string, env []string, args ...string) *process {
 	t.Helper()
-	argv := append(append(slices.Clone(wrap), binary(t)), args...)
+	return startBinary(t, binary(t), wrap, env, args...)
+}
+
+// startBinary is startK3snet for the k3snet at exe.
+func startBinary(t testing.TB, exe string, wrap []string, env []string, args ...string) *process {
+	t.Helper()
+	argv := append(append(slices.Clone(wrap), exe), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -125,7 +134,7 @@ func startK3snet(t *testing.T, wrap []string, env []string, args ...string) *pro
 }
 
 // stop sends SIGTERM and expects a clean exit.
-func (p *process) stop(t *testing.T) {
+func (p *process) stop(t testing.TB) {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -157,7 +166,7 @@ func freeAddr(t *testing.T) string {
 // kubeconfigWith writes a copy of the admin kubeconfig of c with the server address and the
 // credentials changed as given ("" keeps them), for a k3snet that reaches the API server
 // through a proxy or as a ServiceAccount.
-func kubeconfigWith(t *testing.T, c *testcluster.Cluster, server, token string) string {
+func kubeconfigWith(t testing.TB, c *testcluster.Cluster, server, token string) string {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
 	require.NoError(t, err)
@@ -179,7 +188,7 @@ func kubeconfigWith(t *testing.T, c *testcluster.Cluster, server, token string) 
 
 // proxyIntoNetns listens on 127.0.0.1 inside ns and forwards every connection to target in
 // the test's own network namespace: a k3snet run inside ns reaches the API server there.
-func proxyIntoNetns(t *testing.T, ns *netns.Namespace, target string) string {
+func proxyIntoNetns(t testing.TB, ns *netns.Namespace, target string) string {
 	t.Helper()
 	var l net.Listener
 	require.NoError(t, ns.Do(func() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,8 +10,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/internal/netpolworkload"
+	"github.com/k3snet/k3snet/internal/procstat"
 )
 
 // idleWindow is how long the server is left alone before its CPU use and RSS are read.
@@ -21,7 +27,9 @@ const idleWindow = 30 * time.Second
 // data dir until the ready line and until Traefik's LoadBalancer Service has its address,
 // a restart on the same data dir until the ready line, and then, idle, the CPU share and RSS
 // of the k3slike process itself (the control-plane processes are its children and are not
-// counted). Run it with -benchtime=1x: one iteration is a whole server life.
+// counted). With $K3SNET_IDLE_WORKLOAD_SCALE set it then loads the NetworkPolicy workload of
+// record, times that value, around the server and measures it idle again. Run it with
+// -benchtime=1x: one iteration is a whole server life.
 func BenchmarkServerStartAndIdle(b *testing.B) {
 	netns.Require(b)
 	for b.Loop() {
@@ -46,54 +54,53 @@ func BenchmarkServerStartAndIdle(b *testing.B) {
 		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		require.NoError(b, err)
 		require.Equal(b, "k3slike", strings.TrimSpace(string(comm)), "ip netns exec runs the server in its own process")
-		cpuBefore, err := cpuSeconds(pid)
+		idle, err := procstat.MeasureIdle(pid, idleWindow)
 		require.NoError(b, err)
-		time.Sleep(idleWindow)
-		cpuAfter, err := cpuSeconds(pid)
-		require.NoError(b, err)
-		rss, err := rssMB(pid)
-		require.NoError(b, err)
-		b.ReportMetric(100*(cpuAfter-cpuBefore)/idleWindow.Seconds(), "idle-cpu-%")
-		b.ReportMetric(rss, "idle-rss-MB")
+		idle.Report(b, "idle-")
+		if scale := workloadScale(b); scale > 0 {
+			idleWithWorkload(b, c, node, pid, netpolworkload.OfRecord(scale))
+		}
 		srv.stop(b)
 	}
 }
 
-// cpuSeconds is the user plus system CPU time of pid, from /proc/<pid>/stat.
-func cpuSeconds(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
+// workloadScaleEnv makes BenchmarkServerStartAndIdle load the NetworkPolicy workload of
+// record, times its value, around the idle server and measure it again: 1 is the workload of
+// record (50 nodes, 100 namespaces, 5,000 pods of which 100 on the server's node, 1,000
+// policies), 10 ten times it. Unset or 0 measures the empty cluster only.
+const workloadScaleEnv = "K3SNET_IDLE_WORKLOAD_SCALE"
+
+func workloadScale(b *testing.B) int {
+	v := os.Getenv(workloadScaleEnv)
+	if v == "" {
+		return 0
 	}
-	// The command name in parentheses may hold spaces; the fields after it are fixed:
-	// utime and stime are the 12th and 13th after the closing parenthesis.
-	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat: %q", pid, raw)
-	}
-	var ticks float64
-	for _, f := range fields[11:13] {
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			return 0, err
-		}
-		ticks += v
-	}
-	const clockTicksPerSecond = 100 // USER_HZ on Linux
-	return ticks / clockTicksPerSecond, nil
+	scale, err := strconv.Atoi(v)
+	require.NoError(b, err, "$%s", workloadScaleEnv)
+	return scale
 }
 
-// rssMB is the resident set size of pid in MiB, from /proc/<pid>/status.
-func rssMB(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(raw)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+// idleWithWorkload loads w around the running server (its own node is w's node 0), waits
+// until the server's NetworkPolicy controller has every local pod's chain in its network
+// namespace, and reports the server's CPU and RSS over another idle window.
+func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, w netpolworkload.Workload) {
+	w.LocalNode = c.nodeName
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	require.NoError(b, err)
+	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.Dial = node.DialContext // the server, and its API server, run in the node's namespace
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(b, err)
+	start := time.Now()
+	require.NoError(b, netpolworkload.Load(b.Context(), client, w))
+	b.ReportMetric(time.Since(start).Seconds(), "workload-load-s")
+	require.NoError(b, wait.PollUntilContextTimeout(b.Context(), time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		rules, err := node.Exec(ctx, "iptables-save", "-t", "filter")
+		// The server's own pods (CoreDNS, Traefik, its LB pod) run on that node too.
+		return err == nil && strings.Count(rules, ":KUBE-POD-FW-") >= w.Local, nil
+	}), "every local pod's chain in place")
+	time.Sleep(5 * time.Second) // let the resyncs the load caused finish
+	idle, err := procstat.MeasureIdle(pid, idleWindow)
+	require.NoError(b, err)
+	idle.Report(b, "workload-idle-")
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/k3snet/k3snet/ccmstub"
+	"github.com/k3snet/k3snet/internal/clusterwide"
 	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/controlplane"
 )
@@ -120,7 +121,7 @@ func serve(ctx context.Context, cfg *config) (err error) {
 		}
 	}
 	reg := compose.NewControllerMetrics()
-	controllers, err := compose.ClusterControllers(ctx, cfg.controllerSettings(), restConfig, client, reg)
+	controllers, err := clusterwide.Controllers(ctx, cfg.controllerSettings(), restConfig, client, reg)
 	if err != nil {
 		return err
 	}

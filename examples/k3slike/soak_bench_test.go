@@ -14,6 +14,7 @@ import (
 
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/nodecluster"
+	"github.com/k3snet/k3snet/internal/procstat"
 )
 
 // The soak's shape: one churn step every soakStepEvery; each kind of object lives for a window
@@ -221,11 +222,12 @@ func logHas(path, line string) bool {
 // /metrics (component-base's Go collector), inside ns where it listens.
 func sampleProcess(ns *netns.Namespace, pid int, metricsAddr string) (soakSample, error) {
 	var s soakSample
-	var err error
-	if s.rssMB, err = rssMB(pid); err != nil {
+	mem, err := procstat.ReadMemory(pid)
+	if err != nil {
 		return s, err
 	}
-	if s.cpuSecs, err = cpuSeconds(pid); err != nil {
+	s.rssMB = mem.RSS
+	if s.cpuSecs, err = procstat.CPUSeconds(pid); err != nil {
 		return s, err
 	}
 	body, err := nodecluster.HTTPGet(ns, "http://"+metricsAddr+"/metrics")

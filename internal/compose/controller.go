@@ -27,7 +27,7 @@ type Controller struct {
 func RunControllers(ctx context.Context, client kubernetes.Interface, leases Leases, controllers []Controller, status *Readiness) (wait func()) {
 	// Controllers start the factory with their own context, which under leader election ends
 	// with the term: the scoped factory keeps the caches for the next term.
-	factory := leader.ScopedFactory(informers.NewSharedInformerFactory(client, 0), ctx.Done())
+	factory := leader.ScopedFactory(informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(dropManagedFields)), ctx.Done())
 	var running sync.WaitGroup
 	for _, c := range controllers {
 		if c.ClusterWide {

@@ -1,8 +1,10 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -61,4 +63,17 @@ func runIn(target int, name string, fn func() error) (err error) {
 		runtime.UnlockOSThread()
 	}()
 	return fn()
+}
+
+// DialContext dials addr from inside the namespace, for a client (a rest.Config's Dial, an
+// http.Transport) that runs in the caller's namespace but talks to a server in this one.
+func (n *Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := n.Do(func() error {
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
 }

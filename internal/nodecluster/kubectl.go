@@ -3,7 +3,6 @@ package nodecluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,16 +21,7 @@ func (c *Cluster) Client(t testing.TB) kubernetes.Interface {
 		t.Fatalf("nodecluster: %v", err)
 	}
 	cfg.QPS, cfg.Burst = 100, 200
-	var d net.Dialer
-	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var conn net.Conn
-		err := c.Fabric.Do(func() error {
-			var err error
-			conn, err = d.DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
-	}
+	cfg.Dial = c.Fabric.DialContext
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatalf("nodecluster: %v", err)

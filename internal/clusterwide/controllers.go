@@ -1,14 +1,10 @@
-package compose
+package clusterwide
 
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"path/filepath"
-	"slices"
 	"time"
-
-	"github.com/k3snet/k3snet/packaged/helm"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -18,55 +14,17 @@ import (
 
 	"github.com/k3snet/k3snet/ccmstub"
 	"github.com/k3snet/k3snet/clustercidr"
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/packaged"
+	"github.com/k3snet/k3snet/packaged/helm"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
-// ClusterSettings are the server flags of the cluster-wide controllers, named after K3s's.
-type ClusterSettings struct {
-	// DataDir is --data-dir: the packaged manifests are staged into <DataDir>/server/manifests
-	// and the charts they name are read from <DataDir>/server/static, as in K3s.
-	DataDir string
-	// Disable holds the items of --disable (servicelb, coredns, traefik, any manifest name).
-	Disable []string
-	// DisableCloudController is --disable-cloud-controller: the stub leaves Nodes alone.
-	DisableCloudController bool
-	// DisableNodeIPAM runs no pod CIDR allocator, for clusters whose kube-controller-manager
-	// allocates node CIDRs. K3s has no such switch: its controller manager never allocates.
-	DisableNodeIPAM bool
-	// DisableDeploy runs neither the deploy nor the Helm controller and stages no manifests,
-	// for clusters that install their DNS and ingress themselves.
-	DisableDeploy bool
-	// DisableHelmController is --disable-helm-controller: HelmCharts are left to someone else.
-	DisableHelmController bool
-	// MultiClusterCIDR is --multi-cluster-cidr: ClusterCIDR objects decide the pod CIDRs.
-	MultiClusterCIDR bool
-	// NodeCIDRMaskSizeIPv4 and NodeCIDRMaskSizeIPv6 are the prefix lengths of the nodes' pod
-	// CIDRs, K3s's --kube-controller-manager-arg=node-cidr-mask-size[-ipv4|-ipv6]; 0 means
-	// /24 and /64.
-	NodeCIDRMaskSizeIPv4, NodeCIDRMaskSizeIPv6 int
-	// ClusterCIDRs and ServiceCIDRs are --cluster-cidr and --service-cidr, one per family.
-	ClusterCIDRs, ServiceCIDRs []netip.Prefix
-	// ClusterDNS and ClusterDomain are --cluster-dns and --cluster-domain, for CoreDNS.
-	ClusterDNS    []netip.Addr
-	ClusterDomain string
-	// ServiceLBNamespace is --servicelb-namespace, where the LB DaemonSets run.
-	ServiceLBNamespace string
-	// ServiceLBReservedHostPorts is --servicelb-reserved-host-ports: node ports ServiceLB
-	// refuses to any LoadBalancer Service.
-	ServiceLBReservedHostPorts []int32
-	// SystemDefaultRegistry is --system-default-registry, prefixed to every system image.
-	SystemDefaultRegistry string
-}
-
-// Disabled reports whether item was named in --disable.
-func (s ClusterSettings) Disabled(item string) bool { return slices.Contains(s.Disable, item) }
-
-// ClusterControllers returns the controllers of the whole cluster that s enables, each under a
+// Controllers returns the controllers of the whole cluster that s enables, each under a
 // Lease but the deploy controller, which every server runs, after doing at once what the
 // disable switches ask of the cluster, as a K3s server does at start: --disable=servicelb
 // removes every LB DaemonSet, and the packaged manifests --disable does not name are staged.
-func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, reg *ControllerMetrics) ([]Controller, error) {
+func Controllers(ctx context.Context, s compose.ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, reg *compose.ControllerMetrics) ([]compose.Controller, error) {
 	dyn, err := dynamic.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("building the dynamic client: %w", err)
@@ -78,7 +36,7 @@ func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest
 		}
 		klog.FromContext(ctx).Info("ServiceLB disabled; its DaemonSets are removed", "namespace", s.ServiceLBNamespace)
 	}
-	var out []Controller
+	var out []compose.Controller
 	// The stub runs when either of its parts is on; with both off K3s runs no CCM at all.
 	if !s.DisableCloudController || !lbOff {
 		out = append(out, cloudController(s, client, reg))
@@ -101,9 +59,9 @@ func ClusterControllers(ctx context.Context, s ClusterSettings, restConfig *rest
 
 // cloudController is the cloud-controller stub, with ServiceLB as its load balancer unless
 // --disable=servicelb.
-func cloudController(s ClusterSettings, client kubernetes.Interface, reg *ControllerMetrics) Controller {
+func cloudController(s compose.ClusterSettings, client kubernetes.Interface, reg *compose.ControllerMetrics) compose.Controller {
 	lbOff := s.Disabled("servicelb")
-	return Controller{Name: "cloud-controller", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+	return compose.Controller{Name: "cloud-controller", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		var lb ccmstub.LoadBalancer
 		if !lbOff {
 			slb, err := servicelb.New(client, servicelb.Options{
@@ -131,8 +89,8 @@ func cloudController(s ClusterSettings, client kubernetes.Interface, reg *Contro
 }
 
 // nodeIPAM allocates the Nodes' pod CIDRs, from ClusterCIDR objects with --multi-cluster-cidr.
-func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interface, reg *ControllerMetrics) Controller {
-	return Controller{Name: "clustercidr", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+func nodeIPAM(s compose.ClusterSettings, client kubernetes.Interface, dyn dynamic.Interface, reg *compose.ControllerMetrics) compose.Controller {
+	return compose.Controller{Name: "clustercidr", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		ipam, err := clustercidr.New(client, clustercidr.Options{
 			ClusterCIDRs:         s.ClusterCIDRs,
 			ServiceCIDRs:         s.ServiceCIDRs,
@@ -153,9 +111,9 @@ func nodeIPAM(s ClusterSettings, client kubernetes.Interface, dyn dynamic.Interf
 // under a Lease, as in K3s: each server's directory is its own, a file only one server has is
 // applied by that server, and servers applying the same file agree through server-side apply
 // with one field manager and the checksum on the Addon.
-func deployController(client kubernetes.Interface, deploy packaged.Options, reg *ControllerMetrics) Controller {
+func deployController(client kubernetes.Interface, deploy packaged.Options, reg *compose.ControllerMetrics) compose.Controller {
 	deploy.DisableNodeHosts = true
-	return Controller{Name: "deploy", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+	return compose.Controller{Name: "deploy", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		// No Lease retries a failed start here, and a server whose API server was not yet
 		// reachable would never apply its directory.
 		for {
@@ -166,11 +124,11 @@ func deployController(client kubernetes.Interface, deploy packaged.Options, reg 
 					return nil
 				}
 			}
-			klog.FromContext(ctx).Error(err, "Starting the deploy controller failed; retrying", "after", FailedStartBackoff)
+			klog.FromContext(ctx).Error(err, "Starting the deploy controller failed; retrying", "after", compose.FailedStartBackoff)
 			select {
 			case <-ctx.Done():
 				return err
-			case <-time.After(FailedStartBackoff):
+			case <-time.After(compose.FailedStartBackoff):
 			}
 		}
 	}}
@@ -179,12 +137,12 @@ func deployController(client kubernetes.Interface, deploy packaged.Options, reg 
 // leasedPackaged keeps NodeHosts (unless --disable=coredns) and, unless
 // --disable-helm-controller, installs the HelmCharts, on one server at a time as K3s's leader
 // does. It reports false when neither is on.
-func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options, reg *ControllerMetrics) (Controller, bool) {
+func leasedPackaged(s compose.ClusterSettings, restConfig *rest.Config, client kubernetes.Interface, deploy packaged.Options, reg *compose.ControllerMetrics) (compose.Controller, bool) {
 	if s.Disabled("coredns") && s.DisableHelmController {
-		return Controller{}, false
+		return compose.Controller{}, false
 	}
 	deploy.DisableDeploy = true
-	return Controller{Name: "packaged", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
+	return compose.Controller{Name: "packaged", ClusterWide: true, Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		// A new term as leader gets a new controller: a Controller is started once. Its
 		// Start installs the HelmChart CRDs, which the Helm controller needs first.
 		nodeHosts, err := packaged.New(client, deploy)
@@ -206,13 +164,4 @@ func leasedPackaged(s ClusterSettings, restConfig *rest.Config, client kubernete
 		}
 		return helm.Start(ctx, f)
 	}}, true
-}
-
-// Strings formats addresses or prefixes for the options that take them as text.
-func Strings[T fmt.Stringer](items []T) []string {
-	out := make([]string, 0, len(items))
-	for _, item := range items {
-		out = append(out, item.String())
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package compose
+package clusterwide
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 
 	"k8s.io/client-go/dynamic"
 
+	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/packaged"
 )
 
 // stagePackaged writes the packaged manifests (CoreDNS, Traefik) that --disable does not name
 // into <data-dir>/server/manifests, as every K3s server does at start, and returns the deploy
 // controller's options to apply that directory and uninstall what --disable names.
-func stagePackaged(ctx context.Context, s ClusterSettings, dyn dynamic.Interface) (packaged.Options, error) {
+func stagePackaged(ctx context.Context, s compose.ClusterSettings, dyn dynamic.Interface) (packaged.Options, error) {
 	disables := map[string]bool{}
 	for _, item := range s.Disable {
 		disables[item] = true

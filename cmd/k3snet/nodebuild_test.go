@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestNodeBuildLinksNeitherHelmNorKustomize keeps the node build small: its packages must
+// not include the Helm, kustomize or ORAS libraries the cluster-wide controllers need, which
+// would put their code (most of the full binary) into every node's resident memory.
+func TestNodeBuildLinksNeitherHelmNorKustomize(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "k3snet_node", ".").Output()
+	require.NoError(t, err)
+	deps := strings.Fields(string(out))
+	require.Contains(t, deps, "github.com/k3snet/k3snet/netpol")
+	for _, dep := range deps {
+		for _, heavy := range []string{"helm.sh/", "sigs.k8s.io/kustomize/", "oras.land/", "github.com/k3snet/k3snet/packaged"} {
+			assert.False(t, strings.HasPrefix(dep, heavy), "the node build links %s", dep)
+		}
+	}
+}
+
+// TestNodeBuildRefusesControllers runs the node build: `controllers` is refused in one line
+// that says which build to use.
+func TestNodeBuildRefusesControllers(t *testing.T) {
+	cmd := exec.Command(binaryWithTags(t, "k3snet_node"), "controllers")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Equal(t, "k3snet: this k3snet is the node build (-tags k3snet_node): it runs `node` and `uninstall`; `controllers` needs the full build", strings.TrimSpace(string(out)))
+}
