@@ -21,12 +21,7 @@ const loadWriters = 16
 func (w Workload) NodeObjects() []*corev1.Node {
 	out := make([]*corev1.Node, 0, w.Nodes)
 	for i := range w.Nodes {
-		cidr := fmt.Sprintf("10.42.%d.0/24", i)
-		if i == 0 {
-			cidr = w.PodCIDR().String()
-		} else if w.Scaled() {
-			cidr = fmt.Sprintf("10.%d.%d.0/24", 64+i>>8, i&0xff)
-		}
+		cidr := w.PodCIDR(i).String()
 		name := w.nodeName(i)
 		out = append(out, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
 			Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}}})

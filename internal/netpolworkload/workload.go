@@ -1,20 +1,15 @@
-// Package netpolworkload builds the NetworkPolicy workload of record as API objects: what
-// bench/netpol-workload.py emits for `nodes namespaces pods local policies` (the workload of
-// record is 50 100 5000 100 1000), so the compile benchmarks and the benchmarks against a real
-// API server load the same cluster. It follows the script line by line: the same names,
-// labels, node placement, container ports and the five policy kinds with their selectors,
-// ipBlocks and ports. The script leaves pod IPs to the cluster; here pod i of node n gets
-// 10.42.n.(i+2), inside node n's pod CIDR.
+// Package netpolworkload loads the NetworkPolicy workload of record (internal/benchworkload
+// generates it) into a real cluster, around a node of the caller's: the benchmarks against a
+// real API server and the compile benchmarks see the same objects.
 package netpolworkload
 
 import (
-	"fmt"
 	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/k3snet/k3snet/internal/benchworkload"
 )
 
 // Workload is the shape of one workload: Local of the Pods run on node 0, the others spread
@@ -29,11 +24,17 @@ type Workload struct {
 // OfRecord is the workload of record scaled by factor: 50 nodes, 100 namespaces, 5,000 pods
 // (100 on node 0) and 1,000 policies at 1.
 func OfRecord(factor int) Workload {
-	return Workload{Nodes: 50 * factor, Namespaces: 100 * factor, Pods: 5000 * factor, Local: 100 * factor, Policies: 1000 * factor}
+	s := benchworkload.Record().Scaled(factor)
+	return Workload{Nodes: s.Nodes, Namespaces: s.Namespaces, Pods: s.Pods, Local: s.Local, Policies: s.Policies}
 }
 
 // NodeName is the name of node i.
-func NodeName(i int) string { return fmt.Sprintf("node-%d", i) }
+func NodeName(i int) string { return benchworkload.NodeName(i) }
+
+// size is w's shape for the generator.
+func (w Workload) size() benchworkload.Size {
+	return benchworkload.Size{Nodes: w.Nodes, Namespaces: w.Namespaces, Pods: w.Pods, Local: w.Local, Policies: w.Policies}
+}
 
 // nodeName is the name of node i of w.
 func (w Workload) nodeName(i int) string {
@@ -43,119 +44,28 @@ func (w Workload) nodeName(i int) string {
 	return NodeName(i)
 }
 
-// Scaled reports whether the workload outgrows 10.42.<node>.0/24 per node (more than 256 nodes
-// or 253 local pods, as the 10× and 100× workloads do).
-func (w Workload) Scaled() bool { return w.Nodes > 256 || w.Local > 253 }
-
-// PodCIDR is node 0's pod CIDR.
-func (w Workload) PodCIDR() netip.Prefix {
-	if w.Scaled() {
-		return netip.MustParsePrefix("10.0.0.0/18")
-	}
-	return netip.MustParsePrefix("10.42.0.0/24")
-}
-
-// PodIP is the address of the i-th pod of node: 10.42.<node>.<i+2> in the workload of record;
-// scaled up, node 0's pods come from 10.0.0.0/18 and each other node has a /24 of 10.64.0.0/10.
-func (w Workload) PodIP(node, i int) string {
-	if !w.Scaled() {
-		return fmt.Sprintf("10.42.%d.%d", node, i+2)
-	}
-	a := uint32(0x0A000000) + uint32(i) + 2
-	if node > 0 {
-		a = 0x0A400000 + uint32(node)<<8 + uint32(i) + 2
-	}
-	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}).String()
-}
+// PodCIDR is node i's pod CIDR.
+func (w Workload) PodCIDR(i int) netip.Prefix { return w.size().PodCIDR(i) }
 
 // NamespaceObjects are the workload's Namespaces, labelled by team and env.
 func (w Workload) NamespaceObjects() []*corev1.Namespace {
-	out := make([]*corev1.Namespace, 0, w.Namespaces)
-	for i := range w.Namespaces {
-		out = append(out, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name:   fmt.Sprintf("ns-%d", i),
-			Labels: map[string]string{"team": fmt.Sprintf("t%d", i%7), "env": []string{"prod", "dev", "test"}[i%3]},
-		}})
-	}
-	return out
+	return benchworkload.Generate(benchworkload.Size{Namespaces: w.Namespaces}).Namespaces
 }
 
-// PodObjects are the workload's Pods, Running with their addresses.
+// PodObjects are the workload's Pods, Running with their addresses, node 0's on LocalNode,
+// each with an image so that a real kubelet could admit it.
 func (w Workload) PodObjects() []*corev1.Pod {
-	out := make([]*corev1.Pod, 0, w.Pods)
-	perNode := make([]int, w.Nodes)
-	for p := range w.Pods {
-		node := 0
-		if p >= w.Local {
-			node = 1 + p%(w.Nodes-1) // remote[p % len(remote)] with remote = 1..nodes-1
+	pods := benchworkload.Generate(w.size()).Pods
+	for _, p := range pods {
+		if p.Spec.NodeName == NodeName(0) {
+			p.Spec.NodeName = w.nodeName(0)
 		}
-		ip := w.PodIP(node, perNode[node])
-		perNode[node]++
-		out = append(out, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", p), Namespace: fmt.Sprintf("ns-%d", p%w.Namespaces),
-				Labels: map[string]string{"app": fmt.Sprintf("a%d", p%10), "tier": []string{"web", "api", "db", "cache"}[p%4]}},
-			Spec: corev1.PodSpec{NodeName: w.nodeName(node), Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
-				Ports: []corev1.ContainerPort{
-					{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
-					{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP},
-				}}}},
-			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
-		})
+		p.Spec.Containers[0].Image = "registry.k8s.io/pause:3.10"
 	}
-	return out
+	return pods
 }
 
-// PolicyObjects are the workload's NetworkPolicies, the script's five kinds in turn.
+// PolicyObjects are the workload's NetworkPolicies.
 func (w Workload) PolicyObjects() []*networkingv1.NetworkPolicy {
-	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	out := make([]*networkingv1.NetworkPolicy, 0, w.Policies)
-	for q := range w.Policies {
-		var rule networkingv1.NetworkPolicyIngressRule
-		switch q % 5 {
-		case 0:
-			rule = networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{{PodSelector: labels("tier", "web")}},
-				Ports: []networkingv1.NetworkPolicyPort{port(&tcp, 8080)}}
-		case 1:
-			named := intstr.FromString("http")
-			rule = networkingv1.NetworkPolicyIngressRule{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: labels("app", fmt.Sprintf("a%d", q%10)), NamespaceSelector: labels("team", fmt.Sprintf("t%d", q%7))}},
-				Ports: []networkingv1.NetworkPolicyPort{{Port: &named, Protocol: &tcp}},
-			}
-		case 2:
-			p := port(&tcp, 9000)
-			end := int32(9100)
-			p.EndPort = &end
-			rule = networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{
-				CIDR: "10.0.0.0/8", Except: []string{fmt.Sprintf("10.42.%d.0/24", q%50)}}}}, Ports: []networkingv1.NetworkPolicyPort{p}}
-		case 3:
-			rule = networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
-				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "env", Operator: metav1.LabelSelectorOpIn, Values: []string{"prod"}}}}}}}
-		}
-		np := &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pol-%d", q), Namespace: fmt.Sprintf("ns-%d", q%w.Namespaces)},
-			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: *labels("app", fmt.Sprintf("a%d", q%10)),
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-				Ingress:     []networkingv1.NetworkPolicyIngressRule{rule},
-			},
-		}
-		if q%3 == 0 {
-			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
-			np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{
-				{To: []networkingv1.NetworkPolicyPeer{{PodSelector: labels("tier", "db")}}, Ports: []networkingv1.NetworkPolicyPort{port(&tcp, 5432)}},
-				{Ports: []networkingv1.NetworkPolicyPort{port(&udp, 53)}},
-			}
-		}
-		out = append(out, np)
-	}
-	return out
-}
-
-func labels(k, v string) *metav1.LabelSelector {
-	return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
-}
-
-func port(proto *corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
-	p := intstr.FromInt32(n)
-	return networkingv1.NetworkPolicyPort{Protocol: proto, Port: &p}
+	return benchworkload.Generate(benchworkload.Size{Namespaces: w.Namespaces, Policies: w.Policies}).Policies
 }

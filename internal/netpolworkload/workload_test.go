@@ -23,7 +23,7 @@ func TestWorkloadOfRecordHasTheScriptsShape(t *testing.T) {
 	}
 	assert.Equal(t, 100, local, "the first 100 pods run on node-0")
 	assert.Len(t, ips, 5000, "every pod has an address of its own")
-	assert.True(t, w.PodCIDR().Contains(mustAddr(t, pods[0].Status.PodIP)), "node-0's pods are in its pod CIDR")
+	assert.True(t, w.PodCIDR(0).Contains(mustAddr(t, pods[0].Status.PodIP)), "node-0's pods are in its pod CIDR")
 }
 
 func TestLocalNodeNamesNodeZero(t *testing.T) {
@@ -36,7 +36,6 @@ func TestLocalNodeNamesNodeZero(t *testing.T) {
 
 func TestScaledWorkloadAddressesStayUnique(t *testing.T) {
 	w := OfRecord(10)
-	assert.True(t, w.Scaled())
 	ips := map[string]bool{}
 	for _, p := range w.PodObjects() {
 		ips[p.Status.PodIP] = true
