@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"runtime/metrics"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/k3snet/k3snet/internal/procstat"
 )
 
 // startUsage starts measuring this process: it resets the peak RSS (clear_refs 5) and samples
@@ -16,56 +16,15 @@ import (
 // (user plus system), the peak live heap and the peak RSS.
 func startUsage(b *testing.B) func() (cpu time.Duration, heap, rss uint64) {
 	b.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := procstat.ResetPeakRSS(); err != nil {
 		b.Logf("peak RSS not reset, so it is the process's lifetime peak: %v", err)
 	}
-	cpu0 := selfCPU(b)
-	heapObjects := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak uint64
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(heapObjects)
-			peak = max(peak, heapObjects[0].Value.Uint64())
-			select {
-			case <-tick.C:
-			case <-stop:
-				return
-			}
-		}
-	}()
+	cpu0 := procstat.SelfCPU(b)
+	stopHeap := procstat.SamplePeakHeap(10 * time.Millisecond)
 	return func() (time.Duration, uint64, uint64) {
-		close(stop)
-		<-stopped
-		return selfCPU(b) - cpu0, peak, statusKB(b, "/proc/self/status", "VmHWM:") << 10
+		peak := stopHeap()
+		return procstat.SelfCPU(b) - cpu0, peak, procstat.PeakRSS(b)
 	}
-}
-
-// selfCPU is this process's user plus system CPU time so far.
-func selfCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// statusKB reads one "Key: N kB" line of a /proc status file.
-func statusKB(b *testing.B, path, key string) uint64 {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range bytes.Lines(raw) {
-		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
-			kb, _ := strconv.ParseUint(string(bytes.TrimSuffix(bytes.TrimSpace(v), []byte(" kB"))), 10, 64)
-			return kb
-		}
-	}
-	return 0
 }
 
 // childrenCPU is the user plus system CPU time so far of this process's children: the

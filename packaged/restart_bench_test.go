@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	runtimemetrics "runtime/metrics"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/k3snet/k3snet/internal/procstat"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
@@ -54,14 +52,14 @@ func benchmarkRestart(b *testing.B, w restartWorkload) {
 	ctx := quietContext(b.Context())
 	files := float64(w.manifests + w.charts)
 
-	resetPeakRSS(b)
-	cpu, heap, start := cpuTime(b), sampleHeap(), time.Now()
+	require.NoError(b, procstat.ResetPeakRSS())
+	cpu, heap, start := procstat.SelfCPU(b), procstat.SamplePeakHeap(10*time.Millisecond), time.Now()
 	first := startPackaged(b, ctx, c, dir, ns, nil)
 	require.NoError(b, first.waitPass(b))
 	applied := time.Since(start)
 	waitDeployed(b, c, ns, w.charts)
 	deployed := time.Since(start)
-	firstCPU, firstPeak, firstRSS := cpuTime(b)-cpu, heap(), peakRSS(b)
+	firstCPU, firstPeak, firstRSS := procstat.SelfCPU(b)-cpu, heap(), procstat.PeakRSS(b)
 	firstWrites := writeCount(first.requests.snapshot(), false)
 	first.stop()
 
@@ -72,19 +70,19 @@ func benchmarkRestart(b *testing.B, w restartWorkload) {
 	for b.Loop() {
 		b.StopTimer()
 		runtime.GC()
-		before := liveHeap()
-		resetPeakRSS(b)
+		before := procstat.LiveHeap()
+		require.NoError(b, procstat.ResetPeakRSS())
 		b.StartTimer()
-		cpu, heap, start := cpuTime(b), sampleHeap(), time.Now()
+		cpu, heap, start := procstat.SelfCPU(b), procstat.SamplePeakHeap(10*time.Millisecond), time.Now()
 		restarted = startPackaged(b, ctx, c, dir, ns, nil)
 		require.NoError(b, restarted.waitPass(b))
 		deployDone = time.Since(start)
 		restarted.waitHelmSyncs(b, w.charts)
 		helmDone = time.Since(start)
-		cpuUsed, peak, rss = cpuTime(b)-cpu, heap(), peakRSS(b)
+		cpuUsed, peak, rss = procstat.SelfCPU(b)-cpu, heap(), procstat.PeakRSS(b)
 		b.StopTimer()
 		runtime.GC()
-		held = liveHeap() - min(liveHeap(), before)
+		held = procstat.LiveHeap() - min(procstat.LiveHeap(), before)
 		restarted.stop()
 		b.StartTimer()
 	}
@@ -114,66 +112,5 @@ func benchmarkRestart(b *testing.B, w restartWorkload) {
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.Logf("load average: %s", strings.TrimSpace(string(load)))
-	}
-}
-
-// cpuTime is the user plus system CPU time of this process so far: the controllers run in
-// it, the control plane does not.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// resetPeakRSS sets this process's peak resident set (VmHWM) back to its resident set now
-// (proc(5), /proc/<pid>/clear_refs), so that peakRSS measures from here.
-func resetPeakRSS(tb testing.TB) {
-	require.NoError(tb, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0))
-}
-
-// peakRSS is this process's peak resident set (VmHWM) in bytes.
-func peakRSS(tb testing.TB) uint64 {
-	status, err := os.ReadFile("/proc/self/status")
-	require.NoError(tb, err)
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			require.NoError(tb, err)
-			return kb << 10
-		}
-	}
-	tb.Fatal("no VmHWM in /proc/self/status")
-	return 0
-}
-
-// liveHeap is the heap in use by objects (after a GC: the live heap).
-func liveHeap() uint64 {
-	s := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	runtimemetrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// sampleHeap samples liveHeap every 10 ms until the returned function is called, which
-// returns the peak seen.
-func sampleHeap() func() uint64 {
-	var peak atomic.Uint64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			peak.Store(max(peak.Load(), liveHeap()))
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-stopped
-		return peak.Load()
 	}
 }

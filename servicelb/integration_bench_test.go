@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/metrics"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/k3snet/k3snet/internal/procstat"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
@@ -63,8 +61,8 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 
 	for i := range b.N {
 		before := h.writes.Count()
-		stopHeap := sampleHeap()
-		cpuBefore := processCPU(b)
+		stopHeap := procstat.SamplePeakHeap(50 * time.Millisecond)
+		cpuBefore := procstat.SelfCPU(b)
 		start := time.Now()
 		names := make([]string, services)
 		for s := range services {
@@ -92,7 +90,7 @@ func benchmarkEndToEnd(b *testing.B, services, nodes int) {
 		b.ReportMetric(elapsed.Seconds(), "s/all-statuses")
 		writes := h.writes.Since(before)
 		b.ReportMetric(float64(len(writes))/float64(services), "writes/svc")
-		b.ReportMetric((processCPU(b) - cpuBefore).Seconds(), "cpu-s")
+		b.ReportMetric((procstat.SelfCPU(b) - cpuBefore).Seconds(), "cpu-s")
 		b.ReportMetric(float64(stopHeap())/(1<<20), "peak-heap-MiB")
 		for _, c := range classifyWrites(writes) {
 			b.ReportMetric(float64(c.n)/float64(services), c.what+"/svc")
@@ -196,44 +194,6 @@ func classifyWrites(writes []string) []writeClass {
 	}
 	slices.SortFunc(out, func(a, b writeClass) int { return strings.Compare(a.what, b.what) })
 	return out
-}
-
-// processCPU is the user plus system CPU time of this process so far: the controller and its
-// informers run in it, the control plane does not.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// sampleHeap samples the live heap every 50ms until the returned function is called, which
-// returns the peak seen.
-func sampleHeap() func() uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-stopped
-		return peak.Load()
-	}
 }
 
 // pollLong polls cond for up to ten minutes: 4,000 LB pods take the scheduler and kwok a while.

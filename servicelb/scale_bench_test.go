@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,8 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	compmetrics "k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/k3snet/k3snet/internal/procstat"
 )
 
 // BenchmarkScale measures how the controller's own cost grows with the number of
@@ -89,11 +90,11 @@ func benchmarkScale(b *testing.B, services, nodes int) {
 		for s := range services {
 			names[s] = fmt.Sprintf("svc-%d-%d", i, s)
 		}
-		heapBefore := liveHeap()
+		heapBefore := gcLiveHeap()
 		before := h.writes.Count()
 		syncsBefore := syncCount(b, h.ctrl)
-		stopHeap := sampleHeap()
-		cpuBefore := processCPU(b)
+		stopHeap := procstat.SamplePeakHeap(50 * time.Millisecond)
+		cpuBefore := procstat.SelfCPU(b)
 		start := time.Now()
 		stopSim := sim.run()
 		sim.resetSpent()
@@ -132,7 +133,7 @@ func benchmarkScale(b *testing.B, services, nodes int) {
 		})
 		require.NoError(b, err, "every Service should publish %d addresses", nodes)
 		elapsed := time.Since(start)
-		cpu := processCPU(b) - cpuBefore
+		cpu := procstat.SelfCPU(b) - cpuBefore
 		peak := stopHeap()
 		simCPU := sim.spent()
 		// Late writes (an Event still in the recorder's queue) belong to the run.
@@ -149,7 +150,7 @@ func benchmarkScale(b *testing.B, services, nodes int) {
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(services), "cpu-ms/svc")
 		b.ReportMetric(simCPU.Seconds(), "sim-cpu-s")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-		b.ReportMetric((float64(liveHeap())-float64(heapBefore))/(1<<10)/float64(services), "heap-KiB/svc")
+		b.ReportMetric((float64(gcLiveHeap())-float64(heapBefore))/(1<<10)/float64(services), "heap-KiB/svc")
 		if pods, err := h.admin.CoreV1().Pods(h.lbNS).List(b.Context(), metav1.ListOptions{}); err == nil {
 			b.Logf("real LB pods in the API server (the DaemonSet controller found no node): %d", len(pods.Items))
 		}
@@ -184,14 +185,6 @@ func syncCount(b *testing.B, c *Controller) float64 {
 	e, err := testutil.GetCounterMetricValue(c.metrics.syncs.WithLabelValues("error"))
 	require.NoError(b, err)
 	return n + e
-}
-
-// liveHeap is the heap held by live objects after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	return sample[0].Value.Uint64()
 }
 
 // lbSimulation plays the nodes, the DaemonSet controller and the kubelets for the controller:
@@ -457,4 +450,10 @@ func (w *simulatedWatch) send(typ watch.EventType, pod *corev1.Pod) {
 	if fw != nil {
 		fw.Action(typ, pod)
 	}
+}
+
+// gcLiveHeap is the heap held by live objects after a collection.
+func gcLiveHeap() uint64 {
+	runtime.GC()
+	return procstat.LiveHeap()
 }

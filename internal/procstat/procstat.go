@@ -42,6 +42,8 @@ func CPUSeconds(pid int) (float64, error) {
 // and read-only data.
 type Memory struct {
 	RSS, Anon, File float64
+	// Peak is the peak resident set (VmHWM) since start or the last ResetPeakRSS.
+	Peak float64
 }
 
 // ReadMemory reads pid's resident set from /proc/<pid>/status.
@@ -51,7 +53,7 @@ func ReadMemory(pid int) (Memory, error) {
 		return Memory{}, err
 	}
 	var m Memory
-	fields := map[string]*float64{"VmRSS:": &m.RSS, "RssAnon:": &m.Anon, "RssFile:": &m.File}
+	fields := map[string]*float64{"VmRSS:": &m.RSS, "RssAnon:": &m.Anon, "RssFile:": &m.File, "VmHWM:": &m.Peak}
 	seen := 0
 	for line := range strings.Lines(string(raw)) {
 		key, rest, ok := strings.Cut(line, "\t")
@@ -68,7 +70,7 @@ func ReadMemory(pid int) (Memory, error) {
 		}
 	}
 	if seen != len(fields) {
-		return Memory{}, fmt.Errorf("no VmRSS, RssAnon and RssFile in /proc/%d/status", pid)
+		return Memory{}, fmt.Errorf("no VmRSS, RssAnon, RssFile and VmHWM in /proc/%d/status", pid)
 	}
 	return m, nil
 }
