@@ -37,7 +37,7 @@ func kubeletConfig(c *Config, l Layout, cgroupV1 bool) *kubeletv1beta1.KubeletCo
 		CgroupDriver:             "cgroupfs",
 		ClusterDomain:            c.ClusterDomain,
 		ContainerRuntimeEndpoint: "unix://" + l.ContainerdSocket,
-		EvictionHard:             map[string]string{"imagefs.available": "5%", "nodefs.available": "5%"},
+		EvictionHard:             map[string]string{"imagefs.available": evictionFree, "nodefs.available": evictionFree},
 		FailSwapOn:               ptr.To(false),
 		HealthzBindAddress:       "127.0.0.1",
 		PodLogsDir:               l.PodLogs,
@@ -99,3 +99,6 @@ func kubeletArgs(c *Config, l Layout, configFile string) []string {
 	}
 	return append(args, extraArgs(c.KubeletArgs)...)
 }
+
+// evictionFree is EvictionFreePercent as the kubelet configuration writes it.
+var evictionFree = fmt.Sprintf("%d%%", EvictionFreePercent)

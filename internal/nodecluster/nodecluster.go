@@ -155,6 +155,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	// Registered after TempDir, so it runs first: processes, mounts and namespaces go before
 	// the directory does.
 	t.Cleanup(c.teardown)
+	if err := agent.CheckDiskSpace(c.dir); err != nil {
+		t.Fatalf("nodecluster: %v; free some space first", err)
+	}
 	c.exe = filepath.Join(c.dir, "k3slike")
 	if out, err := exec.Command("go", "build", "-o", c.exe, "github.com/k3snet/k3snet/examples/k3slike").CombinedOutput(); err != nil {
 		t.Fatalf("building k3slike: %v\n%s", err, out)
