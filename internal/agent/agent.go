@@ -35,9 +35,11 @@ func Start(ctx context.Context, c *Config) (_ *Agent, err error) {
 	}
 	logger := klog.FromContext(ctx)
 	l := NewLayout(c.DataDir)
-	if free, err := FreePercent(c.DataDir); err == nil && diskSpaceProblem(c.DataDir, free) != nil {
-		// Warned, not refused: the kubelet keeps the node up and frees what it can, as in K3s.
-		logger.Info("Warning: pods on this node will be evicted", "reason", diskSpaceProblem(c.DataDir, free).Error())
+	if free, err := FreePercent(c.DataDir); err == nil {
+		if problem := diskSpaceProblem(c.DataDir, free); problem != nil {
+			// Warned, not refused: the kubelet keeps the node up and frees what it can, as in K3s.
+			logger.Info("Warning: pods on this node will be evicted", "reason", problem.Error())
+		}
 	}
 	bins := findNodeBinaries(c)
 	facts, err := preflight(bins)
