@@ -70,12 +70,7 @@ func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entri
 // renders them as set entries.
 func addrEntries(addrs []netip.Addr) []string {
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	addrs = slices.Compact(addrs)
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
-	}
-	return out
+	return sortedAddrEntries(addrs)
 }
 
 // sortedAddrEntries renders sorted addresses as set entries, without duplicates.
