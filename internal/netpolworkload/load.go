@@ -19,14 +19,13 @@ const loadWriters = 16
 // nothing runs their pods, which Load reports Running itself. A LocalNode that exists
 // already is left as it is by Load.
 func (w Workload) NodeObjects() []*corev1.Node {
-	out := make([]*corev1.Node, 0, w.Nodes)
-	for i := range w.Nodes {
-		cidr := w.PodCIDR(i).String()
-		name := w.nodeName(i)
-		out = append(out, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
-			Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}}})
+	nodes := w.size().NodeObjects()
+	for i, n := range nodes {
+		n.Name = w.nodeName(i)
+		n.Labels[corev1.LabelHostname] = n.Name
+		n.Annotations, n.Status = nil, corev1.NodeStatus{}
 	}
-	return out
+	return nodes
 }
 
 // Load creates the workload in a cluster: its Nodes, Namespaces (with their default
