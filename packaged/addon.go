@@ -78,6 +78,14 @@ func (c addonClient) source(ctx context.Context, name string) string {
 	if err != nil {
 		return ""
 	}
+	return addonSource(addon)
+}
+
+// addonSource returns spec.source of addon, or "" for none.
+func addonSource(addon *unstructured.Unstructured) string {
+	if addon == nil {
+		return ""
+	}
 	s, _, _ := unstructured.NestedString(addon.Object, "spec", "source")
 	return s
 }

@@ -55,7 +55,6 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 			named = append(named, f)
 		}
 	}
-	refused := nameConflicts(named, func(name string) string { return c.addons.source(ctx, name) })
 	// The first pass after a start knows no file yet, so it checks every file against its
 	// Addon: one LIST instead of a GET a file keeps a restart's reads to one request (K3s's
 	// deploy controller reads Addons from an informer cache). Later passes read only the
@@ -66,6 +65,12 @@ func (c *Controller) pass(ctx context.Context) (scanResult, error) {
 			klog.FromContext(ctx).Error(err, "Reading the Addons one by one instead")
 		}
 	}
+	refused := nameConflicts(named, func(name string) string {
+		if listed != nil {
+			return addonSource(listed[name])
+		}
+		return c.addons.source(ctx, name)
+	})
 	for i, f := range scan.files {
 		if keeper, ok := refused[f.path]; ok {
 			errs = append(errs, c.refuse(ctx, f, keeper))
