@@ -80,7 +80,7 @@ func approverController(client kubernetes.Interface) compose.Controller {
 			return err
 		}
 		return a.Start(ctx, f)
-	}}
+	}, ReadsNoPods: true}
 }
 
 // resolveBinDir is --bin-dir, else where hack/build-tools.sh put the binaries.

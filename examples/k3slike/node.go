@@ -110,7 +110,7 @@ func nodeControllers(cfg *config, cluster clusterSettings, client kubernetes.Int
 			return err
 		}
 		return pn.Start(ctx, f)
-	}}}
+	}, ReadsNoPods: true}}
 	if !cluster.disableNetworkPolicy {
 		out = append(out, compose.NetworkPolicyWithNodePorts(client, cfg.nodeName, cluster.serviceCIDRs, nodePortRange(cluster.serviceNodePortRange), reg))
 	}

@@ -85,7 +85,7 @@ func cloudController(s compose.ClusterSettings, client kubernetes.Interface, reg
 			return err
 		}
 		return stub.Start(ctx, f)
-	}}
+	}, ReadsNoPods: true}
 }
 
 // nodeIPAM allocates the Nodes' pod CIDRs, from ClusterCIDR objects with --multi-cluster-cidr.
@@ -104,7 +104,7 @@ func nodeIPAM(s compose.ClusterSettings, client kubernetes.Interface, dyn dynami
 			return err
 		}
 		return ipam.Start(ctx, f)
-	}}
+	}, ReadsNoPods: true}
 }
 
 // deployController applies this server's manifests directory. It runs on every server, not
@@ -131,7 +131,7 @@ func deployController(client kubernetes.Interface, deploy packaged.Options, reg 
 			case <-time.After(compose.FailedStartBackoff):
 			}
 		}
-	}}
+	}, ReadsNoPods: true}
 }
 
 // leasedPackaged keeps NodeHosts (unless --disable=coredns) and, unless
@@ -163,5 +163,5 @@ func leasedPackaged(s compose.ClusterSettings, restConfig *rest.Config, client k
 			return err
 		}
 		return helm.Start(ctx, f)
-	}}, true
+	}, ReadsNoPods: true}, true
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -19,6 +20,12 @@ type Controller struct {
 	Name        string
 	ClusterWide bool
 	Start       func(context.Context, informers.SharedInformerFactory) error
+	// PodFields, for a controller that reads Pods from the shared factory, copies of a Pod
+	// only what it reads; ReadsNoPods says it reads none. When one controller of a process
+	// reads Pods and says what of them, and every other says it reads none, the Pod cache
+	// keeps those copies (podCacheTransform).
+	PodFields   func(*corev1.Pod) *corev1.Pod
+	ReadsNoPods bool
 }
 
 // RunControllers starts every controller on one shared informer factory and returns a
@@ -27,7 +34,7 @@ type Controller struct {
 func RunControllers(ctx context.Context, client kubernetes.Interface, leases Leases, controllers []Controller, status *Readiness) (wait func()) {
 	// Controllers start the factory with their own context, which under leader election ends
 	// with the term: the scoped factory keeps the caches for the next term.
-	factory := leader.ScopedFactory(informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(dropManagedFields)), ctx.Done())
+	factory := leader.ScopedFactory(informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(cacheTransform(controllers))), ctx.Done())
 	var running sync.WaitGroup
 	for _, c := range controllers {
 		if c.ClusterWide {
