@@ -426,8 +426,8 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 	switch {
 	case fresh:
 		for _, pods := range fc.byNamespace {
-			for p := range pods {
-				if fc.isLocal(&p.info) {
+			for _, p := range pods {
+				if p.ok && fc.isLocal(&p.info) {
 					touched[p.info.key()] = true
 				}
 			}
@@ -439,8 +439,8 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 			}
 		}
 		for ns := range fc.policyNSChanged {
-			for p := range fc.byNamespace[ns] {
-				if fc.isLocal(&p.info) {
+			for _, p := range fc.byNamespace[ns] {
+				if p.ok && fc.isLocal(&p.info) {
 					touched[p.info.key()] = true
 				}
 			}
@@ -449,7 +449,7 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 	if fresh {
 		// Every chain is new: sorted once, not inserted one by one.
 		for key := range touched {
-			p := fc.cc.pods[key]
+			p := fc.cc.pod(key)
 			le := &localEntry{key: key, lp: fc.localPod(&p.info)}
 			le.chain = fc.podChain(le.lp)
 			fc.cache.locals[key] = le
@@ -483,7 +483,7 @@ func (fc *familyCompiler) isLocal(p *podInfo) bool {
 // top-level chains and the local pods' set.
 func (fc *familyCompiler) updateLocal(key objKey) bool {
 	old := fc.cache.locals[key]
-	p := fc.cc.pods[key]
+	p := fc.cc.pod(key)
 	byName := func(ch Chain, name string) int { return cmp.Compare(ch.Name, name) }
 	if p == nil || !p.ok || !fc.isLocal(&p.info) {
 		if old == nil {

@@ -88,8 +88,10 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
 	idx := map[string]map[int32][]netip.Addr{}
 	for _, pods := range fc.byNamespace {
-		for cp := range pods {
-			fc.indexNamedPorts(idx, &cp.info)
+		for _, cp := range pods {
+			if cp.ok {
+				fc.indexNamedPorts(idx, &cp.info)
+			}
 		}
 	}
 	for _, byNum := range idx {

@@ -123,9 +123,9 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 			}
 		}
 		for _, ns := range namespaces {
-			for p := range fc.byNamespace[ns] {
+			for _, p := range fc.byNamespace[ns] {
 				a := p.info.addr(fc.fam)
-				if !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(p.info.pod.Labels))) {
+				if !p.ok || !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(p.info.pod.Labels))) {
 					continue
 				}
 				addrs = append(addrs, a)
