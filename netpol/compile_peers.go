@@ -25,7 +25,7 @@ func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, 
 		ports := fc.portMatches(r)
 		for _, pm := range peers {
 			for _, po := range ports {
-				out = append(out, joinMatches(pm, po, "-j MARK --set-xmark "+markMatched))
+				out = append(out, fc.intern(joinMatches(pm, po, "-j MARK --set-xmark "+markMatched)))
 			}
 		}
 	}
@@ -35,6 +35,13 @@ func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, 
 // joinMatches joins the non-empty parts of a rule with spaces.
 func joinMatches(parts ...string) string {
 	var b strings.Builder
+	// Sized once: growing would leave a garbage buffer per size, scattered among what
+	// the cache keeps.
+	n := 0
+	for _, s := range parts {
+		n += len(s) + 1
+	}
+	b.Grow(n)
 	for _, s := range parts {
 		if s == "" {
 			continue
