@@ -132,6 +132,11 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 	}
 	e.blockSets = slices.Collect(maps.Values(fc.sets))
 	for i := range e.blockSets {
+		// A set named by its content another policy holds already: its entries are shared
+		// rather than kept twice (policies repeat their ipBlocks).
+		if r := fc.cache.sets[e.blockSets[i].Name]; r != nil && r.block != nil {
+			e.blockSets[i] = *r.block
+		}
 		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
 	}
 	for _, k := range e.peerKeys {
