@@ -22,9 +22,9 @@ type familyCache struct {
 	built bool
 	// peerSets holds the set of each rule's selector peers, by the peers' identity.
 	peerSets map[string]*peerSetEntry
-	// namedPorts maps "name/PROTO" to the port numbers pods of this family serve under it,
-	// and each number to those pods' addresses, sorted, with duplicates; nil
-	// until first built.
+	// namedPorts maps each "name/PROTO" some rule uses to the port numbers pods of this
+	// family serve under it, and each number to those pods' addresses, sorted, with
+	// duplicates; nil until first built.
 	namedPorts map[string]map[int32][]netip.Addr
 	// namedSets holds, per "name/PROTO" some rule uses, the set of each number, and
 	// namedUsers the policies whose chains use it.
@@ -120,6 +120,9 @@ func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
 	fresh := !fc.cache.built
 	fc.refresh()
 	fc.updatePolicies(fresh)
+	if fresh {
+		fc.pruneNamedPorts()
+	}
 	fc.updateLocals(fresh)
 	if fresh {
 		fc.cache.fixed = []Chain{fc.commonChain(), {Name: ChainDefault, Rules: []string{"-j MARK --set-xmark " + markMatched}}, fc.tailChain()}
@@ -361,6 +364,7 @@ func (fc *familyCompiler) unref(key objKey, e *policyEntry) {
 		if len(users) == 0 {
 			delete(fc.cache.namedUsers, k)
 			delete(fc.cache.namedSets, k)
+			delete(fc.cache.namedPorts, k)
 		}
 	}
 	for _, u := range e.sets {

@@ -175,7 +175,7 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 // resolves only the policy's namespace and opens the port to any address).
 func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 	key := p.named + "/" + string(p.proto)
-	byNum := fc.cache.namedPorts[key]
+	byNum := fc.namedPortsOf(key)
 	nums := slices.Sorted(maps.Keys(byNum))
 	sets := fc.cache.namedSets[key]
 	if sets == nil {
