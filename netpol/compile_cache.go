@@ -52,9 +52,10 @@ type compileCache struct {
 	npods       int
 	// byAddr indexes the same pods by each of their addresses, and sharedAddr holds the
 	// further pods of an address two pods share (briefly, or when a finished pod's address
-	// was reused).
-	byAddr     map[netip.Addr]*cachedPod
-	sharedAddr map[netip.Addr][]*cachedPod
+	// was reused). Keys are the 16-byte forms (the pods' addresses are unmapped, so IPv4
+	// and IPv6 keys differ), a third smaller than netip.Addr.
+	byAddr     map[[16]byte]*cachedPod
+	sharedAddr map[[16]byte][]*cachedPod
 	// policies and policiesByObj do the same for policies.
 	policies      map[objKey]*cachedPolicy
 	policiesByObj map[*networkingv1.NetworkPolicy]*cachedPolicy
@@ -90,7 +91,7 @@ type cachedPolicy struct {
 // newCompileCache returns an empty cache: its first compile computes everything.
 func newCompileCache() *compileCache {
 	return &compileCache{podsByObj: map[*corev1.Pod]*cachedPod{},
-		byNamespace: map[string]map[string]*cachedPod{}, byAddr: map[netip.Addr]*cachedPod{}, sharedAddr: map[netip.Addr][]*cachedPod{},
+		byNamespace: map[string]map[string]*cachedPod{}, byAddr: map[[16]byte]*cachedPod{}, sharedAddr: map[[16]byte][]*cachedPod{},
 		policies: map[objKey]*cachedPolicy{}, policiesByObj: map[*networkingv1.NetworkPolicy]*cachedPolicy{},
 		policiesByNS: map[string][]*policyInfo{}, problems: map[objKey][]error{},
 		namespaces: map[*corev1.Namespace]uint32{}, families: map[corev1.IPFamily]*familyCache{}}
@@ -274,12 +275,13 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 // indexAddrs and unindexAddrs add an accepted pod to byAddr and take it out.
 func (cc *compileCache) indexAddrs(e *cachedPod) {
 	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+		k := a.As16()
 		switch {
 		case !a.IsValid():
-		case cc.byAddr[a] == nil:
-			cc.byAddr[a] = e
+		case cc.byAddr[k] == nil:
+			cc.byAddr[k] = e
 		default:
-			cc.sharedAddr[a] = append(cc.sharedAddr[a], e)
+			cc.sharedAddr[k] = append(cc.sharedAddr[k], e)
 		}
 	}
 }
@@ -289,31 +291,33 @@ func (cc *compileCache) unindexAddrs(e *cachedPod) {
 		if !a.IsValid() {
 			continue
 		}
-		shared := cc.sharedAddr[a]
-		if cc.byAddr[a] == e {
+		k := a.As16()
+		shared := cc.sharedAddr[k]
+		if cc.byAddr[k] == e {
 			if len(shared) == 0 {
-				delete(cc.byAddr, a)
+				delete(cc.byAddr, k)
 				continue
 			}
-			cc.byAddr[a], shared = shared[0], shared[1:]
+			cc.byAddr[k], shared = shared[0], shared[1:]
 		} else {
 			shared = slices.DeleteFunc(shared, func(p *cachedPod) bool { return p == e })
 		}
 		if len(shared) == 0 {
-			delete(cc.sharedAddr, a)
+			delete(cc.sharedAddr, k)
 		} else {
-			cc.sharedAddr[a] = shared
+			cc.sharedAddr[k] = shared
 		}
 	}
 }
 
 // podsAt returns the accepted pods with address a.
 func (cc *compileCache) podsAt(a netip.Addr) []*cachedPod {
-	p := cc.byAddr[a]
+	k := a.As16()
+	p := cc.byAddr[k]
 	if p == nil {
 		return nil
 	}
-	return append([]*cachedPod{p}, cc.sharedAddr[a]...)
+	return append([]*cachedPod{p}, cc.sharedAddr[k]...)
 }
 
 // samePodInfo reports whether two parses of a pod give the rules the same inputs.
