@@ -139,6 +139,8 @@ type compiler struct {
 	// gone or unparsable), and policyNSChanged holds their namespaces.
 	policyChanges   map[objKey]*policyInfo
 	policyNSChanged map[string]bool
+	// selectors holds the selectors this compile parsed, so the policies share them.
+	selectors selectorCache
 }
 
 // changedPods returns the old and new versions of the changed pods.

@@ -389,7 +389,10 @@ func (cc *compileCache) updatePolicy(c *compiler, np *networkingv1.NetworkPolicy
 	}
 	e.obj = np
 	old := e.info
-	info, errs := parsePolicyInfo(np)
+	if c.selectors == nil {
+		c.selectors = selectorCache{}
+	}
+	info, errs := parsePolicyInfo(np, c.selectors)
 	e.info = info
 	if len(errs) > 0 {
 		cc.problems[key] = errs
