@@ -13,7 +13,7 @@ import (
 // (namedPortsOf).
 func (fc *familyCompiler) refreshNamedPorts() {
 	if fc.cache.namedPorts == nil {
-		fc.cache.namedPorts = fc.namedPortIndex("")
+		fc.cache.namedPorts = fc.namedPortIndex(fc.usedNamedPorts())
 		return
 	}
 	for _, p := range fc.podsGone {
@@ -82,18 +82,12 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 	}
 }
 
-// hasKey reports whether key is the port's "name/PROTO", without building it.
-func (np namedContainerPort) hasKey(key string) bool {
-	n := len(np.name)
-	return len(key) == n+1+len(np.proto) && key[:n] == np.name && key[n] == '/' && key[n+1:] == string(np.proto)
-}
-
 // namedPortsOf returns the index entry of "name/PROTO" key, indexing the name from every
 // pod when no rule used it so far.
 func (fc *familyCompiler) namedPortsOf(key string) map[int32][]netip.Addr {
 	byNum := fc.cache.namedPorts[key]
 	if byNum == nil {
-		byNum = fc.namedPortIndex(key)[key]
+		byNum = fc.namedPortIndex(map[string]bool{key: true})[key]
 		if byNum == nil {
 			byNum = map[int32][]netip.Addr{} // indexed, though no pod serves it
 		}
@@ -109,15 +103,34 @@ func (fc *familyCompiler) pruneNamedPorts() {
 	})
 }
 
-// namedPortIndex maps "name/PROTO" (only that key unless "") to the numbers the family's
-// pods serve under it and each number to their addresses, sorted, once per port entry as
+// usedNamedPorts returns the "name/PROTO" of every named port a policy rule has.
+func (fc *familyCompiler) usedNamedPorts() map[string]bool {
+	used := map[string]bool{}
+	for _, list := range fc.policiesByNS {
+		for _, p := range list {
+			for _, rules := range [][]ruleInfo{p.ingress, p.egress} {
+				for i := range rules {
+					for _, port := range rules[i].ports {
+						if port.named != "" {
+							used[port.named+"/"+string(port.proto)] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return used
+}
+
+// namedPortIndex maps each "name/PROTO" of keys to the numbers the family's pods serve
+// under it and each number to their addresses, sorted, once per port entry as
 // moveNamedPorts keeps them.
-func (fc *familyCompiler) namedPortIndex(only string) map[string]map[int32][]netip.Addr {
+func (fc *familyCompiler) namedPortIndex(keys map[string]bool) map[string]map[int32][]netip.Addr {
 	idx := map[string]map[int32][]netip.Addr{}
 	for _, pods := range fc.byNamespace {
 		for _, cp := range pods {
 			if cp.ok {
-				fc.indexNamedPorts(idx, &cp.info, only)
+				fc.indexNamedPorts(idx, &cp.info, keys)
 			}
 		}
 	}
@@ -130,20 +143,22 @@ func (fc *familyCompiler) namedPortIndex(only string) map[string]map[int32][]net
 }
 
 // indexNamedPorts adds a pod's address under each of its named ports to idx.
-func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr, p *podInfo, only string) {
+func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr, p *podInfo, keys map[string]bool) {
 	a := p.addr(fc.fam)
 	if !a.IsValid() {
 		return
 	}
-	for _, np := range p.namedPorts() {
-		if only != "" && !np.hasKey(only) {
+	var buf [64]byte
+	for np := range p.eachNamedPort {
+		// The key is built on the stack: the lookups with string(key) do not allocate.
+		key := append(append(append(buf[:0], np.name...), '/'), np.proto...)
+		if !keys[string(key)] {
 			continue
 		}
-		key := np.name + "/" + string(np.proto)
-		byNum := idx[key]
+		byNum := idx[string(key)]
 		if byNum == nil {
 			byNum = map[int32][]netip.Addr{}
-			idx[key] = byNum
+			idx[string(key)] = byNum
 		}
 		byNum[np.number] = append(byNum[np.number], a)
 	}

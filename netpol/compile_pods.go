@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -61,7 +62,12 @@ func newPodInfo(pod *corev1.Pod) (podInfo, bool) {
 // when needed rather than kept: most pods' are never needed again, and the informer holds
 // the pod anyway.
 func (p *podInfo) namedPorts() []namedContainerPort {
-	var out []namedContainerPort
+	return slices.Collect(p.eachNamedPort)
+}
+
+// eachNamedPort yields the named container ports the pod serves, as namedPorts lists them,
+// without a list: indexing every pod's ports would otherwise allocate one per pod.
+func (p *podInfo) eachNamedPort(yield func(namedContainerPort) bool) {
 	// Named ports are the containers' ports, sidecars (restartable init
 	// containers) included since they serve for the pod's lifetime.
 	for ctr := range podspec.ServingContainers(p.pod) {
@@ -73,10 +79,11 @@ func (p *podInfo) namedPorts() []namedContainerPort {
 			if proto == "" {
 				proto = corev1.ProtocolTCP
 			}
-			out = append(out, namedContainerPort{name: cp.Name, proto: proto, number: cp.ContainerPort})
+			if !yield(namedContainerPort{name: cp.Name, proto: proto, number: cp.ContainerPort}) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // key returns the pod's namespace and name.
