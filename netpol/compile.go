@@ -139,8 +139,10 @@ type compiler struct {
 	// gone or unparsable), and policyNSChanged holds their namespaces.
 	policyChanges   map[objKey]*policyInfo
 	policyNSChanged map[string]bool
-	// selectors holds the selectors this compile parsed, so the policies share them.
+	// selectors and rules hold the selectors and rule lists this compile parsed, so the
+	// policies share them.
 	selectors selectorCache
+	rules     ruleCache
 }
 
 // changedPods returns the old and new versions of the changed pods.

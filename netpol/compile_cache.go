@@ -390,9 +390,9 @@ func (cc *compileCache) updatePolicy(c *compiler, np *networkingv1.NetworkPolicy
 	e.obj = np
 	old := e.info
 	if c.selectors == nil {
-		c.selectors = selectorCache{}
+		c.selectors, c.rules = selectorCache{}, ruleCache{}
 	}
-	info, errs := parsePolicyInfo(np, c.selectors)
+	info, errs := parsePolicyInfo(np, c.selectors, c.rules)
 	e.info = info
 	if len(errs) > 0 {
 		cc.problems[key] = errs
