@@ -274,7 +274,7 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 
 // indexAddrs and unindexAddrs add an accepted pod to byAddr and take it out.
 func (cc *compileCache) indexAddrs(e *cachedPod) {
-	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+	for _, a := range []netip.Addr{e.info.addr(corev1.IPv4Protocol), e.info.v6} {
 		k := a.As16()
 		switch {
 		case !a.IsValid():
@@ -287,7 +287,7 @@ func (cc *compileCache) indexAddrs(e *cachedPod) {
 }
 
 func (cc *compileCache) unindexAddrs(e *cachedPod) {
-	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+	for _, a := range []netip.Addr{e.info.addr(corev1.IPv4Protocol), e.info.v6} {
 		if !a.IsValid() {
 			continue
 		}
@@ -322,7 +322,7 @@ func (cc *compileCache) podsAt(a netip.Addr) []*cachedPod {
 
 // samePodInfo reports whether two parses of a pod give the rules the same inputs.
 func samePodInfo(a, b *podInfo) bool {
-	return a.v4 == b.v4 && a.v6 == b.v6 && a.pod.Spec.NodeName == b.pod.Spec.NodeName &&
+	return a.v4 == b.v4 && a.hasV4 == b.hasV4 && a.v6 == b.v6 && a.pod.Spec.NodeName == b.pod.Spec.NodeName &&
 		maps.Equal(a.pod.Labels, b.pod.Labels) && slices.Equal(a.namedPorts(), b.namedPorts())
 }
 
