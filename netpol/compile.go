@@ -124,8 +124,9 @@ type compiler struct {
 	// cc is the cache the compile reads its indexes from and updates.
 	cc       *compileCache
 	nsLabels map[string]map[string]string
-	// byNamespace indexes the pods policies can select by namespace name.
-	byNamespace map[string]map[*cachedPod]struct{}
+	// byNamespace holds the pods by namespace and name; only those whose ok is set can be
+	// selected.
+	byNamespace map[string]map[string]*cachedPod
 	// policiesByNS holds each namespace's policies sorted by name.
 	policiesByNS map[string][]*policyInfo
 	// podsGone and podsCome hold the old and the new versions of the pods that changed in a
@@ -138,6 +139,10 @@ type compiler struct {
 	// gone or unparsable), and policyNSChanged holds their namespaces.
 	policyChanges   map[objKey]*policyInfo
 	policyNSChanged map[string]bool
+	// selectors and rules hold the selectors and rule lists this compile parsed, so the
+	// policies share them.
+	selectors selectorCache
+	rules     ruleCache
 }
 
 // changedPods returns the old and new versions of the changed pods.

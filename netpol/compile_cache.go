@@ -39,22 +39,23 @@ func compareObjKey(a, b objKey) int {
 // compileCache is what compile keeps between calls. It belongs to one goroutine.
 type compileCache struct {
 	// gen counts compiles; an entry whose seen is not the current gen was not in the input.
-	gen uint64
+	gen uint32
 	// scalars is the last input without its object lists: when it changes (another node
 	// name, pod CIDRs, Service ranges ...) every family cache starts over.
 	scalars Input
-	// pods holds every pod of the last input by key, accepted or not, as parsed, and
-	// podsByObj the same entries by object, so an unchanged pod costs one pointer lookup.
-	pods      map[objKey]*cachedPod
-	podsByObj map[*corev1.Pod]*cachedPod
-	// byNamespace indexes the pods policies can select (ok) by namespace; a namespace
-	// without such pods has no entry.
-	byNamespace map[string]map[*cachedPod]struct{}
+	// byNamespace holds every pod of the last input by namespace and name, accepted or not
+	// (ok), as parsed: the pods' only index by key, as policies select by namespace. A
+	// namespace without pods has no entry. podsByObj holds the same entries by object, so
+	// an unchanged pod costs one pointer lookup; npods counts them.
+	byNamespace map[string]map[string]*cachedPod
+	podsByObj   map[*corev1.Pod]*cachedPod
+	npods       int
 	// byAddr indexes the same pods by each of their addresses, and sharedAddr holds the
 	// further pods of an address two pods share (briefly, or when a finished pod's address
-	// was reused).
-	byAddr     map[netip.Addr]*cachedPod
-	sharedAddr map[netip.Addr][]*cachedPod
+	// was reused). Keys are the 16-byte forms (the pods' addresses are unmapped, so IPv4
+	// and IPv6 keys differ), a third smaller than netip.Addr.
+	byAddr     map[[16]byte]*cachedPod
+	sharedAddr map[[16]byte][]*cachedPod
 	// policies and policiesByObj do the same for policies.
 	policies      map[objKey]*cachedPolicy
 	policiesByObj map[*networkingv1.NetworkPolicy]*cachedPolicy
@@ -64,7 +65,7 @@ type compileCache struct {
 	problems map[objKey][]error
 	// namespaces holds the namespace objects of the last input, and nsLabels their label
 	// index.
-	namespaces map[*corev1.Namespace]uint64
+	namespaces map[*corev1.Namespace]uint32
 	nsLabels   map[string]map[string]string
 	// families holds the per-family caches of the families the last compile programmed.
 	families map[corev1.IPFamily]*familyCache
@@ -76,7 +77,7 @@ type cachedPod struct {
 	info podInfo
 	// ok is newPodInfo's verdict: false for pods no policy can select.
 	ok   bool
-	seen uint64
+	seen uint32
 }
 
 // cachedPolicy is a policy as the last compile parsed it; info is nil when its podSelector
@@ -84,16 +85,16 @@ type cachedPod struct {
 type cachedPolicy struct {
 	obj  *networkingv1.NetworkPolicy
 	info *policyInfo
-	seen uint64
+	seen uint32
 }
 
 // newCompileCache returns an empty cache: its first compile computes everything.
 func newCompileCache() *compileCache {
-	return &compileCache{pods: map[objKey]*cachedPod{}, podsByObj: map[*corev1.Pod]*cachedPod{},
-		byNamespace: map[string]map[*cachedPod]struct{}{}, byAddr: map[netip.Addr]*cachedPod{}, sharedAddr: map[netip.Addr][]*cachedPod{},
+	return &compileCache{podsByObj: map[*corev1.Pod]*cachedPod{},
+		byNamespace: map[string]map[string]*cachedPod{}, byAddr: map[[16]byte]*cachedPod{}, sharedAddr: map[[16]byte][]*cachedPod{},
 		policies: map[objKey]*cachedPolicy{}, policiesByObj: map[*networkingv1.NetworkPolicy]*cachedPolicy{},
 		policiesByNS: map[string][]*policyInfo{}, problems: map[objKey][]error{},
-		namespaces: map[*corev1.Namespace]uint64{}, families: map[corev1.IPFamily]*familyCache{}}
+		namespaces: map[*corev1.Namespace]uint32{}, families: map[corev1.IPFamily]*familyCache{}}
 }
 
 // compile computes the State of in, as Compile does, from what changed since the last call.
@@ -189,30 +190,59 @@ func (cc *compileCache) updatePods(c *compiler) {
 			e.seen = cc.gen
 		}
 	}
-	if seen == len(cc.pods) {
+	if seen == cc.npods {
 		return
 	}
-	for key, e := range cc.pods {
-		if e.seen != cc.gen {
-			if e.ok {
-				c.podsGone = append(c.podsGone, e.info)
-				cc.unindexPod(e)
+	for _, pods := range cc.byNamespace {
+		for _, e := range pods {
+			if e.seen != cc.gen {
+				if e.ok {
+					c.podsGone = append(c.podsGone, e.info)
+					cc.unindexAddrs(e)
+				}
+				cc.removePod(e)
+				delete(cc.podsByObj, e.info.pod)
 			}
-			delete(cc.pods, key)
-			delete(cc.podsByObj, e.info.pod)
 		}
 	}
+}
+
+// pod returns the cached pod of key, nil when there is none.
+func (cc *compileCache) pod(key objKey) *cachedPod {
+	return cc.byNamespace[key.namespace][key.name]
+}
+
+// addPod and removePod put a cached pod in byNamespace and take it out.
+func (cc *compileCache) addPod(e *cachedPod) {
+	ns := e.info.pod.Namespace
+	m := cc.byNamespace[ns]
+	if m == nil {
+		m = map[string]*cachedPod{}
+		cc.byNamespace[ns] = m
+	}
+	m[e.info.pod.Name] = e
+	cc.npods++
+}
+
+func (cc *compileCache) removePod(e *cachedPod) {
+	ns := e.info.pod.Namespace
+	m := cc.byNamespace[ns]
+	delete(m, e.info.pod.Name)
+	if len(m) == 0 {
+		delete(cc.byNamespace, ns)
+	}
+	cc.npods--
 }
 
 // updatePod parses a pod object the cache does not know: a new pod or a new version of one.
 func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 	key := objKey{pod.Namespace, pod.Name}
 	info, ok := newPodInfo(pod)
-	e := cc.pods[key]
+	e := cc.pod(key)
 	switch {
 	case e == nil:
-		e = &cachedPod{}
-		cc.pods[key] = e
+		e = &cachedPod{info: info}
+		cc.addPod(e)
 		if ok {
 			c.podsCome = append(c.podsCome, info)
 		}
@@ -227,79 +257,72 @@ func (cc *compileCache) updatePod(c *compiler, pod *corev1.Pod) *cachedPod {
 		delete(cc.podsByObj, e.info.pod)
 		if e.ok {
 			c.podsGone = append(c.podsGone, e.info)
-			cc.unindexPod(e)
+			cc.unindexAddrs(e)
 		}
 		if ok {
 			c.podsCome = append(c.podsCome, info)
 		}
 	}
+	// The entry stays under the same namespace and name: only what they hold changes.
 	e.info, e.ok = info, ok
 	if ok {
-		cc.indexPod(e)
+		cc.indexAddrs(e)
 	}
 	cc.podsByObj[pod] = e
 	return e
 }
 
-// indexPod and unindexPod add an accepted pod to byNamespace and take it out.
-func (cc *compileCache) indexPod(e *cachedPod) {
-	m := cc.byNamespace[e.info.pod.Namespace]
-	if m == nil {
-		m = map[*cachedPod]struct{}{}
-		cc.byNamespace[e.info.pod.Namespace] = m
-	}
-	m[e] = struct{}{}
-	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+// indexAddrs and unindexAddrs add an accepted pod to byAddr and take it out.
+func (cc *compileCache) indexAddrs(e *cachedPod) {
+	for _, a := range []netip.Addr{e.info.addr(corev1.IPv4Protocol), e.info.v6} {
+		k := a.As16()
 		switch {
 		case !a.IsValid():
-		case cc.byAddr[a] == nil:
-			cc.byAddr[a] = e
+		case cc.byAddr[k] == nil:
+			cc.byAddr[k] = e
 		default:
-			cc.sharedAddr[a] = append(cc.sharedAddr[a], e)
+			cc.sharedAddr[k] = append(cc.sharedAddr[k], e)
 		}
 	}
 }
 
-func (cc *compileCache) unindexPod(e *cachedPod) {
-	m := cc.byNamespace[e.info.pod.Namespace]
-	delete(m, e)
-	if len(m) == 0 {
-		delete(cc.byNamespace, e.info.pod.Namespace)
-	}
-	for _, a := range []netip.Addr{e.info.v4, e.info.v6} {
+func (cc *compileCache) unindexAddrs(e *cachedPod) {
+	for _, a := range []netip.Addr{e.info.addr(corev1.IPv4Protocol), e.info.v6} {
 		if !a.IsValid() {
 			continue
 		}
-		shared := cc.sharedAddr[a]
-		if cc.byAddr[a] == e {
+		k := a.As16()
+		shared := cc.sharedAddr[k]
+		if cc.byAddr[k] == e {
 			if len(shared) == 0 {
-				delete(cc.byAddr, a)
+				delete(cc.byAddr, k)
 				continue
 			}
-			cc.byAddr[a], shared = shared[0], shared[1:]
+			cc.byAddr[k], shared = shared[0], shared[1:]
 		} else {
 			shared = slices.DeleteFunc(shared, func(p *cachedPod) bool { return p == e })
 		}
 		if len(shared) == 0 {
-			delete(cc.sharedAddr, a)
+			delete(cc.sharedAddr, k)
 		} else {
-			cc.sharedAddr[a] = shared
+			cc.sharedAddr[k] = shared
 		}
 	}
 }
 
 // podsAt returns the accepted pods with address a.
 func (cc *compileCache) podsAt(a netip.Addr) []*cachedPod {
-	p := cc.byAddr[a]
+	k := a.As16()
+	p := cc.byAddr[k]
 	if p == nil {
 		return nil
 	}
-	return append([]*cachedPod{p}, cc.sharedAddr[a]...)
+	return append([]*cachedPod{p}, cc.sharedAddr[k]...)
 }
 
 // samePodInfo reports whether two parses of a pod give the rules the same inputs.
 func samePodInfo(a, b *podInfo) bool {
-	return a.v4 == b.v4 && a.v6 == b.v6 && a.pod.Spec.NodeName == b.pod.Spec.NodeName &&
+	return a.v4 == b.v4 && a.hasV4 == b.hasV4 && a.v6 == b.v6 && a.pod.Spec.NodeName == b.pod.Spec.NodeName &&
 		maps.Equal(a.pod.Labels, b.pod.Labels) && slices.Equal(a.namedPorts(), b.namedPorts())
 }
 
@@ -366,7 +389,10 @@ func (cc *compileCache) updatePolicy(c *compiler, np *networkingv1.NetworkPolicy
 	}
 	e.obj = np
 	old := e.info
-	info, errs := parsePolicyInfo(np)
+	if c.selectors == nil {
+		c.selectors, c.rules = selectorCache{}, ruleCache{}
+	}
+	info, errs := parsePolicyInfo(np, c.selectors, c.rules)
 	e.info = info
 	if len(errs) > 0 {
 		cc.problems[key] = errs

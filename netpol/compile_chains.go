@@ -38,6 +38,18 @@ type familyCompiler struct {
 	building *policyEntry
 	// sets collects building's ipBlock sets.
 	sets setCollector
+	// rules holds each policy rule built in this compile once: policies share peer sets
+	// and ports (a thousand policies allow DNS alike), so their chains share the strings.
+	rules map[string]string
+}
+
+// intern returns the string equal to rule this compile built first.
+func (fc *familyCompiler) intern(rule string) string {
+	if s, ok := fc.rules[rule]; ok {
+		return s
+	}
+	fc.rules[rule] = rule
+	return rule
 }
 
 // localPod is a local pod programmed in this family.
@@ -51,7 +63,7 @@ type localPod struct {
 // newFamilyCompiler returns the compiler of family fam over cache.
 func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
 	return &familyCompiler{compiler: c, fam: fam, cache: cache,
-		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}}
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}, rules: map[string]string{}}
 }
 
 // setCollector gathers the sets of one family by name.
@@ -120,6 +132,11 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 	}
 	e.blockSets = slices.Collect(maps.Values(fc.sets))
 	for i := range e.blockSets {
+		// A set named by its content another policy holds already: its entries are shared
+		// rather than kept twice (policies repeat their ipBlocks).
+		if r := fc.cache.sets[e.blockSets[i].Name]; r != nil && r.block != nil {
+			e.blockSets[i] = *r.block
+		}
 		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
 	}
 	for _, k := range e.peerKeys {

@@ -22,9 +22,9 @@ type familyCache struct {
 	built bool
 	// peerSets holds the set of each rule's selector peers, by the peers' identity.
 	peerSets map[string]*peerSetEntry
-	// namedPorts maps "name/PROTO" to the port numbers pods of this family serve under it,
-	// and each number to those pods' addresses, sorted, with duplicates; nil
-	// until first built.
+	// namedPorts maps each "name/PROTO" some rule uses to the port numbers pods of this
+	// family serve under it, and each number to those pods' addresses, sorted, with
+	// duplicates; nil until first built.
 	namedPorts map[string]map[int32][]netip.Addr
 	// namedSets holds, per "name/PROTO" some rule uses, the set of each number, and
 	// namedUsers the policies whose chains use it.
@@ -120,6 +120,9 @@ func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
 	fresh := !fc.cache.built
 	fc.refresh()
 	fc.updatePolicies(fresh)
+	if fresh {
+		fc.pruneNamedPorts()
+	}
 	fc.updateLocals(fresh)
 	if fresh {
 		fc.cache.fixed = []Chain{fc.commonChain(), {Name: ChainDefault, Rules: []string{"-j MARK --set-xmark " + markMatched}}, fc.tailChain()}
@@ -361,6 +364,7 @@ func (fc *familyCompiler) unref(key objKey, e *policyEntry) {
 		if len(users) == 0 {
 			delete(fc.cache.namedUsers, k)
 			delete(fc.cache.namedSets, k)
+			delete(fc.cache.namedPorts, k)
 		}
 	}
 	for _, u := range e.sets {
@@ -426,8 +430,8 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 	switch {
 	case fresh:
 		for _, pods := range fc.byNamespace {
-			for p := range pods {
-				if fc.isLocal(&p.info) {
+			for _, p := range pods {
+				if p.ok && fc.isLocal(&p.info) {
 					touched[p.info.key()] = true
 				}
 			}
@@ -439,8 +443,8 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 			}
 		}
 		for ns := range fc.policyNSChanged {
-			for p := range fc.byNamespace[ns] {
-				if fc.isLocal(&p.info) {
+			for _, p := range fc.byNamespace[ns] {
+				if p.ok && fc.isLocal(&p.info) {
 					touched[p.info.key()] = true
 				}
 			}
@@ -449,7 +453,7 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 	if fresh {
 		// Every chain is new: sorted once, not inserted one by one.
 		for key := range touched {
-			p := fc.cc.pods[key]
+			p := fc.cc.pod(key)
 			le := &localEntry{key: key, lp: fc.localPod(&p.info)}
 			le.chain = fc.podChain(le.lp)
 			fc.cache.locals[key] = le
@@ -483,7 +487,7 @@ func (fc *familyCompiler) isLocal(p *podInfo) bool {
 // top-level chains and the local pods' set.
 func (fc *familyCompiler) updateLocal(key objKey) bool {
 	old := fc.cache.locals[key]
-	p := fc.cc.pods[key]
+	p := fc.cc.pod(key)
 	byName := func(ch Chain, name string) int { return cmp.Compare(ch.Name, name) }
 	if p == nil || !p.ok || !fc.isLocal(&p.info) {
 		if old == nil {

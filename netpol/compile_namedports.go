@@ -7,10 +7,13 @@ import (
 )
 
 // refreshNamedPorts builds the named port index on the first compile and then moves the
-// changed pods' addresses in it, marking the names whose pods changed.
+// changed pods' addresses in it, marking the names whose pods changed. After the first
+// compile the index holds only the names some rule uses (pruneNamedPorts), as every pod
+// serves names no policy mentions; a name a rule starts using is indexed then
+// (namedPortsOf).
 func (fc *familyCompiler) refreshNamedPorts() {
 	if fc.cache.namedPorts == nil {
-		fc.cache.namedPorts = fc.namedPortIndex()
+		fc.cache.namedPorts = fc.namedPortIndex(fc.usedNamedPorts())
 		return
 	}
 	for _, p := range fc.podsGone {
@@ -58,15 +61,14 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 	}
 	for _, np := range p.namedPorts() {
 		key := np.name + "/" + string(np.proto)
+		byNum := fc.cache.namedPorts[key]
+		if byNum == nil {
+			continue // not indexed: no rule uses the name
+		}
 		if fc.touchedNamed[key] == nil {
 			fc.touchedNamed[key] = map[int32][]netip.Addr{}
 		}
 		fc.touchedNamed[key][np.number] = append(fc.touchedNamed[key][np.number], a)
-		byNum := fc.cache.namedPorts[key]
-		if byNum == nil {
-			byNum = map[int32][]netip.Addr{}
-			fc.cache.namedPorts[key] = byNum
-		}
 		addrs := byNum[np.number]
 		i, found := slices.BinarySearchFunc(addrs, a, netip.Addr.Compare)
 		switch {
@@ -77,19 +79,59 @@ func (fc *familyCompiler) moveNamedPorts(p *podInfo, add bool) {
 		case found:
 			byNum[np.number] = slices.Delete(addrs, i, i+1)
 		}
-		if len(byNum) == 0 {
-			delete(fc.cache.namedPorts, key)
-		}
 	}
 }
 
-// namedPortIndex maps "name/PROTO" to the numbers the family's pods serve under it and each
-// number to their addresses, sorted, once per port entry as moveNamedPorts keeps them.
-func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
+// namedPortsOf returns the index entry of "name/PROTO" key, indexing the name from every
+// pod when no rule used it so far.
+func (fc *familyCompiler) namedPortsOf(key string) map[int32][]netip.Addr {
+	byNum := fc.cache.namedPorts[key]
+	if byNum == nil {
+		byNum = fc.namedPortIndex(map[string]bool{key: true})[key]
+		if byNum == nil {
+			byNum = map[int32][]netip.Addr{} // indexed, though no pod serves it
+		}
+		fc.cache.namedPorts[key] = byNum
+	}
+	return byNum
+}
+
+// pruneNamedPorts drops the index entries of the names no rule uses.
+func (fc *familyCompiler) pruneNamedPorts() {
+	maps.DeleteFunc(fc.cache.namedPorts, func(key string, _ map[int32][]netip.Addr) bool {
+		return fc.cache.namedUsers[key] == nil
+	})
+}
+
+// usedNamedPorts returns the "name/PROTO" of every named port a policy rule has.
+func (fc *familyCompiler) usedNamedPorts() map[string]bool {
+	used := map[string]bool{}
+	for _, list := range fc.policiesByNS {
+		for _, p := range list {
+			for _, rules := range [][]ruleInfo{p.ingress, p.egress} {
+				for i := range rules {
+					for _, port := range rules[i].ports {
+						if port.named != "" {
+							used[port.named+"/"+string(port.proto)] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return used
+}
+
+// namedPortIndex maps each "name/PROTO" of keys to the numbers the family's pods serve
+// under it and each number to their addresses, sorted, once per port entry as
+// moveNamedPorts keeps them.
+func (fc *familyCompiler) namedPortIndex(keys map[string]bool) map[string]map[int32][]netip.Addr {
 	idx := map[string]map[int32][]netip.Addr{}
 	for _, pods := range fc.byNamespace {
-		for cp := range pods {
-			fc.indexNamedPorts(idx, &cp.info)
+		for _, cp := range pods {
+			if cp.ok {
+				fc.indexNamedPorts(idx, &cp.info, keys)
+			}
 		}
 	}
 	for _, byNum := range idx {
@@ -101,17 +143,22 @@ func (fc *familyCompiler) namedPortIndex() map[string]map[int32][]netip.Addr {
 }
 
 // indexNamedPorts adds a pod's address under each of its named ports to idx.
-func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr, p *podInfo) {
+func (fc *familyCompiler) indexNamedPorts(idx map[string]map[int32][]netip.Addr, p *podInfo, keys map[string]bool) {
 	a := p.addr(fc.fam)
 	if !a.IsValid() {
 		return
 	}
-	for _, np := range p.namedPorts() {
-		key := np.name + "/" + string(np.proto)
-		byNum := idx[key]
+	var buf [64]byte
+	for np := range p.eachNamedPort {
+		// The key is built on the stack: the lookups with string(key) do not allocate.
+		key := append(append(append(buf[:0], np.name...), '/'), np.proto...)
+		if !keys[string(key)] {
+			continue
+		}
+		byNum := idx[string(key)]
 		if byNum == nil {
 			byNum = map[int32][]netip.Addr{}
-			idx[key] = byNum
+			idx[string(key)] = byNum
 		}
 		byNum[np.number] = append(byNum[np.number], a)
 	}

@@ -25,7 +25,7 @@ func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, 
 		ports := fc.portMatches(r)
 		for _, pm := range peers {
 			for _, po := range ports {
-				out = append(out, joinMatches(pm, po, "-j MARK --set-xmark "+markMatched))
+				out = append(out, fc.intern(joinMatches(pm, po, "-j MARK --set-xmark "+markMatched)))
 			}
 		}
 	}
@@ -35,6 +35,13 @@ func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, 
 // joinMatches joins the non-empty parts of a rule with spaces.
 func joinMatches(parts ...string) string {
 	var b strings.Builder
+	// Sized once: growing would leave a garbage buffer per size, scattered among what
+	// the cache keeps.
+	n := 0
+	for _, s := range parts {
+		n += len(s) + 1
+	}
+	b.Grow(n)
 	for _, s := range parts {
 		if s == "" {
 			continue
@@ -123,9 +130,9 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 			}
 		}
 		for _, ns := range namespaces {
-			for p := range fc.byNamespace[ns] {
+			for _, p := range fc.byNamespace[ns] {
 				a := p.info.addr(fc.fam)
-				if !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(p.info.pod.Labels))) {
+				if !p.ok || !a.IsValid() || (sp.pods != nil && !sp.pods.Matches(labels.Set(p.info.pod.Labels))) {
 					continue
 				}
 				addrs = append(addrs, a)
@@ -168,7 +175,7 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 // resolves only the policy's namespace and opens the port to any address).
 func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 	key := p.named + "/" + string(p.proto)
-	byNum := fc.cache.namedPorts[key]
+	byNum := fc.namedPortsOf(key)
 	nums := slices.Sorted(maps.Keys(byNum))
 	sets := fc.cache.namedSets[key]
 	if sets == nil {

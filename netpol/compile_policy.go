@@ -100,14 +100,57 @@ func (e *PolicyError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalidPolicy) or errors.Is(err, ErrPolicyTooLarge) true.
 func (e *PolicyError) Unwrap() error { return cmp.Or(e.Err, ErrInvalidPolicy) }
 
+// selectorCache holds the selectors one compile parsed, by their serialized form: policies
+// repeat selectors (the workload's 10,000 policies use a few dozen), and a parsed selector
+// is never modified, so they share one. Parse errors are not kept. A nil cache parses
+// every time.
+type selectorCache map[string]labels.Selector
+
+// parse returns ls as a Selector, as metav1.LabelSelectorAsSelector does.
+func (sc selectorCache) parse(ls *metav1.LabelSelector) (labels.Selector, error) {
+	if sc == nil {
+		return metav1.LabelSelectorAsSelector(ls)
+	}
+	// Marshal writes matchLabels in key order, so equal selectors have equal keys.
+	key, err := ls.Marshal()
+	if err != nil {
+		return metav1.LabelSelectorAsSelector(ls)
+	}
+	if sel, ok := sc[string(key)]; ok {
+		return sel, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err == nil {
+		sc[string(key)] = sel
+	}
+	return sel, err
+}
+
+// ruleCache holds the rule lists of the policies one compile parsed without a problem, by
+// their serialized spec.ingress and spec.egress: policies repeat their rules (the workload's
+// 10,000 policies have about seventy distinct lists), and parsed rules are never modified,
+// so they share one. A nil cache parses every time.
+type ruleCache map[string]ruleLists
+
+// ruleLists are a policy's parsed ingress and egress rules.
+type ruleLists struct{ ingress, egress []ruleInfo }
+
+// rulesKey returns the serialized rules of np, false when they do not serialize.
+func rulesKey(np *networkingv1.NetworkPolicy) (string, bool) {
+	spec := networkingv1.NetworkPolicySpec{Ingress: np.Spec.Ingress, Egress: np.Spec.Egress}
+	b, err := spec.Marshal()
+	return string(b), err == nil
+}
+
 // parsePolicyInfo parses np, returning nil when its podSelector is unparsable (it then
-// selects nothing) and one error per part left out.
-func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
+// selects nothing) and one error per part left out. Selectors and rule lists already in sc
+// and rc are shared, not parsed again.
+func parsePolicyInfo(np *networkingv1.NetworkPolicy, sc selectorCache, rc ruleCache) (*policyInfo, []error) {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, &PolicyError{Namespace: np.Namespace, Name: np.Name, Problem: fmt.Sprintf(format, args...)})
 	}
-	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	sel, err := sc.parse(&np.Spec.PodSelector)
 	if err != nil {
 		bad("spec.podSelector: %v", err)
 		return nil, errs
@@ -121,11 +164,19 @@ func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
 		p.isolatesIngress = slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
 		p.isolatesEgress = slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
 	}
+	key, keyed := "", false
+	if rc != nil {
+		key, keyed = rulesKey(np)
+	}
+	if l, ok := rc[key]; keyed && ok {
+		p.ingress, p.egress = l.ingress, l.egress
+		return p, nil
+	}
 	for i, r := range np.Spec.Ingress {
-		p.ingress = append(p.ingress, parseRuleInfo(fmt.Sprintf("spec.ingress[%d]", i), r.From, r.Ports, bad))
+		p.ingress = append(p.ingress, parseRuleInfo(fmt.Sprintf("spec.ingress[%d]", i), r.From, r.Ports, sc, bad))
 	}
 	for i, r := range np.Spec.Egress {
-		p.egress = append(p.egress, parseRuleInfo(fmt.Sprintf("spec.egress[%d]", i), r.To, r.Ports, bad))
+		p.egress = append(p.egress, parseRuleInfo(fmt.Sprintf("spec.egress[%d]", i), r.To, r.Ports, sc, bad))
 	}
 	if !p.resolveBlocks(maxPolicyBlockEntries) {
 		// Refused, and failing closed: the policy keeps isolating the pods it selects in the
@@ -137,6 +188,9 @@ func parsePolicyInfo(np *networkingv1.NetworkPolicy) (*policyInfo, []error) {
 		p.ingress, p.egress = nil, nil
 		errs = append(errs, &PolicyError{Namespace: np.Namespace, Name: np.Name, Err: ErrPolicyTooLarge,
 			Problem: fmt.Sprintf("its ipBlocks need more than %d ipset entries, the most one policy may use; none of its rules are enforced and the pods it selects stay isolated", maxPolicyBlockEntries)})
+	}
+	if keyed && len(errs) == 0 {
+		rc[key] = ruleLists{ingress: p.ingress, egress: p.egress}
 	}
 	return p, errs
 }
@@ -174,7 +228,7 @@ func (r *ruleInfo) blockNets(fam corev1.IPFamily) []netip.Prefix {
 }
 
 // parseRuleInfo parses one rule's peers and ports, reporting invalid entries through bad.
-func parseRuleInfo(path string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, bad func(string, ...any)) ruleInfo {
+func parseRuleInfo(path string, peers []networkingv1.NetworkPolicyPeer, ports []networkingv1.NetworkPolicyPort, sc selectorCache, bad func(string, ...any)) ruleInfo {
 	r := ruleInfo{anyPeer: len(peers) == 0, anyPort: len(ports) == 0}
 	for j := range peers {
 		peer := &peers[j]
@@ -193,7 +247,7 @@ func parseRuleInfo(path string, peers []networkingv1.NetworkPolicyPeer, ports []
 		case !hasSel:
 			bad("%s: a peer must set podSelector, namespaceSelector or ipBlock", at)
 		default:
-			sp, err := parseSelectorPeer(peer)
+			sp, err := parseSelectorPeer(peer, sc)
 			if err != nil {
 				bad("%s: %v", at, err)
 				continue
@@ -213,16 +267,16 @@ func parseRuleInfo(path string, peers []networkingv1.NetworkPolicyPeer, ports []
 }
 
 // parseSelectorPeer parses the selectors of a peer; an unset one stays nil.
-func parseSelectorPeer(peer *networkingv1.NetworkPolicyPeer) (selectorPeer, error) {
+func parseSelectorPeer(peer *networkingv1.NetworkPolicyPeer, sc selectorCache) (selectorPeer, error) {
 	var sp selectorPeer
 	var err error
 	if peer.PodSelector != nil {
-		if sp.pods, err = metav1.LabelSelectorAsSelector(peer.PodSelector); err != nil {
+		if sp.pods, err = sc.parse(peer.PodSelector); err != nil {
 			return sp, fmt.Errorf("podSelector: %w", err)
 		}
 	}
 	if peer.NamespaceSelector != nil {
-		if sp.namespaces, err = metav1.LabelSelectorAsSelector(peer.NamespaceSelector); err != nil {
+		if sp.namespaces, err = sc.parse(peer.NamespaceSelector); err != nil {
 			return sp, fmt.Errorf("namespaceSelector: %w", err)
 		}
 	}
