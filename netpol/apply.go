@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 )
 
 // Runner runs the command name with args, feeding it stdin, and returns its standard
@@ -49,6 +50,10 @@ type Dataplane struct {
 	// a set whose members someone else edits stays wrong until ForgetApplied.
 	names   []string
 	members map[string][]string
+	// plainRestore is set once the host's iptables-nft-restore refused a restore with the
+	// listing shortcut (listAllLine) and took it without: a version we have not seen, which
+	// is not offered the shortcut again.
+	plainRestore bool
 }
 
 // appliedTable is what one successful Apply left in a family's filter table.
@@ -231,10 +236,13 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 		return err
 	}
 	delete(d.applied, rs.Family)
+	cur.nft = cur.nft && !d.plainRestore
 	if text := renderIPTables(rs, cur, prev); text != emptyRestore {
 		_, restore := tools(rs.Family)
 		if _, err := d.run(ctx, text, restore, "--noflush"); err != nil {
-			return fmt.Errorf("restoring the %s filter table: %w", rs.Family, err)
+			if !d.restoreWithoutShortcut(ctx, rs, cur, prev, text) {
+				return fmt.Errorf("restoring the %s filter table: %w", rs.Family, err)
+			}
 		}
 	}
 	rules := make(map[string]string, len(rs.Chains))
@@ -243,6 +251,28 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 	}
 	d.applied[rs.Family] = appliedTable{rules: rules}
 	return nil
+}
+
+// restoreWithoutShortcut retries, without the listing shortcut, a restore that failed with it,
+// and reports whether that succeeded. A restore is one transaction, so the failed one changed
+// nothing. Only iptables-nft 1.8.9 is known to take the shortcut; an iptables that refuses it
+// still gets its rules, one sync later than it would have, and is not offered it again.
+func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string]string, failed string) bool {
+	if !cur.nft {
+		return false
+	}
+	cur.nft = false
+	text := renderIPTables(rs, cur, prev)
+	if text == failed {
+		return false
+	}
+	_, restore := tools(rs.Family)
+	if _, err := d.run(ctx, text, restore, "--noflush"); err != nil {
+		return false
+	}
+	d.plainRestore = true
+	klog.FromContext(ctx).Info("iptables-restore refused the chain listing that speeds up a full rewrite on nf_tables; restoring without it from now on", "family", rs.Family)
+	return true
 }
 
 // readTable returns what a sync needs to know of a family's filter table, and the rules our
