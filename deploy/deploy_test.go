@@ -214,6 +214,7 @@ func TestBase(t *testing.T) {
 		}
 		c := container(t, spec)
 		assert.Equal(t, images.ControllersImage, c.Image)
+		assert.Empty(t, c.Command, "the image's entrypoint, the full build: the node build refuses controllers")
 		assert.Equal(t, "controllers", c.Args[0])
 		assert.Contains(t, c.Args, "--data-dir=/var/lib/k3snet")
 		assert.Equal(t, map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "SERVICE_ACCOUNT": "spec.serviceAccountName"}, fieldRefs(c))
@@ -235,6 +236,7 @@ func TestBase(t *testing.T) {
 		assert.Equal(t, "system-node-critical", spec.PriorityClassName)
 		c := container(t, spec)
 		assert.Equal(t, images.ControllersImage, c.Image)
+		assert.Equal(t, []string{images.NodeProgram}, c.Command, "the node build, which the install image carries beside /k3snet")
 		assert.Equal(t, "node", c.Args[0])
 		assert.Equal(t, map[string]string{"NODE_NAME": "spec.nodeName", "NODE_IP": "status.hostIPs", "POD_NAMESPACE": "metadata.namespace", "SERVICE_ACCOUNT": "spec.serviceAccountName"}, fieldRefs(c))
 		nodePort = metricsPort(t, c)

@@ -3,8 +3,9 @@
 # use, for <data-dir>/agent/images/ or `ctr -n k8s.io images import`. No registry, no Docker.
 #   - the air-gap tarball of a k3snet cluster: every image the cluster runs (the pause sandbox,
 #     CoreDNS, Traefik, the ServiceLB forwarder with Debian's iptables, the end-to-end test server);
-#   - the install tarball of deploy/: the controllers image (cmd/k3snet with Debian's iptables
-#     and ipset) and the ServiceLB forwarder.
+#   - the install tarball of deploy/: the controllers image (cmd/k3snet as /k3snet, its node
+#     build -tags k3snet_node as /k3snet-node for the node DaemonSet, Debian's iptables and
+#     ipset) and the ServiceLB forwarder.
 #
 # Usage: hack/build-images.sh NODE_DIR   the air-gap tarball; prints its path
 #        hack/build-images.sh --install  the install tarball; prints its path
@@ -66,18 +67,28 @@ new="$out_dir/.$name.new"
 trap 'rm -rf "$tmp"; rm -f "$new"' EXIT
 
 # -buildvcs=false keeps the commit out of the binaries: the tarball changes only when code does.
+# build OUT PKG [GO BUILD FLAGS...]
+build() {
+	local out=$1 pkg=$2 ldflags="-s -w"
+	shift 2
+	echo "building $pkg $*" >&2
+	[ "$pkg" != ./cmd/k3snet ] || ldflags+=" -X main.version=${K3SNET_VERSION:-v0.1.0}"
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" "$@" -o "$out" "$pkg"
+}
 cd "$root"
 for pkg in "${pkgs[@]}"; do
-	echo "building $pkg" >&2
-	ldflags="-s -w"
-	[ "$pkg" != ./cmd/k3snet ] || ldflags+=" -X main.version=${K3SNET_VERSION:-v0.1.0}"
-	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$tmp/$(basename "$pkg")" "$pkg"
+	build "$tmp/$(basename "$pkg")" "$pkg"
 done
+# The node DaemonSet's binary: k3snet without the cluster-wide controllers (and their Helm,
+# kustomize and ORAS libraries), half the resident memory on every node.
+if $install; then
+	build "$tmp/k3snet-node" ./cmd/k3snet -tags k3snet_node
+fi
 go build -o "$tmp/build-airgap" ./internal/images/cmd/build-airgap
 
 echo "writing the image tarball" >&2
 if $install; then
-	args=(--klipper-lb "$tmp/klipper-lb" --k3snet "$tmp/k3snet" --install-out "$new")
+	args=(--klipper-lb "$tmp/klipper-lb" --k3snet "$tmp/k3snet" --k3snet-node "$tmp/k3snet-node" --install-out "$new")
 	[ -z "${K3SNET_IMAGE:-}" ] || args+=(--k3snet-image "$K3SNET_IMAGE")
 else
 	args=(--pause "$tmp/pause" --coredns "$node/image-bin/coredns" --traefik "$node/image-bin/traefik"

@@ -22,6 +22,7 @@ import (
 	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/images"
 	"github.com/k3snet/k3snet/internal/nodecluster"
+	"github.com/k3snet/k3snet/internal/procstat"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -90,7 +91,8 @@ spec:
 // imported by every node at start, `kubectl apply -k deploy/`. The installed controllers then
 // do what k3slike's own do in the real-pod tests: ClusterCIDR gives the nodes their pod CIDRs
 // (they become Ready only then), ServiceLB serves a Service on every node, NetworkPolicy holds
-// between pods on different nodes, the deploy and Helm controllers run CoreDNS (which resolves
+// between pods on different nodes (enforced by the node build, /k3snet-node, on every node),
+// the deploy and Helm controllers run CoreDNS (which resolves
 // names from a pod) and Traefik (which routes an Ingress). Deleting the leading controller
 // pod hands every Lease to the other replica, with no second DaemonSet and no CIDR changed;
 // `kubectl delete -k deploy/` leaves no rule, set, DaemonSet or finalizer of k3snet's.
@@ -184,6 +186,20 @@ func TestInstalledOnRealNodes(t *testing.T) {
 			_, err := nodecluster.HTTPGet(fromClient, webURL)
 			return err != nil
 		})
+	})
+
+	t.Run("every node pod runs the node build, which leaves out the controllers", func(t *testing.T) {
+		for _, n := range all {
+			p := nodePodProcess(t, n)
+			assert.Equal(t, images.NodeProgram, p.argv[0], "%s runs %v", n.Name, p.argv)
+			// The RSS after the NetworkPolicy steps, for the docs' figures; no assertion on it.
+			if mem, err := procstat.ReadMemory(p.pid); err == nil {
+				t.Logf("%s: %s, RSS %.1f MiB (file %.1f, anon %.1f), peak %.1f MiB", n.Name, strings.Join(p.argv, " "), mem.RSS, mem.File, mem.Anon, mem.Peak)
+			}
+		}
+		out, err := c.TryKubectl("", "-n", compose.DefaultNamespace, "exec", "daemonset/k3snet-node", "--", images.NodeProgram, "controllers")
+		require.Error(t, err, "the node build refuses controllers: %s", out)
+		assert.Contains(t, out, "this k3snet is the node build")
 	})
 
 	t.Run("Traefik, installed by the installed Helm controller, routes an Ingress on every node", func(t *testing.T) {
@@ -341,26 +357,65 @@ func leaseRenewals(t *testing.T, c *nodecluster.Cluster) map[string]leaseHolder 
 	return out
 }
 
+// podProcess is a process of this machine: the nodes share its process table.
+type podProcess struct {
+	pid        int
+	argv, env  []string
+	cgroupPath string
+}
+
+// podProcesses returns the processes whose command line satisfies match, with their
+// environment and cgroups.
+func podProcesses(t *testing.T, match func(argv []string) bool) []podProcess {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*")
+	require.NoError(t, err)
+	var out []podProcess
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+		if !match(argv) {
+			continue
+		}
+		environ, errEnv := os.ReadFile(filepath.Join(p, "environ"))
+		cgroup, errCgroup := os.ReadFile(filepath.Join(p, "cgroup"))
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if errEnv != nil || errCgroup != nil || err != nil {
+			continue // gone meanwhile
+		}
+		out = append(out, podProcess{pid: pid, argv: argv, env: strings.Split(string(environ), "\x00"), cgroupPath: string(cgroup)})
+	}
+	return out
+}
+
 // killControllersOf sends SIGKILL to the `k3snet controllers` process of the pod named pod: the
 // nodes share this machine's process table, and the pod's process has POD_NAME=pod.
 func killControllersOf(t *testing.T, pod string) {
 	t.Helper()
-	procs, err := filepath.Glob("/proc/[0-9]*")
-	require.NoError(t, err)
-	for _, p := range procs {
-		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
-		if err != nil || !strings.HasPrefix(string(cmdline), "/k3snet\x00controllers\x00") {
+	for _, p := range podProcesses(t, func(argv []string) bool { return len(argv) > 1 && argv[0] == "/k3snet" && argv[1] == "controllers" }) {
+		if !slices.Contains(p.env, "POD_NAME="+pod) {
 			continue
 		}
-		environ, err := os.ReadFile(filepath.Join(p, "environ"))
-		if err != nil || !slices.Contains(strings.Split(string(environ), "\x00"), "POD_NAME="+pod) {
-			continue
-		}
-		pid, err := strconv.Atoi(filepath.Base(p))
-		require.NoError(t, err)
-		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-		t.Logf("killed %s's controllers, pid %d", pod, pid)
+		require.NoError(t, syscall.Kill(p.pid, syscall.SIGKILL))
+		t.Logf("killed %s's controllers, pid %d", pod, p.pid)
 		return
 	}
 	t.Fatalf("no k3snet controllers process of pod %s", pod)
+}
+
+// nodePodProcess returns the `node` process of the k3snet node pod on n, whichever binary
+// runs it: the one in n's kubelet cgroup root with the node ServiceAccount.
+func nodePodProcess(t *testing.T, n *nodecluster.Node) podProcess {
+	t.Helper()
+	var found []podProcess
+	for _, p := range podProcesses(t, func(argv []string) bool { return len(argv) > 1 && argv[1] == "node" }) {
+		if strings.Contains(p.cgroupPath, n.CgroupRoot+"/") && slices.Contains(p.env, "SERVICE_ACCOUNT="+compose.NodeServiceAccount) {
+			found = append(found, p)
+		}
+	}
+	require.Len(t, found, 1, "one k3snet node process on %s", n.Name)
+	return found[0]
 }

@@ -358,8 +358,9 @@ func TestContainerdRunsTheInstallImages(t *testing.T) {
 	bins := nodeBinaries(t, "containerd", "ctr", "runc", "containerd-shim-runc-v2")
 	dir := t.TempDir()
 	imgs, err := InstallImages(ControllersImage, InstallPrograms{
-		K3snet:    buildStatic(t, "../../cmd/k3snet"),
-		KlipperLB: buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"),
+		K3snet:     buildStatic(t, "../../cmd/k3snet"),
+		K3snetNode: buildStatic(t, "../../cmd/k3snet", "k3snet_node"),
+		KlipperLB:  buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"),
 	})
 	require.NoError(t, err)
 	c := startContainerd(t, bins, dir)
@@ -391,10 +392,12 @@ func TestContainerdRunsTheInstallImages(t *testing.T) {
 		flags   []string
 		args    []string
 		want    string
-		wantErr bool
+		wantErr string
 	}{
 		{name: "k3snet runs", args: []string{"/k3snet", "--version"}, want: "k3snet"},
-		{name: "ipset is refused without NET_ADMIN", flags: unprivileged, args: []string{"ipset", "create", "K3SNET-TEST-SET", "hash:ip"}, wantErr: true},
+		{name: "the node build runs", args: []string{NodeProgram, "--version"}, want: "k3snet"},
+		{name: "the node build is the one without the controllers", args: []string{NodeProgram, "controllers"}, wantErr: "this k3snet is the node build"},
+		{name: "ipset is refused without NET_ADMIN", flags: unprivileged, args: []string{"ipset", "create", "K3SNET-TEST-SET", "hash:ip"}, wantErr: "Operation not permitted"},
 		{name: "ipset creates a set with the node's capabilities", flags: node, args: []string{"ipset", "create", "K3SNET-TEST-SET", "hash:ip"}},
 		{name: "iptables-restore matches it, taking the xtables lock", flags: node, args: []string{"iptables-restore", "--noflush", "-w", "5", "/rules"}},
 		{name: "iptables-legacy reads its table with the lock", flags: node, args: []string{"iptables-legacy", "-w", "5", "-S", "INPUT"}, want: "-P INPUT ACCEPT"},
@@ -403,8 +406,8 @@ func TestContainerdRunsTheInstallImages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id := fmt.Sprintf("k3snet-install-test-%d", i)
 			out, err := c.runContainer(t, ControllersImage, id, tt.flags, tt.args)
-			if tt.wantErr {
-				require.ErrorContains(t, err, "Operation not permitted")
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
 			require.NoError(t, err)

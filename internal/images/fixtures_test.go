@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -130,8 +131,8 @@ func fakePrograms(t *testing.T) Programs {
 }
 
 // buildStatic builds the main package pkg (relative to this package) as a static binary,
-// as hack/build-images.sh does, and returns its path.
-func buildStatic(t *testing.T, pkg string) string {
+// as hack/build-images.sh does, with the build tags given, and returns its path.
+func buildStatic(t *testing.T, pkg string, tags ...string) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -141,7 +142,7 @@ func buildStatic(t *testing.T, pkg string) string {
 		t.Skipf("needs the go command to build %s: %v", pkg, err)
 	}
 	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd := exec.Command(goTool, "build", "-trimpath", "-tags", strings.Join(tags, ","), "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", pkg, err, b)

@@ -7,26 +7,30 @@ import (
 )
 
 // InstallPrograms are the built binaries of the images that install k3snet on an existing
-// cluster (deploy/), as host paths. Both must be statically linked.
+// cluster (deploy/), as host paths. All must be statically linked.
 type InstallPrograms struct {
 	// K3snet is cmd/k3snet, the controllers binary.
 	K3snet string
+	// K3snetNode is cmd/k3snet built with -tags k3snet_node, the binary the node DaemonSet
+	// runs: without the cluster-wide controllers' libraries it takes about half the memory
+	// on every node.
+	K3snetNode string
 	// KlipperLB is the ServiceLB forwarder, servicelb/forwarder/cmd/klipper-lb.
 	KlipperLB string
 }
 
 // Validate reports every program that is unset or not a regular file.
 func (p InstallPrograms) Validate() error {
-	return validatePrograms([]namedProgram{{"K3snet", p.K3snet}, {"KlipperLB", p.KlipperLB}})
+	return validatePrograms([]namedProgram{{"K3snet", p.K3snet}, {"K3snetNode", p.K3snetNode}, {"KlipperLB", p.KlipperLB}})
 }
 
 // InstallImages returns the images deploy/ runs, built from p and this machine's files:
 //
 //   - name (ControllersImage unless the build names it otherwise): p.K3snet as /k3snet, its
-//     entrypoint, for both the controllers Deployment and the node DaemonSet; Debian's
-//     iptables as in the ServiceLB image and ipset with its shared libraries, which the node
-//     mode's NetworkPolicy controller runs; the CA bundle, for the Helm controller's chart
-//     downloads;
+//     entrypoint, for the controllers Deployment, and p.K3snetNode as /k3snet-node, the node
+//     DaemonSet's command (one image, so one name to retag for both); Debian's iptables as in
+//     the ServiceLB image and ipset with its shared libraries, which the node mode's
+//     NetworkPolicy controller runs; the CA bundle, for the Helm controller's chart downloads;
 //   - servicelb.DefaultImage, the ServiceLB forwarder, as AirgapImages builds it.
 func InstallImages(name string, p InstallPrograms) ([]Image, error) {
 	return installImages(name, p, debianHost())
@@ -41,7 +45,7 @@ func installImages(name string, p InstallPrograms, host hostPaths) ([]Image, err
 	if err != nil {
 		return nil, fmt.Errorf("the controllers image: %w", err)
 	}
-	controllers, err := controllersImage(normalized, p.K3snet, host)
+	controllers, err := controllersImage(normalized, p.K3snet, p.K3snetNode, host)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +59,13 @@ func installImages(name string, p InstallPrograms, host hostPaths) ([]Image, err
 	return []Image{controllers, lb}, nil
 }
 
-// controllersImage is the k3snet image: k3snet with iptables, ipset and the CA bundle.
-func controllersImage(name, k3snet string, host hostPaths) (Image, error) {
+// NodeProgram is where the controllers image carries the node build, the command of
+// deploy/'s node DaemonSet.
+const NodeProgram = "/k3snet-node"
+
+// controllersImage is the k3snet image: both builds of k3snet with iptables, ipset and the
+// CA bundle.
+func controllersImage(name, k3snet, k3snetNode string, host hostPaths) (Image, error) {
 	img, err := firewallImage(name, "/k3snet", k3snet, host)
 	if err != nil {
 		return Image{}, err
@@ -65,7 +74,7 @@ func controllersImage(name, k3snet string, host hostPaths) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	img.Files = dedupeFiles(slices.Concat(img.Files, ipset, caBundle(host)))
+	img.Files = dedupeFiles(slices.Concat(img.Files, []File{program(NodeProgram, k3snetNode)}, ipset, caBundle(host)))
 	return img, nil
 }
 

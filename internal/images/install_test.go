@@ -23,13 +23,17 @@ func needIpset(t *testing.T) {
 	needHostFile(t, debianHost().ipset, "Debian's ipset")
 }
 
-// fakeInstallPrograms writes two small files standing for k3snet and the forwarder.
+// fakeInstallPrograms writes small files standing for both builds of k3snet and the forwarder.
 func fakeInstallPrograms(t *testing.T) InstallPrograms {
 	t.Helper()
 	p := fakePrograms(t)
-	k3snet := filepath.Join(t.TempDir(), "k3snet")
-	require.NoError(t, os.WriteFile(k3snet, []byte("#!k3snet\n"), 0o755))
-	return InstallPrograms{K3snet: k3snet, KlipperLB: p.KlipperLB}
+	dir := t.TempDir()
+	write := func(name string) string {
+		f := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(f, []byte("#!"+name+"\n"), 0o755))
+		return f
+	}
+	return InstallPrograms{K3snet: write("k3snet"), K3snetNode: write("k3snet-node"), KlipperLB: p.KlipperLB}
 }
 
 // filesByPath returns img's files by path.
@@ -59,6 +63,8 @@ func TestInstallImages(t *testing.T) {
 		{name: "another name is normalized", image: "example/k3snet:v2", wantNames: []string{"docker.io/example/k3snet:v2", lbName}},
 		{name: "an invalid name is refused", image: "Example/k3snet:v2", wantErr: "the controllers image: invalid image name"},
 		{name: "a missing program is named", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snet = ""; return p }, wantErr: "program K3snet is not set"},
+		{name: "the node build is required", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snetNode = ""; return p }, wantErr: "program K3snetNode is not set"},
+		{name: "an absent node build is named", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snetNode = filepath.Join(t.TempDir(), "gone"); return p }, wantErr: "program K3snetNode"},
 		{name: "a directory is not a program", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.KlipperLB = t.TempDir(); return p }, wantErr: "program KlipperLB"},
 	}
 	for _, tt := range tests {
@@ -90,6 +96,7 @@ func TestControllersImageContent(t *testing.T) {
 	assert.Equal(t, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, img.Env)
 	files := filesByPath(img)
 	assert.Equal(t, File{Path: "/k3snet", Mode: 0o755, Source: progs.K3snet}, files["/k3snet"])
+	assert.Equal(t, File{Path: NodeProgram, Mode: 0o755, Source: progs.K3snetNode}, files[NodeProgram], "the node DaemonSet's command")
 	triple := multiarchTriple()
 	for _, p := range []string{
 		"/usr/sbin/ipset", "/lib/" + triple + "/libipset.so.13", "/lib/" + triple + "/libmnl.so.0",
@@ -106,6 +113,18 @@ func TestControllersImageContent(t *testing.T) {
 		paths = append(paths, f.Path)
 	}
 	assert.IsIncreasing(t, paths, "sorted, each path once")
+
+	// Both builds land in the layer as executables with their own content.
+	layer := map[string]archiveFile{}
+	for _, f := range readTar(t, layerOf(t, writeArchiveBytes(t, imgs), img.Name)) {
+		layer[f.hdr.Name] = f
+	}
+	for name, want := range map[string]string{"k3snet": "#!k3snet\n", "k3snet-node": "#!k3snet-node\n"} {
+		if f, ok := layer[name]; assert.True(t, ok, "%s is in the layer", name) {
+			assert.Equal(t, int64(0o755), f.hdr.Mode&0o777, name)
+			assert.Equal(t, want, string(f.data), name)
+		}
+	}
 
 	lb, err := lbImage(progs.KlipperLB, debianHost())
 	require.NoError(t, err)

@@ -2,7 +2,8 @@
 // K3s imports from <data-dir>/agent/images/ and that `ctr -n k8s.io images import` loads
 // under the names the manifests use: with --out, the air-gap tarball of a k3snet cluster
 // (every image the cluster runs); with --install-out, the install tarball of deploy/ (the
-// controllers image and the ServiceLB forwarder). Images are built from the given programs
+// controllers image, carrying both the full build and the node build, and the ServiceLB
+// forwarder). Images are built from the given programs
 // and this machine's iptables and ipset. Each file is replaced atomically; on success
 // nothing is printed.
 package main
@@ -41,6 +42,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&p.KlipperLB, "klipper-lb", "", "the ServiceLB forwarder (servicelb/forwarder/cmd/klipper-lb)")
 	fs.StringVar(&p.TestServer, "testserver", "", "the test server (internal/images/testserver)")
 	fs.StringVar(&install.K3snet, "k3snet", "", "the controllers binary (cmd/k3snet), for --install-out")
+	fs.StringVar(&install.K3snetNode, "k3snet-node", "", "the node build of cmd/k3snet (-tags k3snet_node), which the node DaemonSet runs, for --install-out")
 	image := fs.String("k3snet-image", images.ControllersImage, "the name of the controllers image, for --install-out")
 	out := fs.String("out", "", "the air-gap tarball to write")
 	installOut := fs.String("install-out", "", "the install tarball to write")
@@ -49,6 +51,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if (*out == "" && *installOut == "") || fs.NArg() != 0 {
 		fmt.Fprintln(stderr, "build-airgap: --out or --install-out is required and no argument is taken")
+		return exitBadUsage
+	}
+	if *installOut != "" && install.K3snetNode == "" {
+		// Named by its flag: without it the DaemonSet's command would be missing from the image.
+		fmt.Fprintln(stderr, "build-airgap: --install-out needs --k3snet-node, the node build (go build -tags k3snet_node ./cmd/k3snet) the node DaemonSet runs")
 		return exitBadUsage
 	}
 	install.KlipperLB = p.KlipperLB
