@@ -256,7 +256,7 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 // restoreWithoutShortcut retries, without the listing shortcut, a restore that failed with it,
 // and reports whether that succeeded. A restore is one transaction, so the failed one changed
 // nothing. Only iptables-nft 1.8.9 is known to take the shortcut; an iptables that refuses it
-// still gets its rules, one sync later than it would have, and is not offered it again.
+// gets its rules in the same sync, from this second restore, and is not offered it again.
 func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string]string, failed string) bool {
 	if !cur.nft {
 		return false
