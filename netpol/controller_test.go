@@ -297,6 +297,37 @@ func TestControllerUnchangedStateRunsNoCommand(t *testing.T) {
 	assert.Greater(t, kernel.count(), before)
 }
 
+// TestControllerCallsAfterFirstApplyOnce: the hook runs after the first sync that reaches the
+// kernel (not after a failed one), and never again, whatever syncs follow.
+func TestControllerCallsAfterFirstApplyOnce(t *testing.T) {
+	var mu sync.Mutex
+	failures, calls := 1, 0
+	run := func(ctx context.Context, stdin, name string, args ...string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasSuffix(name, "-restore") && !slices.Contains(args, "--test") && failures > 0 {
+			failures--
+			return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
+		}
+		return "", nil
+	}
+	after := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		assert.Zero(t, failures, "called before a sync reached the kernel")
+	}
+	f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond, AfterFirstApply: after}, NewDataplane(run), makeNamespace("x"))
+	require.NoError(t, f.ctrl.Start(ctx, f.factory))
+	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 1 }, waitFor, 10*time.Millisecond)
+	f.createPod(ctx, t, 7)
+	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 2 }, waitFor, 10*time.Millisecond)
+	assert.Equal(t, 1, f.syncs(t, syncFailed))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 1, calls)
+}
+
 // TestControllerDriftRepairReadsTheKernelInFull: a sync due to MaxSyncInterval makes the
 // Dataplane forget its caches first, so edits inside our chains and sets are repaired; a sync
 // caused by an event does not.

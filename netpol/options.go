@@ -61,6 +61,12 @@ type Options struct {
 	EventRecorder record.EventRecorder
 	// MetricsRegistry, if set, gets the controller's metrics (metrics.go).
 	MetricsRegistry metrics.KubeRegistry
+	// AfterFirstApply, if set, is called once, right after the first sync that programs the
+	// kernel. That sync is the process's memory peak (every pod of the cluster listed and
+	// compiled at once); a node agent whose steady state is far below it passes
+	// debug.FreeOSMemory, so the peak is not kept resident until the runtime's own GC and
+	// scavenger get round to it.
+	AfterFirstApply func()
 }
 
 // withDefaults returns o with every unset field set to K3s's default. It copies the slices

@@ -68,7 +68,11 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 	if err := c.dataplane.Apply(ctx, st); err != nil {
 		return syncFailed, fmt.Errorf("applying the rules of node %s: %w", c.opts.NodeName, err)
 	}
+	first := c.lastApply.IsZero()
 	c.applied, c.lastApply = &st, time.Now()
+	if first && c.opts.AfterFirstApply != nil {
+		c.opts.AfterFirstApply()
+	}
 	c.metrics.observeState(st)
 	// Only now is "the rest is enforced" true (Events are emitted after the write succeeds).
 	c.reportPolicyProblems(ctx, compileErr)

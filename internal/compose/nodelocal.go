@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,7 +32,10 @@ type NodePortRange struct{ First, Last uint16 }
 func NetworkPolicyWithNodePorts(client kubernetes.Interface, nodeName string, serviceCIDRs []netip.Prefix, ports NodePortRange, reg *ControllerMetrics) Controller {
 	return Controller{Name: "netpol", Start: func(ctx context.Context, f informers.SharedInformerFactory) error {
 		np, err := netpol.New(client, netpol.Options{NodeName: nodeName, ServiceCIDRs: serviceCIDRs,
-			NodePortFirst: ports.First, NodePortLast: ports.Last, MetricsRegistry: reg.Fresh("netpol")})
+			NodePortFirst: ports.First, NodePortLast: ports.Last, MetricsRegistry: reg.Fresh("netpol"),
+			// The first sync's peak (every pod listed and compiled at once) is garbage once
+			// it lands; a node process then idles far below it.
+			AfterFirstApply: debug.FreeOSMemory})
 		if err != nil {
 			return err
 		}
