@@ -58,8 +58,9 @@ type Dataplane struct {
 
 // appliedTable is what one successful Apply left in a family's filter table.
 type appliedTable struct {
-	// rules maps each of our chains to its rules joined by newlines.
-	rules map[string]string
+	// rules maps each of our chains to its rules, the applied State's own slices (a State is
+	// never changed once compiled), so remembering them copies no rule.
+	rules map[string][]string
 }
 
 // NewDataplane returns a Dataplane running its commands through run; nil means ExecRunner.
@@ -245,9 +246,9 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 			}
 		}
 	}
-	rules := make(map[string]string, len(rs.Chains))
+	rules := make(map[string][]string, len(rs.Chains))
 	for _, ch := range rs.Chains {
-		rules[ch.Name] = strings.Join(ch.Rules, "\n")
+		rules[ch.Name] = ch.Rules
 	}
 	d.applied[rs.Family] = appliedTable{rules: rules}
 	return nil
@@ -257,7 +258,7 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 // and reports whether that succeeded. A restore is one transaction, so the failed one changed
 // nothing. Only iptables-nft 1.8.9 is known to take the shortcut; an iptables that refuses it
 // gets its rules in the same sync, from this second restore, and is not offered it again.
-func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string]string, failed string) bool {
+func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string][]string, failed string) bool {
 	if !cur.nft {
 		return false
 	}
@@ -279,7 +280,7 @@ func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur 
 // chains hold when they are known. After a successful Apply only the three built-in chains
 // are listed; if our jumps there are not exactly as we left them, someone edited the table
 // (K3s's grep -v KUBE-ROUTER, say), so the cache is dropped and the whole table read.
-func (d *Dataplane) readTable(ctx context.Context, fam corev1.IPFamily) (tableState, map[string]string, error) {
+func (d *Dataplane) readTable(ctx context.Context, fam corev1.IPFamily) (tableState, map[string][]string, error) {
 	save, _ := tools(fam)
 	if prev, ok := d.applied[fam]; ok {
 		list := strings.TrimSuffix(save, "-save")

@@ -822,9 +822,9 @@ func (m tableModel) restore(t *testing.T, text string) {
 func checkRestore(t *testing.T, prev, next Ruleset) {
 	t.Helper()
 	m, cur := newTableModel(prev)
-	known := map[string]string{}
+	known := map[string][]string{}
 	for _, ch := range prev.Chains {
-		known[ch.Name] = strings.Join(ch.Rules, "\n")
+		known[ch.Name] = ch.Rules
 	}
 	m.restore(t, renderIPTables(next, cur, known))
 	for _, ch := range next.Chains {

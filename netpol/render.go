@@ -35,37 +35,41 @@ func jumpRule(builtin, chain string) string {
 // at 1, which also replaces kube-router's jumps after a migration. Our chains that rs no
 // longer has are flushed and deleted in the same transaction, after nothing jumps to them.
 //
-// prev maps the chains known to hold given rules (joined by newlines) since the last sync; a
-// chain of rs whose rules equal its entry is left out, and one whose rules changed a little
-// is edited in place (ruleEdits), so a small change restores a small text. nil means nothing
-// is known and every chain is written. A restore with nothing to do renders emptyRestore.
-func renderIPTables(rs Ruleset, cur tableState, prev map[string]string) string {
-	var b strings.Builder
-	size := 256
-	for _, ch := range rs.Chains {
-		for _, r := range ch.Rules {
-			size += len(ch.Name) + len(r) + 5
-		}
-	}
-	b.Grow(size)
-	b.WriteString("*filter\n")
+// prev maps the chains known to hold given rules since the last sync; a chain of rs whose
+// rules equal its entry is left out, and one whose rules changed a little is edited in place
+// (ruleEdits), so a small change restores a small text. nil means nothing is known and every
+// chain is written. A restore with nothing to do renders emptyRestore.
+func renderIPTables(rs Ruleset, cur tableState, prev map[string][]string) string {
 	want := make(map[string]bool, len(rs.Chains))
 	changed := make([]Chain, 0, len(rs.Chains))
 	var edits []string
 	for _, ch := range rs.Chains {
 		want[ch.Name] = true
 		rules, ok := prev[ch.Name]
-		if ok && rules == strings.Join(ch.Rules, "\n") {
+		if ok && slices.Equal(rules, ch.Rules) {
 			continue
 		}
 		if ok {
-			if e, ok := ruleEdits(ch.Name, splitRules(rules), ch.Rules); ok {
+			if e, ok := ruleEdits(ch.Name, rules, ch.Rules); ok {
 				edits = append(edits, e...)
 				continue
 			}
 		}
 		changed = append(changed, ch)
 	}
+	// Sized for what is written: a pod event writes a few lines of a table of megabytes.
+	size := 256
+	for _, ch := range changed {
+		for _, r := range ch.Rules {
+			size += len(ch.Name) + len(r) + 5
+		}
+	}
+	for _, e := range edits {
+		size += len(e) + 1
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString("*filter\n")
 	var stale []string
 	for _, name := range cur.ownChains {
 		if !want[name] {
@@ -165,14 +169,6 @@ func writeJumps(b *strings.Builder, cur tableState) {
 		}
 		b.WriteString("-I " + builtin + " 1 " + rule + "\n")
 	}
-}
-
-// splitRules undoes the newline join of a chain's rules in prev.
-func splitRules(joined string) []string {
-	if joined == "" {
-		return nil
-	}
-	return strings.Split(joined, "\n")
 }
 
 // ruleEdits returns the -D and -I lines that turn chain's rules from old into new in place,
@@ -302,6 +298,10 @@ func renderIPSetUpdate(sets []IPSet, existing []string, members map[string][]str
 			continue
 		}
 		if _, found := slices.BinarySearch(existing, s.Name); !found {
+			continue
+		}
+		if slices.Equal(cur, s.Entries) {
+			// Most sets of a pod event: no map needed to see it (93,000 members at 10×).
 			continue
 		}
 		have := make(map[string]bool, len(cur))

@@ -11,11 +11,11 @@ import (
 
 func TestRenderIPTablesListsAllChainsOnlyForAFullRewriteOnNFTables(t *testing.T) {
 	full := tableState{jumps: map[string][]builtinRule{}, nft: true}
-	known := map[string]string{ChainTail: "-m mark --mark 0x20000/0x20000 -j ACCEPT"}
+	known := map[string][]string{ChainTail: {"-m mark --mark 0x20000/0x20000 -j ACCEPT"}}
 	tests := []struct {
 		name   string
 		cur    tableState
-		prev   map[string]string
+		prev   map[string][]string
 		listed bool
 	}{
 		{name: "a first sync on nf_tables lists", cur: full, listed: true},

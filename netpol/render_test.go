@@ -1,6 +1,7 @@
 package netpol
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,7 +105,7 @@ func TestRenderIPTables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, renderIPTables(smallRuleset(), tt.cur, tt.prev))
+			assert.Equal(t, tt.want, renderIPTables(smallRuleset(), tt.cur, knownRules(tt.prev)))
 		})
 	}
 }
@@ -298,4 +299,17 @@ func joinLines(names []string) string {
 		s += n + "\n"
 	}
 	return s
+}
+
+// knownRules turns chains' rules written one string per chain, a rule per line, into what
+// renderIPTables knows of the previous sync.
+func knownRules(joined map[string]string) map[string][]string {
+	if joined == nil {
+		return nil
+	}
+	known := make(map[string][]string, len(joined))
+	for name, rules := range joined {
+		known[name] = strings.Split(rules, "\n")
+	}
+	return known
 }
