@@ -49,6 +49,30 @@ func (k *fakeKernel) count() int {
 	return len(k.calls)
 }
 
+// failingKernel is a Runner whose first failures restores fail (the preflight's --test ones
+// aside); every other command succeeds and prints nothing.
+type failingKernel struct {
+	mu       sync.Mutex
+	failures int
+}
+
+func (k *failingKernel) run(_ context.Context, _, name string, args ...string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if strings.HasSuffix(name, "-restore") && !slices.Contains(args, "--test") && k.failures > 0 {
+		k.failures--
+		return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
+	}
+	return "", nil
+}
+
+// left returns how many restores are still to fail.
+func (k *failingKernel) left() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.failures
+}
+
 // recordingDataplane records every applied State.
 type recordingDataplane struct {
 	mu     sync.Mutex
@@ -300,32 +324,19 @@ func TestControllerUnchangedStateRunsNoCommand(t *testing.T) {
 // TestControllerCallsAfterFirstApplyOnce: the hook runs after the first sync that reaches the
 // kernel (not after a failed one), and never again, whatever syncs follow.
 func TestControllerCallsAfterFirstApplyOnce(t *testing.T) {
-	var mu sync.Mutex
-	failures, calls := 1, 0
-	run := func(ctx context.Context, stdin, name string, args ...string) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if strings.HasSuffix(name, "-restore") && !slices.Contains(args, "--test") && failures > 0 {
-			failures--
-			return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
-		}
-		return "", nil
-	}
+	kernel := &failingKernel{failures: 1}
+	var calls atomic.Int32
 	after := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		assert.Zero(t, failures, "called before a sync reached the kernel")
+		calls.Add(1)
+		assert.Zero(t, kernel.left(), "called before a sync reached the kernel")
 	}
-	f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond, AfterFirstApply: after}, NewDataplane(run), makeNamespace("x"))
+	f, ctx := newFixture(t, Options{MinSyncInterval: 10 * time.Millisecond, AfterFirstApply: after}, NewDataplane(kernel.run), makeNamespace("x"))
 	require.NoError(t, f.ctrl.Start(ctx, f.factory))
 	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 1 }, waitFor, 10*time.Millisecond)
 	f.createPod(ctx, t, 7)
 	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 2 }, waitFor, 10*time.Millisecond)
 	assert.Equal(t, 1, f.syncs(t, syncFailed))
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, 1, calls)
+	assert.Equal(t, int32(1), calls.Load())
 }
 
 // TestControllerDriftRepairReadsTheKernelInFull: a sync due to MaxSyncInterval makes the
@@ -427,18 +438,8 @@ func TestControllerWarnsOfTooLargePolicy(t *testing.T) {
 // TestControllerRetriesFailedApply makes the first applies fail: the runner retries without
 // a new event, and the sync succeeds once the kernel does.
 func TestControllerRetriesFailedApply(t *testing.T) {
-	var mu sync.Mutex
-	failures := 2
-	run := func(ctx context.Context, stdin, name string, args ...string) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if strings.HasSuffix(name, "-restore") && !slices.Contains(args, "--test") && failures > 0 {
-			failures--
-			return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
-		}
-		return "", nil
-	}
-	f, ctx := newFixture(t, Options{MinSyncInterval: 20 * time.Millisecond}, NewDataplane(run), makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5")))
+	kernel := &failingKernel{failures: 2}
+	f, ctx := newFixture(t, Options{MinSyncInterval: 20 * time.Millisecond}, NewDataplane(kernel.run), makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5")))
 	require.NoError(t, f.ctrl.Start(ctx, f.factory))
 	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 1 }, waitFor, 10*time.Millisecond)
 	assert.Equal(t, 2, f.syncs(t, syncFailed))
