@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -33,23 +32,31 @@ type familyCompiler struct {
 	// set when a set came or went, chainsChanged when any chain changed.
 	changedSets                    map[string]bool
 	setsAddedOrGone, chainsChanged bool
-	// building is the entry of the policy being compiled: the sets and keys its chains use
-	// are recorded in it.
-	building *policyEntry
-	// sets collects building's ipBlock sets.
-	sets setCollector
+	// sets collects the ipBlock sets of the policy being compiled, peerKeys and namedKeys
+	// the peer sets and named ports its chains use.
+	sets                setCollector
+	peerKeys, namedKeys []string
+	// blockSetOf holds the ipBlock set of each rule (shared by the policies repeating the
+	// rule list) this compile rendered.
+	blockSetOf map[*ruleInfo]IPSet
+	// scratch, scratchRules, scratchPeers and scratchPorts are reused while building rules,
+	// so what is kept is allocated at its size and nothing else is.
+	scratch                                  []byte
+	scratchRules, scratchPeers, scratchPorts []string
 	// rules holds each policy rule built in this compile once: policies share peer sets
 	// and ports (a thousand policies allow DNS alike), so their chains share the strings.
 	rules map[string]string
 }
 
-// intern returns the string equal to rule this compile built first.
-func (fc *familyCompiler) intern(rule string) string {
-	if s, ok := fc.rules[rule]; ok {
+// internBytes returns the string equal to b this compile built first, making it from b
+// when there is none.
+func (fc *familyCompiler) internBytes(b []byte) string {
+	if s, ok := fc.rules[string(b)]; ok {
 		return s
 	}
-	fc.rules[rule] = rule
-	return rule
+	s := string(b)
+	fc.rules[s] = s
+	return s
 }
 
 // localPod is a local pod programmed in this family.
@@ -63,20 +70,12 @@ type localPod struct {
 // newFamilyCompiler returns the compiler of family fam over cache.
 func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
 	return &familyCompiler{compiler: c, fam: fam, cache: cache,
-		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}, rules: map[string]string{}}
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}, rules: map[string]string{},
+		blockSetOf: map[*ruleInfo]IPSet{}, sets: setCollector{}}
 }
 
 // setCollector gathers the sets of one family by name.
 type setCollector map[string]IPSet
-
-// add registers a set of typ holding entries (already sorted) and returns its name.
-func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entries []string) string {
-	name := setName(prefix, fam, typ, entries)
-	if _, ok := sc[name]; !ok {
-		sc[name] = IPSet{Name: name, Type: typ, Family: fam, Entries: entries}
-	}
-	return name
-}
 
 // addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
 // renders them as set entries.
@@ -120,23 +119,46 @@ func (fc *familyCompiler) localPod(p *podInfo) localPod {
 // what they reference. Policy chains exist for every policy, selecting a local pod or not,
 // so a pod that arrives only changes jumps.
 func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
+	// Every list the entry keeps is made at its size once its length is known: lists
+	// grown by append leave garbage among what the cache keeps, and spare capacity.
 	e := &policyEntry{info: p}
-	fc.building, fc.sets = e, setCollector{}
+	clear(fc.sets)
+	fc.peerKeys, fc.namedKeys = fc.peerKeys[:0], fc.namedKeys[:0]
+	var chains [2]Chain
+	n := 0
 	if p.isolatesIngress {
 		e.ingressChain = policyChainName(fc.fam, p.namespace, p.name, dirIngress)
-		e.chains = append(e.chains, Chain{Name: e.ingressChain, Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)})
+		chains[n] = Chain{Name: e.ingressChain, Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)}
+		n++
 	}
 	if p.isolatesEgress {
 		e.egressChain = policyChainName(fc.fam, p.namespace, p.name, dirEgress)
-		e.chains = append(e.chains, Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
+		chains[n] = Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)}
+		n++
 	}
-	e.blockSets = slices.Collect(maps.Values(fc.sets))
-	for i := range e.blockSets {
+	if n > 0 {
+		e.chains = slices.Clone(chains[:n])
+	}
+	e.peerKeys, e.namedKeys = clonedOrNil(fc.peerKeys), clonedOrNil(fc.namedKeys)
+	nsets := len(fc.sets) + len(e.peerKeys)
+	for _, k := range e.namedKeys {
+		nsets += len(fc.cache.namedSets[k])
+	}
+	if nsets > 0 {
+		e.sets = make([]setUse, 0, nsets)
+	}
+	if len(fc.sets) > 0 {
+		e.blockSets = make([]IPSet, 0, len(fc.sets))
+	}
+	for _, set := range fc.sets {
 		// A set named by its content another policy holds already: its entries are shared
 		// rather than kept twice (policies repeat their ipBlocks).
-		if r := fc.cache.sets[e.blockSets[i].Name]; r != nil && r.block != nil {
-			e.blockSets[i] = *r.block
+		if r := fc.cache.sets[set.Name]; r != nil && r.block != nil {
+			set = *r.block
 		}
+		e.blockSets = append(e.blockSets, set)
+	}
+	for i := range e.blockSets {
 		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
 	}
 	for _, k := range e.peerKeys {
@@ -148,8 +170,15 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 			e.sets = append(e.sets, setUse{name: s.Name, src: setRef{namedKey: k, num: n}})
 		}
 	}
-	fc.building, fc.sets = nil, nil
 	return e
+}
+
+// clonedOrNil returns a copy of list at its length, nil when it is empty.
+func clonedOrNil(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return slices.Clone(list)
 }
 
 // nflogDenied is the target part of kube-router's log rule for denied packets: NFLOG group
