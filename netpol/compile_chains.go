@@ -79,17 +79,23 @@ type setCollector map[string]IPSet
 
 // addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
 // renders them as set entries.
-func addrEntries(addrs []netip.Addr) []string {
+func (fc *familyCompiler) addrEntries(addrs []netip.Addr) []string {
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	return sortedAddrEntries(addrs)
+	return fc.sortedAddrEntries(addrs)
 }
 
 // sortedAddrEntries renders sorted addresses as set entries, without duplicates.
-func sortedAddrEntries(addrs []netip.Addr) []string {
-	out := make([]string, 0, len(addrs))
+func (fc *familyCompiler) sortedAddrEntries(addrs []netip.Addr) []string {
+	n := 0
 	for i, a := range addrs {
 		if i == 0 || addrs[i-1] != a {
-			out = append(out, a.String())
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	for i, a := range addrs {
+		if i == 0 || addrs[i-1] != a {
+			out = append(out, fc.cc.entry(a))
 		}
 	}
 	return out

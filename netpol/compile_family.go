@@ -163,7 +163,7 @@ func (fc *familyCompiler) refresh() {
 		} else {
 			// Only the moved addresses can come or go.
 			for _, a := range moved {
-				set.Entries = withEntry(set.Entries, a, fc.peerSetHas(e, a))
+				set.Entries = fc.withEntry(set.Entries, a, fc.peerSetHas(e, a))
 			}
 		}
 		// Kept when equal, so States share the entries and compare fast.
@@ -226,7 +226,7 @@ func (fc *familyCompiler) peerSetHas(e *peerSetEntry, a netip.Addr) bool {
 
 // withEntry returns entries (set entries sorted by address) with a's entry if present, else
 // without it; a changed list is a new one, as States share the old.
-func withEntry(entries []string, a netip.Addr, present bool) []string {
+func (fc *familyCompiler) withEntry(entries []string, a netip.Addr, present bool) []string {
 	i, found := slices.BinarySearchFunc(entries, a, func(entry string, a netip.Addr) int {
 		b, _ := netip.ParseAddr(entry)
 		return b.Compare(a)
@@ -236,7 +236,7 @@ func withEntry(entries []string, a netip.Addr, present bool) []string {
 		return entries
 	case present:
 		out := make([]string, 0, len(entries)+1)
-		out = append(append(out, entries[:i]...), a.String())
+		out = append(append(out, entries[:i]...), fc.cc.entry(a))
 		return append(out, entries[i:]...)
 	default:
 		out := make([]string, 0, len(entries)-1)
@@ -531,7 +531,7 @@ func (fc *familyCompiler) updateLocalSet() {
 	for i, le := range fc.cache.localOrder {
 		addrs[i] = le.lp.addr
 	}
-	fc.cache.localSet = IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs), AddLast: true}
+	fc.cache.localSet = IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.addrEntries(addrs), AddLast: true}
 	if fc.cache.sets[name] == nil {
 		fc.cache.sets[name] = &setRef{refs: 1, local: true}
 		fc.setsAddedOrGone = true

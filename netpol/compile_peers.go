@@ -160,7 +160,7 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 		}
 	}
 	name := identitySetName(e.prefix, fc.fam, setTypeIP, "peers\x00"+e.key)
-	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs)}
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.addrEntries(addrs)}
 }
 
 // portMatches returns the alternative port matches of a rule: one empty match for "every
@@ -244,5 +244,5 @@ func (fc *familyCompiler) portMatch(set, proto string, first, last int32) string
 // ("name/PROTO") under number n.
 func (fc *familyCompiler) namedPortSet(key string, n int32, addrs []netip.Addr) IPSet {
 	name := identitySetName(dstSetPrefix, fc.fam, setTypeIP, "named\x00"+key+"\x00"+strconv.Itoa(int(n)))
-	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: sortedAddrEntries(addrs)}
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.sortedAddrEntries(addrs)}
 }
