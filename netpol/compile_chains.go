@@ -43,6 +43,8 @@ type familyCompiler struct {
 	// so what is kept is allocated at its size and nothing else is.
 	scratch                                  []byte
 	scratchRules, scratchPeers, scratchPorts []string
+	// scratchAddrs gathers a peer set's addresses.
+	scratchAddrs []netip.Addr
 	// rules holds each policy rule built in this compile once: policies share peer sets
 	// and ports (a thousand policies allow DNS alike), so their chains share the strings.
 	rules map[string]string

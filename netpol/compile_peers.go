@@ -130,7 +130,8 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 // namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
 // matching podSelector in the selected namespaces.
 func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
-	var addrs []netip.Addr
+	// The addresses are gathered in scratch space: only the entries are kept.
+	addrs := fc.scratchAddrs[:0]
 	for _, sp := range e.peers {
 		var namespaces []string
 		if sp.namespaces == nil {
@@ -159,6 +160,7 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 			}
 		}
 	}
+	fc.scratchAddrs = addrs[:0]
 	name := identitySetName(e.prefix, fc.fam, setTypeIP, "peers\x00"+e.key)
 	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.addrEntries(addrs)}
 }
