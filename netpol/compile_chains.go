@@ -114,10 +114,10 @@ func (fc *familyCompiler) localPod(p *podInfo) localPod {
 		}
 		e := fc.cache.policies[objKey{pol.namespace, pol.name}]
 		if pol.isolatesIngress {
-			lp.ingress = append(lp.ingress, e.ingressChain)
+			lp.ingress = append(lp.ingress, e.chain(dirIngress))
 		}
 		if pol.isolatesEgress {
-			lp.egress = append(lp.egress, e.egressChain)
+			lp.egress = append(lp.egress, e.chain(dirEgress))
 		}
 	}
 	return lp
@@ -135,13 +135,11 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 	var chains [2]Chain
 	n := 0
 	if p.isolatesIngress {
-		e.ingressChain = policyChainName(fc.fam, p.namespace, p.name, dirIngress)
-		chains[n] = Chain{Name: e.ingressChain, Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)}
+		chains[n] = Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirIngress), Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)}
 		n++
 	}
 	if p.isolatesEgress {
-		e.egressChain = policyChainName(fc.fam, p.namespace, p.name, dirEgress)
-		chains[n] = Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)}
+		chains[n] = Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirEgress), Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)}
 		n++
 	}
 	if n > 0 {
@@ -153,29 +151,36 @@ func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
 		nsets += len(fc.cache.namedSets[k])
 	}
 	if nsets > 0 {
-		e.sets = make([]setUse, 0, nsets)
+		e.sets = make([]*setRef, 0, nsets)
 	}
-	if len(fc.sets) > 0 {
-		e.blockSets = make([]IPSet, 0, len(fc.sets))
-	}
-	for _, set := range fc.sets {
-		// A set named by its content another policy holds already: its entries are shared
-		// rather than kept twice (policies repeat their ipBlocks).
-		if r := fc.cache.sets[set.Name]; r != nil && r.block != nil {
-			set = *r.block
+	// A set counted already is referenced as it is: policies repeat their ipBlocks, peers
+	// and named ports, and share the reference and an ipBlock set's entries. The others
+	// are allocated here, and only those.
+	use := func(name string, src setRef) {
+		r := fc.cache.sets[name]
+		if r == nil {
+			r = new(setRef)
+			*r = src
+			r.name = name
 		}
-		e.blockSets = append(e.blockSets, set)
+		e.sets = append(e.sets, r)
 	}
-	for i := range e.blockSets {
-		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
+	for name, set := range fc.sets {
+		if fc.cache.sets[name] == nil {
+			block := new(IPSet)
+			*block = set
+			use(name, setRef{block: block})
+		} else {
+			use(name, setRef{})
+		}
 	}
 	for _, k := range e.peerKeys {
 		ps := fc.cache.peerSets[k]
-		e.sets = append(e.sets, setUse{name: ps.set.Name, src: setRef{peer: ps}})
+		use(ps.set.Name, setRef{peer: ps})
 	}
 	for _, k := range e.namedKeys {
 		for n, s := range fc.cache.namedSets[k] {
-			e.sets = append(e.sets, setUse{name: s.Name, src: setRef{namedKey: k, num: n}})
+			use(s.Name, setRef{namedKey: k, num: n})
 		}
 	}
 	return e
