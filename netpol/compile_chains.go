@@ -204,12 +204,22 @@ const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-g
 // to the selecting policies' chains, log and reject when nothing marked, and the "passed" mark.
 func (fc *familyCompiler) podChain(lp localPod) Chain {
 	ip := lp.addr.String()
-	rules := []string{
-		"-j " + ChainCommon,
+	// Made at its size: the chain is kept, and a list grown by append leaves its smaller
+	// copies as garbage and keeps spare room.
+	n := 6 + len(lp.ingress) + len(lp.egress)
+	if len(lp.ingress) == 0 {
+		n++
+	}
+	if len(lp.egress) == 0 {
+		n++
+	}
+	rules := make([]string, 0, n)
+	rules = append(rules,
+		"-j "+ChainCommon,
 		// API (spec.ingress) and kube-router: traffic from the pod's own node (kubelet
 		// probes) is always allowed.
-		"-d " + ip + " -m addrtype --src-type LOCAL -j ACCEPT",
-	}
+		"-d "+ip+" -m addrtype --src-type LOCAL -j ACCEPT",
+	)
 	if len(lp.ingress) == 0 {
 		rules = append(rules, "-d "+ip+" -j "+ChainDefault)
 	}
