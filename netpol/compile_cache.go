@@ -310,6 +310,26 @@ func (cc *compileCache) unindexAddrs(e *cachedPod) {
 	}
 }
 
+// entry returns the set entry of address a: a pod's own text of it when that is the
+// canonical text (as a.String() renders it), else a new string. The pods keep their
+// address strings anyway, so the sets' entries (90,000 at x10) cost no string of their own.
+func (cc *compileCache) entry(a netip.Addr) string {
+	if p := cc.byAddr[a.As16()]; p != nil {
+		var buf [64]byte
+		text := a.AppendTo(buf[:0])
+		st := &p.info.pod.Status
+		for _, ip := range st.PodIPs {
+			if ip.IP == string(text) {
+				return ip.IP
+			}
+		}
+		if st.PodIP == string(text) {
+			return st.PodIP
+		}
+	}
+	return a.String()
+}
+
 // podsAt returns the accepted pods with address a.
 func (cc *compileCache) podsAt(a netip.Addr) []*cachedPod {
 	k := a.As16()

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -320,4 +322,31 @@ func stateDiff(want, got State) string {
 		out = append(out, "(same lines in another order)")
 	}
 	return strings.Join(out[:min(len(out), 40)], "\n")
+}
+
+// TestSetEntriesAreThePodsAddressText checks that a pod set's entries are the pods' own
+// strings when those are the canonical text of the address, so sets cost no string per
+// entry, and the canonical text otherwise (an IPv4-mapped or upper-case address), as
+// ipset lists it.
+func TestSetEntriesAreThePodsAddressText(t *testing.T) {
+	a := makePod("x", "a", withIPs("10.0.1.1", "fd00::1"))
+	b := makePod("x", "b", withIPs("::ffff:10.0.1.2", "FD00::2"))
+	in := Input{NodeName: "node-1", Namespaces: []*corev1.Namespace{makeNamespace("x")}, Pods: []*corev1.Pod{a, b},
+		Policies: []*networkingv1.NetworkPolicy{makePolicy("x", "p", ingressRules(from(peers(podPeer(labelsSel())))))},
+		Families: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}}
+	st, err := Compile(in)
+	require.NoError(t, err)
+	want := map[corev1.IPFamily][]string{corev1.IPv4Protocol: {"10.0.1.1", "10.0.1.2"}, corev1.IPv6Protocol: {"fd00::1", "fd00::2"}}
+	for i, rs := range st.Rulesets {
+		var peerSet *IPSet
+		for j := range rs.Sets {
+			if rs.Sets[j].Type == setTypeIP && !rs.Sets[j].AddLast {
+				peerSet = &rs.Sets[j]
+			}
+		}
+		require.NotNil(t, peerSet, "family %s has the peer set", rs.Family)
+		require.Equal(t, want[rs.Family], peerSet.Entries)
+		own := a.Status.PodIPs[i].IP
+		assert.Same(t, unsafe.StringData(own), unsafe.StringData(peerSet.Entries[0]), "%s is pod a's own string", own)
+	}
 }

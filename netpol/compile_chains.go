@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -33,23 +32,33 @@ type familyCompiler struct {
 	// set when a set came or went, chainsChanged when any chain changed.
 	changedSets                    map[string]bool
 	setsAddedOrGone, chainsChanged bool
-	// building is the entry of the policy being compiled: the sets and keys its chains use
-	// are recorded in it.
-	building *policyEntry
-	// sets collects building's ipBlock sets.
-	sets setCollector
+	// sets collects the ipBlock sets of the policy being compiled, peerKeys and namedKeys
+	// the peer sets and named ports its chains use.
+	sets                setCollector
+	peerKeys, namedKeys []string
+	// blockSetOf holds the ipBlock set of each rule (shared by the policies repeating the
+	// rule list) this compile rendered.
+	blockSetOf map[*ruleInfo]IPSet
+	// scratch, scratchRules, scratchPeers and scratchPorts are reused while building rules,
+	// so what is kept is allocated at its size and nothing else is.
+	scratch                                  []byte
+	scratchRules, scratchPeers, scratchPorts []string
+	// scratchAddrs gathers a peer set's addresses.
+	scratchAddrs []netip.Addr
 	// rules holds each policy rule built in this compile once: policies share peer sets
 	// and ports (a thousand policies allow DNS alike), so their chains share the strings.
 	rules map[string]string
 }
 
-// intern returns the string equal to rule this compile built first.
-func (fc *familyCompiler) intern(rule string) string {
-	if s, ok := fc.rules[rule]; ok {
+// internBytes returns the string equal to b this compile built first, making it from b
+// when there is none.
+func (fc *familyCompiler) internBytes(b []byte) string {
+	if s, ok := fc.rules[string(b)]; ok {
 		return s
 	}
-	fc.rules[rule] = rule
-	return rule
+	s := string(b)
+	fc.rules[s] = s
+	return s
 }
 
 // localPod is a local pod programmed in this family.
@@ -63,34 +72,32 @@ type localPod struct {
 // newFamilyCompiler returns the compiler of family fam over cache.
 func newFamilyCompiler(c *compiler, fam corev1.IPFamily, cache *familyCache) *familyCompiler {
 	return &familyCompiler{compiler: c, fam: fam, cache: cache,
-		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}, rules: map[string]string{}}
+		changedNamed: map[string]bool{}, touchedNamed: map[string]map[int32][]netip.Addr{}, rules: map[string]string{},
+		blockSetOf: map[*ruleInfo]IPSet{}, sets: setCollector{}}
 }
 
 // setCollector gathers the sets of one family by name.
 type setCollector map[string]IPSet
 
-// add registers a set of typ holding entries (already sorted) and returns its name.
-func (sc setCollector) add(prefix string, fam corev1.IPFamily, typ string, entries []string) string {
-	name := setName(prefix, fam, typ, entries)
-	if _, ok := sc[name]; !ok {
-		sc[name] = IPSet{Name: name, Type: typ, Family: fam, Entries: entries}
-	}
-	return name
-}
-
 // addrEntries sorts and dedups addresses (netip order: 10.0.0.9 before 10.0.0.10) and
 // renders them as set entries.
-func addrEntries(addrs []netip.Addr) []string {
+func (fc *familyCompiler) addrEntries(addrs []netip.Addr) []string {
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	return sortedAddrEntries(addrs)
+	return fc.sortedAddrEntries(addrs)
 }
 
 // sortedAddrEntries renders sorted addresses as set entries, without duplicates.
-func sortedAddrEntries(addrs []netip.Addr) []string {
-	out := make([]string, 0, len(addrs))
+func (fc *familyCompiler) sortedAddrEntries(addrs []netip.Addr) []string {
+	n := 0
 	for i, a := range addrs {
 		if i == 0 || addrs[i-1] != a {
-			out = append(out, a.String())
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	for i, a := range addrs {
+		if i == 0 || addrs[i-1] != a {
+			out = append(out, fc.cc.entry(a))
 		}
 	}
 	return out
@@ -107,10 +114,10 @@ func (fc *familyCompiler) localPod(p *podInfo) localPod {
 		}
 		e := fc.cache.policies[objKey{pol.namespace, pol.name}]
 		if pol.isolatesIngress {
-			lp.ingress = append(lp.ingress, e.ingressChain)
+			lp.ingress = append(lp.ingress, e.chain(dirIngress))
 		}
 		if pol.isolatesEgress {
-			lp.egress = append(lp.egress, e.egressChain)
+			lp.egress = append(lp.egress, e.chain(dirEgress))
 		}
 	}
 	return lp
@@ -120,36 +127,71 @@ func (fc *familyCompiler) localPod(p *podInfo) localPod {
 // what they reference. Policy chains exist for every policy, selecting a local pod or not,
 // so a pod that arrives only changes jumps.
 func (fc *familyCompiler) compilePolicy(p *policyInfo) *policyEntry {
+	// Every list the entry keeps is made at its size once its length is known: lists
+	// grown by append leave garbage among what the cache keeps, and spare capacity.
 	e := &policyEntry{info: p}
-	fc.building, fc.sets = e, setCollector{}
+	clear(fc.sets)
+	fc.peerKeys, fc.namedKeys = fc.peerKeys[:0], fc.namedKeys[:0]
+	var chains [2]Chain
+	n := 0
 	if p.isolatesIngress {
-		e.ingressChain = policyChainName(fc.fam, p.namespace, p.name, dirIngress)
-		e.chains = append(e.chains, Chain{Name: e.ingressChain, Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)})
+		chains[n] = Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirIngress), Rules: fc.directionRules(p, p.ingress, "src", srcSetPrefix)}
+		n++
 	}
 	if p.isolatesEgress {
-		e.egressChain = policyChainName(fc.fam, p.namespace, p.name, dirEgress)
-		e.chains = append(e.chains, Chain{Name: e.egressChain, Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)})
+		chains[n] = Chain{Name: policyChainName(fc.fam, p.namespace, p.name, dirEgress), Rules: fc.directionRules(p, p.egress, "dst", dstSetPrefix)}
+		n++
 	}
-	e.blockSets = slices.Collect(maps.Values(fc.sets))
-	for i := range e.blockSets {
-		// A set named by its content another policy holds already: its entries are shared
-		// rather than kept twice (policies repeat their ipBlocks).
-		if r := fc.cache.sets[e.blockSets[i].Name]; r != nil && r.block != nil {
-			e.blockSets[i] = *r.block
+	if n > 0 {
+		e.chains = slices.Clone(chains[:n])
+	}
+	e.peerKeys, e.namedKeys = clonedOrNil(fc.peerKeys), clonedOrNil(fc.namedKeys)
+	nsets := len(fc.sets) + len(e.peerKeys)
+	for _, k := range e.namedKeys {
+		nsets += len(fc.cache.namedSets[k])
+	}
+	if nsets > 0 {
+		e.sets = make([]*setRef, 0, nsets)
+	}
+	// A set counted already is referenced as it is: policies repeat their ipBlocks, peers
+	// and named ports, and share the reference and an ipBlock set's entries. The others
+	// are allocated here, and only those.
+	use := func(name string, src setRef) {
+		r := fc.cache.sets[name]
+		if r == nil {
+			r = new(setRef)
+			*r = src
+			r.name = name
 		}
-		e.sets = append(e.sets, setUse{name: e.blockSets[i].Name, src: setRef{block: &e.blockSets[i]}})
+		e.sets = append(e.sets, r)
+	}
+	for name, set := range fc.sets {
+		if fc.cache.sets[name] == nil {
+			block := new(IPSet)
+			*block = set
+			use(name, setRef{block: block})
+		} else {
+			use(name, setRef{})
+		}
 	}
 	for _, k := range e.peerKeys {
 		ps := fc.cache.peerSets[k]
-		e.sets = append(e.sets, setUse{name: ps.set.Name, src: setRef{peer: ps}})
+		use(ps.set.Name, setRef{peer: ps})
 	}
 	for _, k := range e.namedKeys {
 		for n, s := range fc.cache.namedSets[k] {
-			e.sets = append(e.sets, setUse{name: s.Name, src: setRef{namedKey: k, num: n}})
+			use(s.Name, setRef{namedKey: k, num: n})
 		}
 	}
-	fc.building, fc.sets = nil, nil
 	return e
+}
+
+// clonedOrNil returns a copy of list at its length, nil when it is empty.
+func clonedOrNil(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return slices.Clone(list)
 }
 
 // nflogDenied is the target part of kube-router's log rule for denied packets: NFLOG group
@@ -162,12 +204,22 @@ const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-g
 // to the selecting policies' chains, log and reject when nothing marked, and the "passed" mark.
 func (fc *familyCompiler) podChain(lp localPod) Chain {
 	ip := lp.addr.String()
-	rules := []string{
-		"-j " + ChainCommon,
+	// Made at its size: the chain is kept, and a list grown by append leaves its smaller
+	// copies as garbage and keeps spare room.
+	n := 6 + len(lp.ingress) + len(lp.egress)
+	if len(lp.ingress) == 0 {
+		n++
+	}
+	if len(lp.egress) == 0 {
+		n++
+	}
+	rules := make([]string, 0, n)
+	rules = append(rules,
+		"-j "+ChainCommon,
 		// API (spec.ingress) and kube-router: traffic from the pod's own node (kubelet
 		// probes) is always allowed.
-		"-d " + ip + " -m addrtype --src-type LOCAL -j ACCEPT",
-	}
+		"-d "+ip+" -m addrtype --src-type LOCAL -j ACCEPT",
+	)
 	if len(lp.ingress) == 0 {
 		rules = append(rules, "-d "+ip+" -j "+ChainDefault)
 	}

@@ -67,6 +67,7 @@ type peerSetEntry struct {
 
 // setRef is one set chains reference and where its current members are.
 type setRef struct {
+	name string
 	refs int
 	// Exactly one source: a content-named ipBlock set, a peer set, the set of number num of
 	// a named port, or the local pods' set.
@@ -80,24 +81,23 @@ type setRef struct {
 // policyEntry is one policy's chains in one family and what they reference.
 type policyEntry struct {
 	// info is the parse the chains were built from; a new parse means a changed policy.
-	info   *policyInfo
+	info *policyInfo
+	// chains are the ingress chain, then the egress chain, of the directions it isolates.
 	chains []Chain
-	// ingressChain and egressChain name its chains, "" for a direction it does not isolate.
-	ingressChain, egressChain string
-	// blockSets are the ipBlock sets the chains reference; the others are in the cache, under
-	// peerKeys and namedKeys (the peer sets and "name/PROTO" named ports the chains use), and
-	// change members without the chains changing.
-	blockSets           []IPSet
+	// peerKeys and namedKeys are the peer sets and "name/PROTO" named ports the chains use,
+	// whose members change without the chains changing.
 	peerKeys, namedKeys []string
-	// sets are every set the chains reference, as counted in familyCache.sets, with where
-	// their members are.
-	sets []setUse
+	// sets are every set the chains reference, as counted in familyCache.sets (where each
+	// is the same setRef once counted), with where their members are.
+	sets []*setRef
 }
 
-// setUse is one reference of a policy's chains to a set.
-type setUse struct {
-	name string
-	src  setRef
+// chain returns the name of the policy's chain of a direction it isolates.
+func (e *policyEntry) chain(dir string) string {
+	if dir == dirIngress {
+		return e.chains[0].Name
+	}
+	return e.chains[len(e.chains)-1].Name
 }
 
 // localEntry is a programmed local pod's chain and its jumps in the top-level chains.
@@ -163,7 +163,7 @@ func (fc *familyCompiler) refresh() {
 		} else {
 			// Only the moved addresses can come or go.
 			for _, a := range moved {
-				set.Entries = withEntry(set.Entries, a, fc.peerSetHas(e, a))
+				set.Entries = fc.withEntry(set.Entries, a, fc.peerSetHas(e, a))
 			}
 		}
 		// Kept when equal, so States share the entries and compare fast.
@@ -226,7 +226,7 @@ func (fc *familyCompiler) peerSetHas(e *peerSetEntry, a netip.Addr) bool {
 
 // withEntry returns entries (set entries sorted by address) with a's entry if present, else
 // without it; a changed list is a new one, as States share the old.
-func withEntry(entries []string, a netip.Addr, present bool) []string {
+func (fc *familyCompiler) withEntry(entries []string, a netip.Addr, present bool) []string {
 	i, found := slices.BinarySearchFunc(entries, a, func(entry string, a netip.Addr) int {
 		b, _ := netip.ParseAddr(entry)
 		return b.Compare(a)
@@ -236,7 +236,7 @@ func withEntry(entries []string, a netip.Addr, present bool) []string {
 		return entries
 	case present:
 		out := make([]string, 0, len(entries)+1)
-		out = append(append(out, entries[:i]...), a.String())
+		out = append(append(out, entries[:i]...), fc.cc.entry(a))
 		return append(out, entries[i:]...)
 	default:
 		out := make([]string, 0, len(entries)-1)
@@ -338,8 +338,7 @@ func (fc *familyCompiler) ref(key objKey, e *policyEntry) {
 	for _, u := range e.sets {
 		r := fc.cache.sets[u.name]
 		if r == nil {
-			src := u.src
-			r = &src
+			r = u
 			fc.cache.sets[u.name] = r
 			fc.setsAddedOrGone = true
 		}
@@ -531,9 +530,9 @@ func (fc *familyCompiler) updateLocalSet() {
 	for i, le := range fc.cache.localOrder {
 		addrs[i] = le.lp.addr
 	}
-	fc.cache.localSet = IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs), AddLast: true}
+	fc.cache.localSet = IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.addrEntries(addrs), AddLast: true}
 	if fc.cache.sets[name] == nil {
-		fc.cache.sets[name] = &setRef{refs: 1, local: true}
+		fc.cache.sets[name] = &setRef{name: name, refs: 1, local: true}
 		fc.setsAddedOrGone = true
 	}
 	fc.setChanged(name)

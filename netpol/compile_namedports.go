@@ -41,7 +41,7 @@ func (fc *familyCompiler) refreshNamedPorts() {
 			} else {
 				for _, a := range moved {
 					_, present := slices.BinarySearchFunc(byNum[n], a, netip.Addr.Compare)
-					set.Entries = withEntry(set.Entries, a, present)
+					set.Entries = fc.withEntry(set.Entries, a, present)
 				}
 			}
 			if !slices.Equal(set.Entries, sets[n].Entries) {

@@ -17,63 +17,83 @@ import (
 // matches sets the "matched" mark; nothing matching leaves it unset and the pod chain rejects
 // (an isolated direction with no rule denies everything).
 func (fc *familyCompiler) directionRules(p *policyInfo, rules []ruleInfo, side, prefix string) []string {
-	var out []string
+	// Built in a scratch list and copied at its size: a list grown by append would leave
+	// its smaller copies as garbage among what the cache keeps, and keep spare capacity.
+	out := fc.scratchRules[:0]
 	for i := range rules {
 		r := &rules[i]
 		// API (rule): "The traffic must match both ports and from/to."
-		peers := fc.peerMatches(p, r, side, prefix)
+		peers := fc.peerMatches(p, r, prefix)
 		ports := fc.portMatches(r)
-		for _, pm := range peers {
+		for _, set := range peers {
 			for _, po := range ports {
-				out = append(out, fc.intern(joinMatches(pm, po, "-j MARK --set-xmark "+markMatched)))
+				out = append(out, fc.rule(set, side, po))
 			}
 		}
 	}
-	return out
+	fc.scratchRules = out[:0]
+	if len(out) == 0 {
+		return nil
+	}
+	return slices.Clone(out)
 }
 
-// joinMatches joins the non-empty parts of a rule with spaces.
-func joinMatches(parts ...string) string {
-	var b strings.Builder
-	// Sized once: growing would leave a garbage buffer per size, scattered among what
-	// the cache keeps.
-	n := 0
-	for _, s := range parts {
-		n += len(s) + 1
+// rule returns the policy rule matching the remote end against set on side ("" matches
+// every peer) and po, which marks the packet matched. It is built in a scratch buffer and
+// interned: policies share rules (a thousand policies allow DNS alike), so most are built
+// already and need no new string.
+func (fc *familyCompiler) rule(set, side, po string) string {
+	b := fc.scratch[:0]
+	if set != "" {
+		b = append(append(append(append(b, "-m set --match-set "...), set...), ' '), side...)
 	}
-	b.Grow(n)
-	for _, s := range parts {
-		if s == "" {
+	for _, part := range []string{po, "-j MARK --set-xmark " + markMatched} {
+		if part == "" {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+		if len(b) > 0 {
+			b = append(b, ' ')
 		}
-		b.WriteString(s)
+		b = append(b, part...)
 	}
-	return b.String()
+	fc.scratch = b
+	return fc.internBytes(b)
 }
 
-// peerMatches returns the alternative matches of a rule's remote end: one empty match for
-// "any peer", else one set match for its selector peers and one for its ipBlocks. Peers are
-// OR-ed, which is the alternatives being separate rules.
-func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, side, prefix string) []string {
+// peerMatches returns the alternative matches of a rule's remote end as the sets they match:
+// one "" for "any peer", else one set for its selector peers and one for its ipBlocks.
+// Peers are OR-ed, which is the alternatives being separate rules.
+func (fc *familyCompiler) peerMatches(p *policyInfo, r *ruleInfo, prefix string) []string {
 	if r.anyPeer {
-		return []string{""}
+		return anyMatch
 	}
-	var out []string
+	out := fc.scratchPeers[:0]
 	if len(r.selectorPeers) > 0 {
-		out = append(out, "-m set --match-set "+fc.selectorSet(p, r, prefix)+" "+side)
+		out = append(out, fc.selectorSet(p, r, prefix))
 	}
 	if prefixes := r.blockNets(fc.fam); len(prefixes) > 0 {
-		entries := make([]string, len(prefixes))
-		for i, pr := range prefixes {
-			entries[i] = pr.String()
+		// Rule lists are shared by the policies that repeat them, and so is the set of
+		// their ipBlocks: rendered once per rule and family.
+		set, ok := fc.blockSetOf[r]
+		if !ok {
+			entries := make([]string, len(prefixes))
+			for i, pr := range prefixes {
+				entries[i] = pr.String()
+			}
+			set = IPSet{Name: setName(prefix, fc.fam, setTypeNet, entries), Type: setTypeNet, Family: fc.fam, Entries: entries}
+			fc.blockSetOf[r] = set
 		}
-		out = append(out, "-m set --match-set "+fc.sets.add(prefix, fc.fam, setTypeNet, entries)+" "+side)
+		if _, ok := fc.sets[set.Name]; !ok {
+			fc.sets[set.Name] = set
+		}
+		out = append(out, set.Name)
 	}
+	fc.scratchPeers = out
 	return out
 }
+
+// anyMatch is the one alternative of a rule matching every peer or every port.
+var anyMatch = []string{""}
 
 // selectorSet returns the name of the hash:ip set of the pods a rule's selector peers select.
 // Rules of many policies share selectors (the workload's 200 "env In [prod]" rules), so the
@@ -100,7 +120,7 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 		fc.cache.peerSets[k] = e
 	}
 	// The entry's key, not k: policies sharing the set share one string.
-	fc.building.peerKeys = append(fc.building.peerKeys, e.key)
+	fc.peerKeys = append(fc.peerKeys, e.key)
 	return e.set.Name
 }
 
@@ -110,7 +130,8 @@ func (fc *familyCompiler) selectorSet(p *policyInfo, r *ruleInfo, prefix string)
 // namespace; namespaceSelector alone every pod of the selected namespaces; both, the pods
 // matching podSelector in the selected namespaces.
 func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
-	var addrs []netip.Addr
+	// The addresses are gathered in scratch space: only the entries are kept.
+	addrs := fc.scratchAddrs[:0]
 	for _, sp := range e.peers {
 		var namespaces []string
 		if sp.namespaces == nil {
@@ -139,31 +160,31 @@ func (fc *familyCompiler) resolvePeerSet(e *peerSetEntry) IPSet {
 			}
 		}
 	}
+	fc.scratchAddrs = addrs[:0]
 	name := identitySetName(e.prefix, fc.fam, setTypeIP, "peers\x00"+e.key)
-	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: addrEntries(addrs)}
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.addrEntries(addrs)}
 }
 
 // portMatches returns the alternative port matches of a rule: one empty match for "every
 // port", else one per numeric entry and one per number a named entry resolves to.
 func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 	if r.anyPort {
-		return []string{""}
+		return anyMatch
 	}
-	var out []string
+	out := fc.scratchPorts[:0]
 	for _, p := range r.ports {
 		proto := strings.ToLower(string(p.proto))
 		switch {
 		case p.named != "":
-			out = append(out, fc.namedPortMatches(proto, p)...)
+			out = fc.namedPortMatches(out, proto, p)
 		case p.first == 0:
 			// A protocol without port is every port of that protocol.
-			out = append(out, "-p "+proto)
-		case p.first == p.last:
-			out = append(out, "-p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(p.first)))
+			out = append(out, fc.portMatch("", proto, 0, 0))
 		default:
-			out = append(out, "-p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(p.first))+":"+strconv.Itoa(int(p.last)))
+			out = append(out, fc.portMatch("", proto, p.first, p.last))
 		}
 	}
+	fc.scratchPorts = out
 	return out
 }
 
@@ -173,8 +194,8 @@ func (fc *familyCompiler) portMatches(r *ruleInfo) []string {
 // ingress and the peer for egress; either way "-m set ... dst" over every pod serving it is
 // exact, and an egress rule without "to" thus reaches such pods in every namespace (kube-router
 // resolves only the policy's namespace and opens the port to any address).
-func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
-	key := p.named + "/" + string(p.proto)
+func (fc *familyCompiler) namedPortMatches(out []string, proto string, p portInfo) []string {
+	key := fc.namedKey(p)
 	byNum := fc.namedPortsOf(key)
 	nums := slices.Sorted(maps.Keys(byNum))
 	sets := fc.cache.namedSets[key]
@@ -182,8 +203,7 @@ func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 		sets = map[int32]IPSet{}
 		fc.cache.namedSets[key] = sets
 	}
-	fc.building.namedKeys = append(fc.building.namedKeys, key)
-	out := make([]string, 0, len(nums))
+	fc.namedKeys = append(fc.namedKeys, key)
 	for _, n := range nums {
 		set, ok := sets[n]
 		if !ok {
@@ -191,14 +211,40 @@ func (fc *familyCompiler) namedPortMatches(proto string, p portInfo) []string {
 			sets[n] = set
 			fc.setChanged(set.Name)
 		}
-		out = append(out, "-m set --match-set "+set.Name+" dst -p "+proto+" -m "+proto+" --dport "+strconv.Itoa(int(n)))
+		out = append(out, fc.portMatch(set.Name, proto, n, n))
 	}
 	return out
+}
+
+// namedKey returns the "name/PROTO" of a named port entry, one string per key in a compile
+// (the policies' entries keep it).
+func (fc *familyCompiler) namedKey(p portInfo) string {
+	b := append(append(append(fc.scratch[:0], p.named...), '/'), p.proto...)
+	fc.scratch = b
+	return fc.internBytes(b)
+}
+
+// portMatch returns the match of protocol proto and destination ports first to last (none
+// when 0) and, when set is not "", of destination addresses in set, interned.
+func (fc *familyCompiler) portMatch(set, proto string, first, last int32) string {
+	b := fc.scratch[:0]
+	if set != "" {
+		b = append(append(append(b, "-m set --match-set "...), set...), " dst "...)
+	}
+	b = append(append(b, "-p "...), proto...)
+	if first != 0 {
+		b = strconv.AppendInt(append(append(append(b, " -m "...), proto...), " --dport "...), int64(first), 10)
+		if last != first {
+			b = strconv.AppendInt(append(b, ':'), int64(last), 10)
+		}
+	}
+	fc.scratch = b
+	return fc.internBytes(b)
 }
 
 // namedPortSet returns the set of the pods (addrs, sorted) serving the named port key
 // ("name/PROTO") under number n.
 func (fc *familyCompiler) namedPortSet(key string, n int32, addrs []netip.Addr) IPSet {
 	name := identitySetName(dstSetPrefix, fc.fam, setTypeIP, "named\x00"+key+"\x00"+strconv.Itoa(int(n)))
-	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: sortedAddrEntries(addrs)}
+	return IPSet{Name: name, Type: setTypeIP, Family: fc.fam, Entries: fc.sortedAddrEntries(addrs)}
 }
