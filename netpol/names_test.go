@@ -1,6 +1,9 @@
 package netpol
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,5 +38,16 @@ func TestOwnNames(t *testing.T) {
 				assert.Equal(t, tt.want, isOwnSet(tt.set))
 			}
 		})
+	}
+}
+
+// TestNameHashIsTheJoinedDigest pins nameHash to its definition, the first 16 base32
+// characters of the SHA-256 of the parts joined by NUL, for parts short and long enough to
+// leave its stack buffer: a name that changed would orphan every chain and set in the kernel.
+func TestNameHashIsTheJoinedDigest(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, parts := range [][]string{{}, {"pod"}, {"pod", "ns", "name"}, {"a", "", "b"}, {"policy", long, "ingress"}} {
+		h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+		assert.Equal(t, base32.StdEncoding.EncodeToString(h[:])[:16], nameHash(parts...), "%q", parts)
 	}
 }
