@@ -29,36 +29,18 @@ import (
 const waitFor = 10 * time.Second
 
 // fakeKernel is a Runner that runs nothing: it records each command line and prints nothing,
-// as an empty kernel would.
+// as an empty kernel would. Its first failures restores fail (the preflight's --test ones
+// aside).
 type fakeKernel struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	failures int
 }
 
 func (k *fakeKernel) run(_ context.Context, stdin, name string, args ...string) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.calls = append(k.calls, strings.Join(append([]string{name}, args...), " ")+"\n"+stdin)
-	return "", nil
-}
-
-// count returns how many commands ran.
-func (k *fakeKernel) count() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.calls)
-}
-
-// failingKernel is a Runner whose first failures restores fail (the preflight's --test ones
-// aside); every other command succeeds and prints nothing.
-type failingKernel struct {
-	mu       sync.Mutex
-	failures int
-}
-
-func (k *failingKernel) run(_ context.Context, _, name string, args ...string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if strings.HasSuffix(name, "-restore") && !slices.Contains(args, "--test") && k.failures > 0 {
 		k.failures--
 		return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
@@ -67,10 +49,17 @@ func (k *failingKernel) run(_ context.Context, _, name string, args ...string) (
 }
 
 // left returns how many restores are still to fail.
-func (k *failingKernel) left() int {
+func (k *fakeKernel) left() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.failures
+}
+
+// count returns how many commands ran.
+func (k *fakeKernel) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.calls)
 }
 
 // recordingDataplane records every applied State.
@@ -324,7 +313,7 @@ func TestControllerUnchangedStateRunsNoCommand(t *testing.T) {
 // TestControllerCallsAfterFirstApplyOnce: the hook runs after the first sync that reaches the
 // kernel (not after a failed one), and never again, whatever syncs follow.
 func TestControllerCallsAfterFirstApplyOnce(t *testing.T) {
-	kernel := &failingKernel{failures: 1}
+	kernel := &fakeKernel{failures: 1}
 	var calls atomic.Int32
 	after := func() {
 		calls.Add(1)
@@ -438,7 +427,7 @@ func TestControllerWarnsOfTooLargePolicy(t *testing.T) {
 // TestControllerRetriesFailedApply makes the first applies fail: the runner retries without
 // a new event, and the sync succeeds once the kernel does.
 func TestControllerRetriesFailedApply(t *testing.T) {
-	kernel := &failingKernel{failures: 2}
+	kernel := &fakeKernel{failures: 2}
 	f, ctx := newFixture(t, Options{MinSyncInterval: 20 * time.Millisecond}, NewDataplane(kernel.run), makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5")))
 	require.NoError(t, f.ctrl.Start(ctx, f.factory))
 	require.Eventually(t, func() bool { return f.syncs(t, syncApplied) == 1 }, waitFor, 10*time.Millisecond)

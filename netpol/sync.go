@@ -70,12 +70,13 @@ func (c *Controller) sync(ctx context.Context) (string, error) {
 	}
 	first := c.lastApply.IsZero()
 	c.applied, c.lastApply = &st, time.Now()
-	if first && c.opts.AfterFirstApply != nil {
-		c.opts.AfterFirstApply()
-	}
 	c.metrics.observeState(st)
 	// Only now is "the rest is enforced" true (Events are emitted after the write succeeds).
 	c.reportPolicyProblems(ctx, compileErr)
+	if first && c.opts.AfterFirstApply != nil {
+		// Last: a forced GC should not hold back this sync's metrics and Events.
+		c.opts.AfterFirstApply()
+	}
 	return syncApplied, nil
 }
 
