@@ -62,6 +62,8 @@ func runNodeIdle(b *testing.B, c *testcluster.Cluster, exe string, localPods int
 	apiServer := strings.TrimPrefix(c.Config.Host, "https://")
 	kubeconfig := kubeconfigWith(b, c, "https://"+proxyIntoNetns(b, node, apiServer), "")
 	env := []string{"NODE_NAME=" + netpolworkload.NodeName(0), "NODE_IP=192.0.2.78", "POD_NAMESPACE=default"}
+	// k3snet is read from disk, as a node does after boot (procstat.EvictFromPageCache).
+	require.NoError(b, procstat.EvictFromPageCache(exe))
 	start := time.Now()
 	p := startBinary(b, exe, []string{"ip", "netns", "exec", node.Name()}, env, "node", "--kubeconfig="+kubeconfig,
 		"--metrics-bind-address=127.0.0.1:0")
