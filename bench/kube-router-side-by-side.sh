@@ -61,7 +61,9 @@ elapsed() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; } # seconds from $1 t
 export K3SNET_BIN_DIR=${K3SNET_BIN_DIR:-$("$root/hack/build-tools.sh")}
 mkdir -p "$work/bin"
 log "building netpol-workload, controlplane and k3snet"
-(cd "$root" && go build -o "$work/bin/" ./bench/netpol-workload ./bench/controlplane ./cmd/k3snet)
+# The tag keeps kustomize's Go plugin loader out of k3snet, as every build of it here does
+# (internal/gobuild).
+(cd "$root" && go build -tags kustomize_disable_go_plugin_support -o "$work/bin/" ./bench/netpol-workload ./bench/controlplane ./cmd/k3snet)
 kubectl() { ip netns exec "$ns_cp" "$K3SNET_BIN_DIR/kubectl" --kubeconfig "$work/cp/admin.kubeconfig" "$@"; }
 
 # kube-router from its Go module, as K3s builds it in: github.com/cloudnativelabs/kube-router/v2

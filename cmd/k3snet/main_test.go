@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/k3snet/k3snet/internal/gobuild"
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -49,7 +50,7 @@ func binaryWithTags(t testing.TB, tags string) string {
 	dir, err := os.MkdirTemp("", "k3snet-test-")
 	require.NoError(t, err)
 	exe := filepath.Join(dir, "k3snet")
-	if out, err := exec.Command("go", "build", "-tags", tags, "-o", exe, ".").CombinedOutput(); err != nil {
+	if out, err := gobuild.Command(exe, ".", tags).CombinedOutput(); err != nil {
 		require.NoError(t, &buildError{out: string(out), err: err})
 	}
 	builds[tags] = exe

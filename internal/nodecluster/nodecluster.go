@@ -17,6 +17,7 @@ import (
 	"github.com/k3snet/k3snet/internal/agent"
 	"github.com/k3snet/k3snet/internal/buildcache"
 	"github.com/k3snet/k3snet/internal/controlplane"
+	"github.com/k3snet/k3snet/internal/gobuild"
 	"github.com/k3snet/k3snet/internal/netns"
 )
 
@@ -159,7 +160,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		t.Fatalf("nodecluster: %v; free some space first", err)
 	}
 	c.exe = filepath.Join(c.dir, "k3slike")
-	if out, err := exec.Command("go", "build", "-o", c.exe, "github.com/k3snet/k3snet/examples/k3slike").CombinedOutput(); err != nil {
+	if out, err := gobuild.Command(c.exe, "github.com/k3snet/k3snet/examples/k3slike").CombinedOutput(); err != nil {
 		t.Fatalf("building k3slike: %v\n%s", err, out)
 	}
 	fabric, err := netns.New(t.Context(), "fab")
