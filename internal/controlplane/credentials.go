@@ -123,6 +123,10 @@ func (p *clusterPKI) restConfig(url string, kp *keyPair) *rest.Config {
 		// Tests create objects in bursts; the client default (5 qps) would make them wait.
 		QPS:   200,
 		Burst: 400,
+		// The API server is on this machine: gzip would only cost CPU on both ends, and a
+		// gzip reader per watch (about 40 KB each). kube-controller-manager, kube-scheduler
+		// and the cloud-provider library disable it for the same reason (kubernetes#80919).
+		DisableCompression: true,
 	}
 }
 

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"crypto/x509"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +35,13 @@ func TestFrontProxyCertificates(t *testing.T) {
 	clusterAgain, err := loadOrCreateCA(dir)
 	require.NoError(t, err)
 	assert.Equal(t, clusterCA.certPEM, clusterAgain.certPEM, "the cluster CA is untouched")
+}
+
+// TestAdminConfigAsksForNoGzip: the in-process clients of the API server on this machine ask
+// for uncompressed responses, as the control-plane components do (kubernetes#80919).
+func TestAdminConfigAsksForNoGzip(t *testing.T) {
+	p, err := newPKI(t.TempDir(), netip.MustParseAddr("10.43.0.1"), servingNames{})
+	require.NoError(t, err)
+	cfg := p.restConfig("https://127.0.0.1:6443", p.admin)
+	assert.True(t, cfg.DisableCompression)
 }
