@@ -2,8 +2,8 @@
 # Runs kube-router v2.1.0's NetworkPolicy controller (the one K3s embeds) and k3snet's
 # (`k3snet node`) one after the other against the same API server and the same NetworkPolicy
 # workload, each in a fresh network namespace as node-0, and prints what each costs:
-#   first sync   process start → every local pod's KUBE-POD-FW chain in iptables
-#   pod added    a new local pod created → its chain present (and from the moment the pod got
+#   first sync   process start → every local pod's rules in place (programmed below)
+#   pod added    a new local pod created → its rules in place (and from the moment the pod got
 #                its address, which kwok gives it)
 #   RSS          VmRSS / VmHWM of the process after those two
 #   ipsets, rules  what it wrote: `ipset list -n` and `-A` lines of iptables-save
@@ -136,7 +136,20 @@ until [ "$(kubectl get pods -A --field-selector status.phase!=Running --no-heade
 log "all $pods pods running ($(elapsed "$start" "$(now)") s after the first create)"
 
 # --- one controller ---------------------------------------------------------------------------
-pod_chains() { ip netns exec "$1" iptables-save -t filter 2>/dev/null | grep -c '^:KUBE-POD-FW-' || true; }
+# programmed NS NAME: how many local pods have their rules in place. kube-router gives each its
+# own KUBE-POD-FW-* chain; k3snet sends pods whose policies are the same through one chain per
+# direction and adds a pod to the set its tail lets through once its rules are live.
+programmed() {
+	if [ "$2" = kube-router ]; then
+		ip netns exec "$1" iptables-save -t filter 2>/dev/null | grep -c '^:KUBE-POD-FW-' || true
+		return
+	fi
+	local set
+	set=$(ip netns exec "$1" iptables-save -t filter 2>/dev/null |
+		grep -o -m1 'match-set [^ ]* src -m comment --comment "reject unprogrammed local pod"' | awk '{print $2}' || true)
+	if [ -z "$set" ]; then echo 0; return; fi
+	ip netns exec "$1" ipset list -t "$set" 2>/dev/null | awk -F': ' '/^Number of entries/ {print $2}' || echo 0
+}
 
 # measure NAME COMMAND...: runs COMMAND in a fresh namespace as node-0 and prints one table row.
 measure() {
@@ -150,17 +163,17 @@ measure() {
 	ip netns exec "$ns" "$@" >"$work/$name.log" 2>&1 &
 	pid=$!
 	local deadline=$((SECONDS + 600 * scale))
-	until [ "$(pod_chains "$ns")" -ge "$local_pods" ]; do
+	until [ "$(programmed "$ns" "$name")" -ge "$local_pods" ]; do
 		kill -0 $pid 2>/dev/null || { log "$name exited:"; tail -20 "$work/$name.log" >&2; return 1; }
-		[ $SECONDS -lt $deadline ] || { log "$name: no $local_pods pod chains after $((600 * scale)) s"; return 1; }
+		[ $SECONDS -lt $deadline ] || { log "$name: not $local_pods pods programmed after $((600 * scale)) s"; return 1; }
 		sleep 0.05
 	done
 	t1=$(now)
 	local first; first=$(elapsed "$t0" "$t1")
-	log "$name: $local_pods pod chains after $first s"
+	log "$name: $local_pods pods programmed after $first s"
 	sleep 2 # let the sync finish writing what follows the chains
 
-	# One local pod added: created → its chain; kwok gives it an address first.
+	# One local pod added: created → its rules in place; kwok gives it an address first.
 	local pod=new-$name ip_at=$work/$name.ip-at fifo=$work/$name.watch
 	mkfifo "$fifo"
 	ip netns exec "$ns_cp" "$K3SNET_BIN_DIR/kubectl" --kubeconfig "$work/cp/admin.kubeconfig" get pods -n ns-0 \
@@ -172,8 +185,8 @@ measure() {
 	local c0 c1
 	c0=$(now)
 	wl -part pods -nodes 1 -namespaces 1 -pods 1 -local 1 -scale 1 | sed "s/name: pod-0/name: $pod/" | kubectl create -f - >/dev/null
-	until [ "$(pod_chains "$ns")" -gt "$local_pods" ]; do
-		[ $SECONDS -lt $deadline ] || { log "$name: the new pod's chain never came"; return 1; }
+	until [ "$(programmed "$ns" "$name")" -gt "$local_pods" ]; do
+		[ $SECONDS -lt $deadline ] || { log "$name: the new pod's rules never came"; return 1; }
 		sleep 0.02
 	done
 	c1=$(now)
@@ -197,7 +210,7 @@ measure() {
 	ip netns del "$ns"
 }
 
-echo "| controller | first sync (start → $local_pods pod chains) | one local pod added → its chain | RSS after | ipsets | iptables rules |" >"$work/table"
+echo "| controller | first sync (start → $local_pods pods programmed) | one local pod added → its rules | RSS after | ipsets | iptables rules |" >"$work/table"
 echo "|---|---|---|---|---|---|" >>"$work/table"
 if [ -n "$kube_router" ] && [ "${ONLY:-}" != k3snet ]; then
 	measure kube-router "$kube_router" --kubeconfig "$work/cp/admin.kubeconfig" \

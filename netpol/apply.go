@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -61,6 +62,14 @@ type appliedTable struct {
 	// rules maps each of our chains to its rules, the applied State's own slices (a State is
 	// never changed once compiled), so remembering them copies no rule.
 	rules map[string][]string
+	// chains is the applied Ruleset's own list. A compile that changes no chain returns the
+	// same list, which is then known to be in place without a look at any chain.
+	chains []Chain
+}
+
+// sameList reports whether a and b are the same list (not merely equal ones).
+func sameList(a, b []Chain) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // NewDataplane returns a Dataplane running its commands through run; nil means ExecRunner.
@@ -79,14 +88,16 @@ func NewDataplane(run Runner) *Dataplane {
 //  2. per family, iptables-restore --noflush (ip6tables-restore) replaces our chains, fixes
 //     the jumps from INPUT/FORWARD/OUTPUT and deletes our stale chains, atomically;
 //  3. ipset restore adds the newly programmed local pods to the set the tail lets through,
-//     now that their chains exist (IPSet.AddLast);
+//     now that their groups' chains exist (IPSet.AddLast), and takes pods out of the groups
+//     they left (IPSet.DeleteLast);
 //  4. ipset restore destroys our sets no rule references any more.
 //
 // Applying the same State twice changes nothing the second time: iptables-save and ipset save
 // print the same text, and when our jumps are still first no restore runs at all. After a
 // first full restore, only what changed is written: a pod added to the workload of record
-// adds its address to the sets it belongs to, creates its chain and inserts its two jumps in
-// each top-level chain (ruleEdits). Edits by someone else to an unchanged chain or set of ours
+// beside others of its kind adds its address to the sets it belongs to, its groups' included,
+// and no iptables-restore runs; a pod that makes a new group creates the group's chain and
+// inserts its jumps in the top-level chains (ruleEdits). Edits by someone else to an unchanged chain or set of ours
 // last until that chain changes or ForgetApplied is called (the controller does before each
 // drift-repair sync); an edit that makes one of our restores fail drops the caches, and the
 // next Apply reads the kernel and rewrites. Families absent from st are not touched (Cleanup
@@ -124,7 +135,7 @@ func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	}
 	if after != "" {
 		if _, err := d.run(ctx, after, "ipset", "restore"); err != nil {
-			return fmt.Errorf("adding programmed local pods to their ipset: %w", err)
+			return fmt.Errorf("updating the ipsets of programmed local pods and pod groups: %w", err)
 		}
 	}
 	// Only sets of the families just applied are swept: another family's chains may still use
@@ -236,6 +247,13 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 	if err != nil {
 		return err
 	}
+	if prev != nil && sameList(d.applied[rs.Family].chains, rs.Chains) {
+		// A pod event that only moves addresses between sets (16,000 chains at 10×).
+		return nil
+	}
+	if prev != nil {
+		cur.ownChains = slices.Sorted(maps.Keys(prev))
+	}
 	delete(d.applied, rs.Family)
 	cur.nft = cur.nft && !d.plainRestore
 	if text := renderIPTables(rs, cur, prev); text != emptyRestore {
@@ -250,7 +268,7 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 	for _, ch := range rs.Chains {
 		rules[ch.Name] = ch.Rules
 	}
-	d.applied[rs.Family] = appliedTable{rules: rules}
+	d.applied[rs.Family] = appliedTable{rules: rules, chains: rs.Chains}
 	return nil
 }
 
@@ -295,11 +313,7 @@ func (d *Dataplane) readTable(ctx context.Context, fam corev1.IPFamily) (tableSt
 		}
 		cur := parseIPTablesSave(dump.String())
 		if reflect.DeepEqual(cur.jumps, ourJumps()) {
-			for name := range prev.rules {
-				cur.ownChains = append(cur.ownChains, name)
-			}
-			slices.Sort(cur.ownChains)
-			return cur, prev.rules, nil
+			return cur, prev.rules, nil // applyTable lists our chains when it needs them
 		}
 	}
 	dump, err := d.run(ctx, "", save, "-t", "filter")

@@ -15,10 +15,12 @@ import (
 )
 
 // TestApplyAddsLocalPodToTailSetAfterItsChain applies a state, then the same with one more
-// local pod, and checks the order of the commands: the pod's chain and jumps are restored
-// before its address joins the set the tail chain lets through, so no packet can reach the
-// pod between the two (issue 4: a new pod is never reachable before it is programmed). The
-// second sync updates set members in place: it creates no set and rewrites no chain whole.
+// local pod, twice, and checks the order of the commands: the pod joins its groups' sets, and
+// a new group's chain and jumps are restored, before its address joins the set the tail chain
+// lets through, so no packet can reach the pod between the two (issue 4: a new pod is never
+// reachable before it is programmed). A pod beside others of its kind changes set members
+// only: no iptables-restore runs and no set is created. A pod that makes a new group creates
+// the group's set and chain, and edits the top-level chains in place.
 func TestApplyAddsLocalPodToTailSetAfterItsChain(t *testing.T) {
 	kernel := &fakeKernel{}
 	// The built-in chains list our jumps first, as the first Apply left them.
@@ -35,30 +37,45 @@ func TestApplyAddsLocalPodToTailSetAfterItsChain(t *testing.T) {
 	})
 	deny := makePolicy("x", "deny", ingressRules())
 	in := Input{NodeName: nodeName, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24")},
-		Namespaces: []*corev1.Namespace{makeNamespace("x")}, Policies: []*networkingv1.NetworkPolicy{deny},
+		Namespaces: []*corev1.Namespace{makeNamespace("x"), makeNamespace("y")}, Policies: []*networkingv1.NetworkPolicy{deny},
 		Pods: []*corev1.Pod{makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5"))}}
 	st, err := Compile(in)
 	require.NoError(t, err)
 	require.NoError(t, dp.Apply(t.Context(), st))
-	first := kernel.count()
+	localPods := localPodsSetName(corev1.IPv4Protocol)
 
+	// x/b: the same policies select it as x/a.
+	first := kernel.count()
 	in.Pods = append(in.Pods, makePod("x", "b", onNode(nodeName), withIPs("10.42.0.6")))
 	st, err = Compile(in)
 	require.NoError(t, err)
 	require.NoError(t, dp.Apply(t.Context(), st))
 	calls := kernel.calls[first:]
+	assert.False(t, slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "iptables-restore ") }),
+		"a pod that joins existing groups needs no iptables-restore: %q", calls)
+	require.Regexp(t, `^ipset restore\nadd KUBE-DST-\w+ 10\.42\.0\.6\nadd KUBE-SRC-\w+ 10\.42\.0\.6\n$`, calls[0], "it joins its ingress and egress groups first")
+	assert.Equal(t, "ipset restore\nadd "+localPods+" 10.42.0.6\n", calls[len(calls)-1], "the last command adds the pod to the programmed set")
+
+	// y/c: no policy of y selects it, and no pod had its ingress group.
+	first = kernel.count()
+	in.Pods = append(in.Pods, makePod("y", "c", onNode(nodeName), withIPs("10.42.0.7")))
+	st, err = Compile(in)
+	require.NoError(t, err)
+	require.NoError(t, dp.Apply(t.Context(), st))
+	calls = kernel.calls[first:]
 	restore := slices.IndexFunc(calls, func(c string) bool { return strings.HasPrefix(c, "iptables-restore ") })
-	require.NotEqual(t, -1, restore, "the pod's chain is restored: %q", calls)
-	for i, c := range calls {
-		if strings.HasPrefix(c, "ipset restore") && i < restore {
-			assert.NotContains(t, c, "10.42.0.6", "before the rules, no set may gain the new local pod's address that lets it through the tail")
-			assert.NotContains(t, c, "create ", "no set is created for a pod event")
-		}
+	require.NotEqual(t, -1, restore, "the new group's chain is restored: %q", calls)
+	inSet := podGroupSetName(corev1.IPv4Protocol, dirIngress, groupChain(corev1.IPv4Protocol, dirIngress))
+	for _, c := range calls[:restore] {
+		assert.NotContains(t, c, localPods, "before the rules, the new local pod may not join the set that lets it through the tail")
 	}
-	tail := calls[len(calls)-1]
-	assert.Regexp(t, `^ipset restore\nadd KUBE-DST-\w+ 10\.42\.0\.6\n$`, tail, "the last command adds the pod to the programmed set")
+	assert.True(t, slices.ContainsFunc(calls[:restore], func(c string) bool {
+		return strings.Contains(c, "rename "+tempSetName(inSet)+" "+inSet+"\n")
+	}), "the new group's set is made before the rules: %q", calls)
+	assert.Equal(t, "ipset restore\nadd "+localPods+" 10.42.0.7\n", calls[len(calls)-1], "the last command adds the pod to the programmed set")
 	assert.NotContains(t, calls[restore], ":KUBE-ROUTER-FORWARD ", "the top-level chains are edited in place, not rewritten")
-	assert.Contains(t, calls[restore], "-I KUBE-ROUTER-FORWARD 3 -d 10.42.0.6 ")
+	assert.Contains(t, calls[restore], "-I KUBE-ROUTER-FORWARD ")
+	assert.Contains(t, calls[restore], "-m set --match-set "+inSet+" dst -j "+groupChain(corev1.IPv4Protocol, dirIngress)+"\n")
 }
 
 // TestApplyRestoresWithoutTheListingShortcutWhereRefused: an iptables-nft-restore that

@@ -207,8 +207,8 @@ func TestWorkloadShape(t *testing.T) {
 	for _, s := range rs.Sets {
 		entries += len(s.Entries)
 	}
-	t.Logf("workload of record: %d pod chains, %d policy chains, %d rules, %d sets, %d set entries", pods, policies, rules, len(rs.Sets), entries)
-	require.Equal(t, 100, pods)
+	t.Logf("workload of record: %d pod group chains, %d policy chains, %d rules, %d sets, %d set entries", pods, policies, rules, len(rs.Sets), entries)
+	require.Equal(t, 200, pods, "each of the 100 local pods is in a namespace of its own, whose policies all select it: an ingress and an egress group each")
 	require.Equal(t, 1334, policies, "1000 ingress chains and 334 egress chains")
 }
 

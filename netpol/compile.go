@@ -85,6 +85,10 @@ type IPSet struct {
 	// address may only join it once the pod's chain and jumps are in place, so Apply adds
 	// its new entries after the iptables-restore, not before.
 	AddLast bool
+	// DeleteLast marks the sets of pod groups: an address leaves the group it was in only
+	// after the restore that brings its new group's chain in place, so a pod whose policies
+	// change is judged by the old group, then by both, never by neither.
+	DeleteLast bool
 }
 
 // Compile computes the dataplane state of in.NodeName. A policy part the API server would

@@ -199,38 +199,27 @@ func clonedOrNil(list []string) []string {
 // so a rule read back compares equal.
 const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100"
 
-// podChain builds a local pod's chain (kube-router's rule order kept): shared conntrack rules,
-// node traffic, then for each direction either the default mark (not isolated) or the jumps
-// to the selecting policies' chains, log and reject when nothing marked, and the "passed" mark.
-func (fc *familyCompiler) podChain(lp localPod) Chain {
-	ip := lp.addr.String()
-	// Made at its size: the chain is kept, and a list grown by append leaves its smaller
-	// copies as garbage and keeps spare room.
-	n := 6 + len(lp.ingress) + len(lp.egress)
-	if len(lp.ingress) == 0 {
-		n++
-	}
-	if len(lp.egress) == 0 {
-		n++
-	}
-	rules := make([]string, 0, n)
-	rules = append(rules,
-		"-j "+ChainCommon,
+// podGroupChain builds the chain one direction of a group of local pods goes through (kube-router's
+// pod chain, in its rule order): shared conntrack rules, node traffic for ingress, then either
+// the default mark (direction not isolated) or the jumps to the selecting policies' chains,
+// log and reject when nothing marked, and the "passed" mark. A chain is entered for one
+// direction only (its set is matched on the destination for ingress, the source for egress),
+// so traffic between two pods of one group is judged by the receiver's ingress and the
+// sender's egress, each on its own pass. Its rules match no set: an iptables-nft rule with a
+// set match costs about twice one without to restore.
+func podGroupChain(g podGroupKey) Chain {
+	rules := make([]string, 0, 6+max(len(g.policyChains), 1))
+	rules = append(rules, "-j "+ChainCommon)
+	if g.direction == dirIngress {
 		// API (spec.ingress) and kube-router: traffic from the pod's own node (kubelet
 		// probes) is always allowed.
-		"-d "+ip+" -m addrtype --src-type LOCAL -j ACCEPT",
-	)
-	if len(lp.ingress) == 0 {
-		rules = append(rules, "-d "+ip+" -j "+ChainDefault)
+		rules = append(rules, "-m addrtype --src-type LOCAL -j ACCEPT")
 	}
-	if len(lp.egress) == 0 {
-		rules = append(rules, "-s "+ip+" -j "+ChainDefault)
+	if len(g.policyChains) == 0 {
+		rules = append(rules, "-j "+ChainDefault)
 	}
-	for _, ch := range lp.ingress {
-		rules = append(rules, "-d "+ip+" -j "+ch)
-	}
-	for _, ch := range lp.egress {
-		rules = append(rules, "-s "+ip+" -j "+ch)
+	for _, ch := range g.policyChains {
+		rules = append(rules, "-j "+ch)
 	}
 	rules = append(rules,
 		// Logged before the reject, as kube-router does, so `tcpdump -i nflog:100` shows what
@@ -240,14 +229,29 @@ func (fc *familyCompiler) podChain(lp localPod) Chain {
 		"-j MARK --set-xmark 0x0/0x10000",
 		"-j MARK --set-xmark "+markAccepted,
 	)
-	return Chain{Name: podChainName(lp.info.pod.Namespace, lp.info.pod.Name), Rules: rules}
+	return Chain{Name: g.chain, Rules: rules}
 }
 
-// topLevelChains builds KUBE-ROUTER-INPUT/FORWARD/OUTPUT: each sends traffic of
-// a local pod through its chain, ingress (-d) and egress (-s), then ends in the tail chain.
-// FORWARD sees routed traffic and, with br_netfilter, bridged traffic too, so the physdev
-// copies of kube-router's jumps are not needed.
-func (fc *familyCompiler) topLevelChains(local []localPod) []Chain {
+// podGroupKey is one direction of a group of local pods: the policy chains that select them,
+// the group's chain and the set of their addresses.
+type podGroupKey struct {
+	direction    string
+	policyChains []string
+	chain, set   string
+}
+
+// podGroupKeyOf returns the group of policy chains policyChains in direction dir.
+func (fc *familyCompiler) podGroupKeyOf(dir string, policyChains []string) podGroupKey {
+	chain := podGroupChainName(fc.fam, dir, policyChains)
+	return podGroupKey{direction: dir, policyChains: policyChains, chain: chain, set: podGroupSetName(fc.fam, dir, chain)}
+}
+
+// topLevelChains builds KUBE-ROUTER-INPUT/FORWARD/OUTPUT: each sends traffic to a local pod
+// through its ingress group's chain and traffic from one through its egress group's chain
+// (groups sorted by chain name), then ends in the tail chain. INPUT sees only what pods send
+// to the node. FORWARD sees routed traffic and, with br_netfilter, bridged traffic too, so the
+// physdev copies of kube-router's jumps are not needed.
+func (fc *familyCompiler) topLevelChains(groups []podGroupKey) []Chain {
 	var input []string
 	for _, cidr := range fc.in.ServiceCIDRs {
 		if cidr.Addr().Is6() == (fc.fam == corev1.IPv6Protocol) {
@@ -262,14 +266,17 @@ func (fc *familyCompiler) topLevelChains(local []localPod) []Chain {
 		}
 	}
 	var forward, output []string
-	for _, lp := range local {
-		ip, chain := lp.addr.String(), podChainName(lp.info.pod.Namespace, lp.info.pod.Name)
-		name := lp.info.pod.Namespace + "/" + lp.info.pod.Name
-		in := "-d " + ip + " -m comment --comment \"" + podComment(name, "in") + "\" -j " + chain
-		out := "-s " + ip + " -m comment --comment \"" + podComment(name, "out") + "\" -j " + chain
-		input = append(input, out)
-		forward = append(forward, in, out)
-		output = append(output, in, out)
+	for _, g := range groups {
+		side := "src"
+		if g.direction == dirIngress {
+			side = "dst"
+		}
+		jump := "-m set --match-set " + g.set + " " + side + " -j " + g.chain
+		if g.direction == dirEgress {
+			input = append(input, jump)
+		}
+		forward = append(forward, jump)
+		output = append(output, jump)
 	}
 	tail := "-j " + ChainTail
 	return []Chain{
@@ -341,17 +348,9 @@ func localPodsSetName(fam corev1.IPFamily) string {
 	return identitySetName(dstSetPrefix, fam, setTypeIP, "local-pods")
 }
 
-// maxCommentBytes is what the kernel's comment match keeps (XT_MAX_COMMENT_LEN, 256 with the
-// NUL). iptables cuts a longer comment without an error, and the drift check, which compares
-// the rules read back with the ones written, would then rewrite the chain at every sync.
-const maxCommentBytes = 255
-
-// podComment is the comment of a pod's jump: namespace/name and the direction, with the name cut
-// so the whole fits the kernel's limit (a 63-byte namespace and a 253-byte pod name do not).
-func podComment(name, direction string) string {
-	suffix := " " + direction
-	if len(name)+len(suffix) > maxCommentBytes {
-		name = name[:maxCommentBytes-len(suffix)]
-	}
-	return name + suffix
+// ProgrammedPodsSet names the ipset that holds, in family fam, the address of every local pod
+// whose rules are in place (kube-router's kube-router-local-pods): `ipset test` on it tells
+// whether a pod is programmed yet, and its number of entries how many are.
+func ProgrammedPodsSet(fam corev1.IPFamily) string {
+	return localPodsSetName(fam)
 }

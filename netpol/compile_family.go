@@ -12,7 +12,7 @@ import (
 
 // This file keeps one family's compiled outputs between compiles: each policy's chains, the
 // sets they reference (counted, so a set goes when its last user does), each local pod's
-// chain and the sorted lists the Ruleset is made of. compileFamily touches only the entries
+// pod groups' chains and sets, and the sorted lists the Ruleset is made of. compileFamily touches only the entries
 // a change reaches and reuses the previous lists, unmodified, when nothing in them changed,
 // so unchanged Rulesets share their slices and compare fast.
 
@@ -36,11 +36,14 @@ type familyCache struct {
 	policyChains []Chain
 	// sets holds every set a chain references, by name, with its number of references.
 	sets map[string]*setRef
-	// locals holds the chain of each programmed local pod; localOrder the same entries
-	// sorted by namespace and name, podChains their chains sorted by name.
+	// locals holds each programmed local pod and its groups; localOrder the same entries
+	// sorted by namespace and name.
 	locals     map[objKey]*localEntry
 	localOrder []*localEntry
-	podChains  []Chain
+	// groups holds each direction's groups of local pods by chain name, groupChains their
+	// chains sorted by name.
+	groups      map[string]*podGroup
+	groupChains []Chain
 	// localSet is the set of programmed local pods; its name is "" when the family has no
 	// pod CIDR (no default deny).
 	localSet IPSet
@@ -76,6 +79,7 @@ type setRef struct {
 	namedKey string
 	num      int32
 	local    bool
+	group    *podGroup
 }
 
 // policyEntry is one policy's chains in one family and what they reference.
@@ -100,22 +104,31 @@ func (e *policyEntry) chain(dir string) string {
 	return e.chains[len(e.chains)-1].Name
 }
 
-// localEntry is a programmed local pod's chain and its jumps in the top-level chains.
+// localEntry is a programmed local pod and the groups its two directions go through.
 type localEntry struct {
-	key   objKey
-	lp    localPod
+	key     objKey
+	lp      localPod
+	in, out *podGroup
+}
+
+// podGroup is one direction's group of local pods: its chain, their addresses (sorted, once
+// per pod: two pods may briefly share one) and the set of those addresses.
+type podGroup struct {
+	key   podGroupKey
 	chain Chain
+	addrs []netip.Addr
+	set   IPSet
 }
 
 // newFamilyCache returns an empty family cache.
 func newFamilyCache() *familyCache {
 	return &familyCache{peerSets: map[string]*peerSetEntry{}, namedSets: map[string]map[int32]IPSet{},
 		namedUsers: map[string]map[objKey]int{}, policies: map[objKey]*policyEntry{}, sets: map[string]*setRef{},
-		locals: map[objKey]*localEntry{}}
+		locals: map[objKey]*localEntry{}, groups: map[string]*podGroup{}}
 }
 
 // compileFamily computes one family's ruleset, rebuilding only the policy chains, sets and
-// pod chains this compile's changes reach.
+// pod groups this compile's changes reach.
 func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
 	fresh := !fc.cache.built
 	fc.refresh()
@@ -131,15 +144,15 @@ func (c *compiler) compileFamily(fc *familyCompiler) Ruleset {
 	rs := fc.cache.last
 	rs.Family = fc.fam
 	if fc.chainsChanged || fresh {
-		local := make([]localPod, len(fc.cache.localOrder))
-		for i, le := range fc.cache.localOrder {
-			local[i] = le.lp
+		groups := make([]podGroupKey, len(fc.cache.groupChains))
+		for i, ch := range fc.cache.groupChains {
+			groups[i] = fc.cache.groups[ch.Name].key
 		}
-		rs.Chains = make([]Chain, 0, 3+len(fc.cache.fixed)+len(fc.cache.policyChains)+len(fc.cache.podChains))
-		rs.Chains = append(rs.Chains, fc.topLevelChains(local)...)
+		rs.Chains = make([]Chain, 0, 3+len(fc.cache.fixed)+len(fc.cache.policyChains)+len(fc.cache.groupChains))
+		rs.Chains = append(rs.Chains, fc.topLevelChains(groups)...)
 		rs.Chains = append(rs.Chains, fc.cache.fixed...)
 		rs.Chains = append(rs.Chains, fc.cache.policyChains...)
-		rs.Chains = append(rs.Chains, fc.cache.podChains...)
+		rs.Chains = append(rs.Chains, fc.cache.groupChains...)
 	}
 	rs.Sets = fc.outputSets(rs.Sets, fresh)
 	fc.cache.last = rs
@@ -385,6 +398,8 @@ func (fc *familyCompiler) content(r *setRef) IPSet {
 		return r.peer.set
 	case r.local:
 		return fc.cache.localSet
+	case r.group != nil:
+		return r.group.set
 	default:
 		return fc.cache.namedSets[r.namedKey][r.num]
 	}
@@ -422,7 +437,7 @@ func (fc *familyCompiler) outputSets(prev []IPSet, fresh bool) []IPSet {
 	return out
 }
 
-// updateLocals rebuilds the chains of the local pods this compile touches: those that
+// updateLocals moves the local pods this compile touches between groups: those that
 // changed, and those of namespaces whose policies changed; on a fresh cache, every one.
 func (fc *familyCompiler) updateLocals(fresh bool) {
 	touched := map[objKey]bool{}
@@ -449,24 +464,14 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 			}
 		}
 	}
-	if fresh {
-		// Every chain is new: sorted once, not inserted one by one.
-		for key := range touched {
-			p := fc.cc.pod(key)
-			le := &localEntry{key: key, lp: fc.localPod(&p.info)}
-			le.chain = fc.podChain(le.lp)
-			fc.cache.locals[key] = le
-			fc.cache.podChains = append(fc.cache.podChains, le.chain)
-		}
-		slices.SortFunc(fc.cache.podChains, func(a, b Chain) int { return cmp.Compare(a.Name, b.Name) })
-		touched = nil
-	}
+	edits := groupEdits{changed: map[*podGroup]bool{}}
 	membership := false
 	for key := range touched {
-		if fc.updateLocal(key) {
+		if fc.updateLocal(key, &edits) {
 			membership = true
 		}
 	}
+	fc.finishGroups(&edits)
 	if membership || fresh {
 		fc.cache.localOrder = slices.SortedFunc(maps.Values(fc.cache.locals), func(a, b *localEntry) int { return compareObjKey(a.key, b.key) })
 		if fc.cache.localSet.Name != "" || fresh {
@@ -475,44 +480,117 @@ func (fc *familyCompiler) updateLocals(fresh bool) {
 	}
 }
 
+// groupEdits collects what one compile changed in the pod groups: groups whose members
+// changed, and the chains of groups that came or went.
+type groupEdits struct {
+	changed map[*podGroup]bool
+	gone    []string
+	added   []Chain
+}
+
 // isLocal reports whether a pod runs on the node and has an address of the family: a pod
-// with a chain.
+// that is programmed.
 func (fc *familyCompiler) isLocal(p *podInfo) bool {
 	return fc.in.NodeName != "" && p.pod.Spec.NodeName == fc.in.NodeName && p.addr(fc.fam).IsValid()
 }
 
-// updateLocal rebuilds local pod key's chain, or drops it when the pod is gone or no longer
-// local. It reports whether the pod came, went or changed address, which changes the
-// top-level chains and the local pods' set.
-func (fc *familyCompiler) updateLocal(key objKey) bool {
+// updateLocal puts local pod key in the groups of the policies that now select it, or takes
+// it out of its groups when the pod is gone or no longer local. It reports whether the pod
+// came, went or changed address, which changes the local pods' set.
+func (fc *familyCompiler) updateLocal(key objKey, edits *groupEdits) bool {
 	old := fc.cache.locals[key]
 	p := fc.cc.pod(key)
-	byName := func(ch Chain, name string) int { return cmp.Compare(ch.Name, name) }
 	if p == nil || !p.ok || !fc.isLocal(&p.info) {
 		if old == nil {
 			return false
 		}
 		delete(fc.cache.locals, key)
-		if i, found := slices.BinarySearchFunc(fc.cache.podChains, old.chain.Name, byName); found {
-			fc.cache.podChains = slices.Delete(fc.cache.podChains, i, i+1)
-		}
-		fc.chainsChanged = true
+		fc.leaveGroup(old.in, old.lp.addr, edits)
+		fc.leaveGroup(old.out, old.lp.addr, edits)
 		return true
 	}
-	le := &localEntry{key: key, lp: fc.localPod(&p.info)}
-	le.chain = fc.podChain(le.lp)
-	fc.cache.locals[key] = le
-	i, found := slices.BinarySearchFunc(fc.cache.podChains, le.chain.Name, byName)
-	switch {
-	case !found:
-		fc.cache.podChains = slices.Insert(fc.cache.podChains, i, le.chain)
-	case !slices.Equal(fc.cache.podChains[i].Rules, le.chain.Rules):
-		fc.cache.podChains[i] = le.chain
-	default:
-		le.chain = fc.cache.podChains[i] // the same rules: keep sharing them
+	lp := fc.localPod(&p.info)
+	// Joined before the old groups are left, so a group the pod stays in is not dropped and
+	// made again.
+	le := &localEntry{key: key, lp: lp,
+		in:  fc.joinGroup(fc.podGroupKeyOf(dirIngress, lp.ingress), lp.addr, edits),
+		out: fc.joinGroup(fc.podGroupKeyOf(dirEgress, lp.egress), lp.addr, edits)}
+	if old != nil {
+		fc.leaveGroup(old.in, old.lp.addr, edits)
+		fc.leaveGroup(old.out, old.lp.addr, edits)
 	}
-	fc.chainsChanged = fc.chainsChanged || !found || old == nil || old.lp.addr != le.lp.addr || !slices.Equal(old.chain.Rules, le.chain.Rules)
+	fc.cache.locals[key] = le
 	return old == nil || old.lp.addr != le.lp.addr
+}
+
+// joinGroup adds address a to group k, making the group when it is new.
+func (fc *familyCompiler) joinGroup(k podGroupKey, a netip.Addr, edits *groupEdits) *podGroup {
+	g := fc.cache.groups[k.chain]
+	if g == nil {
+		g = &podGroup{key: k, chain: podGroupChain(k), set: IPSet{Name: k.set, Type: setTypeIP, Family: fc.fam, DeleteLast: true}}
+		fc.cache.groups[k.chain] = g
+		fc.cache.sets[k.set] = &setRef{name: k.set, refs: 1, group: g}
+		fc.setsAddedOrGone, fc.chainsChanged = true, true
+		edits.added = append(edits.added, g.chain)
+	}
+	i, _ := slices.BinarySearchFunc(g.addrs, a, netip.Addr.Compare)
+	g.addrs = slices.Insert(g.addrs, i, a)
+	edits.changed[g] = true
+	return g
+}
+
+// leaveGroup removes address a from group g, dropping the group when it empties.
+func (fc *familyCompiler) leaveGroup(g *podGroup, a netip.Addr, edits *groupEdits) {
+	if i, found := slices.BinarySearchFunc(g.addrs, a, netip.Addr.Compare); found {
+		g.addrs = slices.Delete(g.addrs, i, i+1)
+	}
+	edits.changed[g] = true
+	if len(g.addrs) > 0 {
+		return
+	}
+	delete(fc.cache.groups, g.key.chain)
+	delete(fc.cache.sets, g.key.set)
+	fc.setsAddedOrGone, fc.chainsChanged = true, true
+	edits.gone = append(edits.gone, g.key.chain)
+}
+
+// finishGroups brings the chains of the groups and the sets of those whose members changed
+// up to date.
+func (fc *familyCompiler) finishGroups(edits *groupEdits) {
+	if len(edits.gone)+len(edits.added) > 0 {
+		// A group may go and come back, or come and go, within one compile: what counts is
+		// whether it existed before and whether it exists now.
+		byName := func(ch Chain, name string) int { return cmp.Compare(ch.Name, name) }
+		existed := func(name string) bool {
+			_, found := slices.BinarySearchFunc(fc.cache.groupChains, name, byName)
+			return found
+		}
+		seen := map[string]bool{}
+		var gone []string
+		for _, name := range edits.gone {
+			if !seen[name] && fc.cache.groups[name] == nil && existed(name) {
+				gone = append(gone, name)
+			}
+			seen[name] = true
+		}
+		var added []Chain
+		for _, ch := range edits.added {
+			if !seen[ch.Name] && fc.cache.groups[ch.Name] != nil && !existed(ch.Name) {
+				added = append(added, ch)
+			}
+			seen[ch.Name] = true
+		}
+		fc.cache.groupChains = editChains(fc.cache.groupChains, gone, added)
+	}
+	for g := range edits.changed {
+		if fc.cache.groups[g.key.chain] != g {
+			continue // dropped
+		}
+		if entries := fc.sortedAddrEntries(g.addrs); !slices.Equal(entries, g.set.Entries) {
+			g.set.Entries = entries
+			fc.setChanged(g.set.Name)
+		}
+	}
 }
 
 // updateLocalSet recomputes the set of programmed local pods.

@@ -233,7 +233,7 @@ func TestCompileBoundsIPBlockEntries(t *testing.T) {
 			for fam, ip := range map[corev1.IPFamily]string{v4: "10.42.0.1", v6: "fd42::1"} {
 				rs := ruleset(t, st, fam)
 				chain := policyChainName(fam, "x", "p", dirIngress)
-				assert.Contains(t, chainRules(rs, podChainName("x", "a")), "-d "+ip+" -j "+chain, "x/a stays isolated by the policy")
+				assert.Contains(t, chainRules(rs, groupChainOf(rs, dirIngress, ip)), "-j "+chain, "x/a stays isolated by the policy")
 				var nets []IPSet
 				for _, s := range rs.Sets {
 					if s.Type == setTypeNet {

@@ -3,6 +3,7 @@ package netpol
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,16 +43,37 @@ func netSet(prefix string, fam corev1.IPFamily, entries ...string) string {
 	return setName(prefix, fam, setTypeNet, entries)
 }
 
-// podTail is the end of every pod chain.
-func podTail() []string {
-	return []string{"-m mark ! --mark 0x10000/0x10000 -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100",
-		"-m mark ! --mark 0x10000/0x10000 -j REJECT", "-j MARK --set-xmark 0x0/0x10000", "-j MARK --set-xmark 0x20000/0x20000"}
+// wantGroupChain builds the rules a pod group chain of direction dir should have: the head,
+// middle and tail.
+func wantGroupChain(dir string, middle ...string) []string {
+	out := []string{"-j KUBE-NWPLCY-COMMON"}
+	if dir == dirIngress {
+		out = append(out, "-m addrtype --src-type LOCAL -j ACCEPT")
+	}
+	return append(append(out, middle...), "-m mark ! --mark 0x10000/0x10000 -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100",
+		"-m mark ! --mark 0x10000/0x10000 -j REJECT", "-j MARK --set-xmark 0x0/0x10000", "-j MARK --set-xmark 0x20000/0x20000")
 }
 
-// podChain builds the rules a pod chain should have: the head, middle and tail.
-func wantPodChain(ip string, middle ...string) []string {
-	out := []string{"-j KUBE-NWPLCY-COMMON", "-d " + ip + " -m addrtype --src-type LOCAL -j ACCEPT"}
-	return append(append(out, middle...), podTail()...)
+// groupChain names the chain of the pods policyChains select in direction dir.
+func groupChain(fam corev1.IPFamily, dir string, policyChains ...string) string {
+	return podGroupChainName(fam, dir, policyChains)
+}
+
+// dispatch is the top-level rule sending a direction of the pods at addrs through chain, with
+// the set named by its content as byContent names it.
+func dispatch(fam corev1.IPFamily, dir, chain string, addrs ...string) string {
+	if dir == dirIngress {
+		return "-m set --match-set " + ipSet(dstSetPrefix, fam, addrs...) + " dst -j " + chain
+	}
+	return "-m set --match-set " + ipSet(srcSetPrefix, fam, addrs...) + " src -j " + chain
+}
+
+// byTarget sorts top-level rules as compile orders them, by the chain they jump to, and ends
+// them with the jump to the tail.
+func byTarget(rules ...string) []string {
+	target := func(r string) string { return r[strings.LastIndex(r, " -j ")+4:] }
+	slices.SortStableFunc(rules, func(a, b string) int { return strings.Compare(target(a), target(b)) })
+	return append(rules, "-j "+ChainTail)
 }
 
 const mark = "-j MARK --set-xmark 0x10000/0x10000"
@@ -62,6 +84,7 @@ func TestCompile(t *testing.T) {
 	yaWeb := makePod("y", "a", onNode("node-2"), servingOnly(containerPort("serve-80-tcp", "", 8080)))
 	twoWay := makePolicy("x", "two-way", policyTypes(typeIngress, typeEgress),
 		ingressRules(from(peers(podPeer(labelsSel())))), egressRules(to(nil, protoPort(corev1.ProtocolUDP, 53))))
+	twoWayChains := []string{policyChainName(v4, "x", "two-way", dirIngress), policyChainName(v4, "x", "two-way", dirEgress)}
 	tests := []struct {
 		name     string
 		pods     []*corev1.Pod
@@ -77,23 +100,23 @@ func TestCompile(t *testing.T) {
 			pods:   []*corev1.Pod{xa},
 			family: v4,
 			want: map[string][]string{
-				podChainName("x", "a"): wantPodChain("10.0.1.1", "-d 10.0.1.1 -j KUBE-NWPLCY-DEFAULT", "-s 10.0.1.1 -j KUBE-NWPLCY-DEFAULT"),
-				ChainForward: {
-					`-d 10.0.1.1 -m comment --comment "x/a in" -j ` + podChainName("x", "a"),
-					`-s 10.0.1.1 -m comment --comment "x/a out" -j ` + podChainName("x", "a"),
-					"-j KUBE-NWPLCY-TAIL",
-				},
+				groupChain(v4, dirIngress): wantGroupChain(dirIngress, "-j KUBE-NWPLCY-DEFAULT"),
+				groupChain(v4, dirEgress):  wantGroupChain(dirEgress, "-j KUBE-NWPLCY-DEFAULT"),
+				ChainForward: byTarget(dispatch(v4, dirIngress, groupChain(v4, dirIngress), "10.0.1.1"),
+					dispatch(v4, dirEgress, groupChain(v4, dirEgress), "10.0.1.1")),
+				ChainInput: byTarget(dispatch(v4, dirEgress, groupChain(v4, dirEgress), "10.0.1.1")),
 			},
 		},
 		{
-			name:     "a two-way policy gets one chain per direction, entered only for that direction",
+			name:     "a two-way policy gets one chain per direction; the pods it selects share a group chain per direction, entered only for that direction",
 			pods:     []*corev1.Pod{xa, xb, ya},
 			policies: []*networkingv1.NetworkPolicy{twoWay},
 			family:   v4,
 			want: map[string][]string{
-				podChainName("x", "a"): wantPodChain("10.0.1.1",
-					"-d 10.0.1.1 -j "+policyChainName(v4, "x", "two-way", dirIngress),
-					"-s 10.0.1.1 -j "+policyChainName(v4, "x", "two-way", dirEgress)),
+				groupChain(v4, dirIngress, twoWayChains[0]): wantGroupChain(dirIngress, "-j "+twoWayChains[0]),
+				groupChain(v4, dirEgress, twoWayChains[1]):  wantGroupChain(dirEgress, "-j "+twoWayChains[1]),
+				ChainOutput: byTarget(dispatch(v4, dirIngress, groupChain(v4, dirIngress, twoWayChains[0]), "10.0.1.1", "10.0.1.2"),
+					dispatch(v4, dirEgress, groupChain(v4, dirEgress, twoWayChains[1]), "10.0.1.1", "10.0.1.2")),
 				policyChainName(v4, "x", "two-way", dirIngress): {"-m set --match-set " + ipSet(srcSetPrefix, v4, "10.0.1.1", "10.0.1.2") + " src " + mark},
 				policyChainName(v4, "x", "two-way", dirEgress):  {"-p udp -m udp --dport 53 " + mark},
 			},
@@ -175,8 +198,9 @@ func TestCompile(t *testing.T) {
 			wantErr: true,
 			want: map[string][]string{
 				policyChainName(v4, "x", "bad", dirIngress): nil,
-				podChainName("x", "a"): wantPodChain("10.0.1.1",
-					"-s 10.0.1.1 -j KUBE-NWPLCY-DEFAULT", "-d 10.0.1.1 -j "+policyChainName(v4, "x", "bad", dirIngress)),
+				groupChain(v4, dirIngress, policyChainName(v4, "x", "bad", dirIngress)): wantGroupChain(dirIngress,
+					"-j "+policyChainName(v4, "x", "bad", dirIngress)),
+				groupChain(v4, dirEgress): wantGroupChain(dirEgress, "-j KUBE-NWPLCY-DEFAULT"),
 			},
 		},
 	}
@@ -240,6 +264,27 @@ func byContent(rs Ruleset) Ruleset {
 		out.Chains = append(out.Chains, Chain{Name: ch.Name, Rules: rules})
 	}
 	return out
+}
+
+// groupChainOf returns the chain direction dir of the local pod at ip goes through in rs: the
+// target of the FORWARD rule whose set holds ip, or "" when there is none.
+func groupChainOf(rs Ruleset, dir, ip string) string {
+	side := " src -j "
+	if dir == dirIngress {
+		side = " dst -j "
+	}
+	for _, rule := range chainRules(rs, ChainForward) {
+		name, chain, ok := strings.Cut(strings.TrimPrefix(rule, "-m set --match-set "), side)
+		if !ok || strings.HasPrefix(rule, name) {
+			continue
+		}
+		for _, s := range rs.Sets {
+			if s.Name == name && slices.Contains(s.Entries, ip) {
+				return chain
+			}
+		}
+	}
+	return ""
 }
 
 // hasSet reports whether rs has a set called name.
@@ -327,7 +372,9 @@ func TestBlockPrefixes(t *testing.T) {
 
 func TestNamesFitTheKernelLimits(t *testing.T) {
 	long := strings.Repeat("n", 253)
-	assert.Len(t, podChainName(long, long), 28, "iptables chain names are at most 28 characters")
+	assert.Len(t, podGroupChainName(corev1.IPv6Protocol, dirEgress, []string{long, long}), 28, "iptables chain names are at most 28 characters")
+	assert.Len(t, podGroupSetName(corev1.IPv6Protocol, dirIngress, long), 31, "ipset names are at most 31 characters")
+	assert.NotEqual(t, podGroupChainName(corev1.IPv4Protocol, dirIngress, nil), podGroupChainName(corev1.IPv4Protocol, dirEgress, nil))
 	assert.Len(t, policyChainName(corev1.IPv6Protocol, long, long, dirEgress), 28)
 	assert.Len(t, setName(dstSetPrefix, corev1.IPv6Protocol, setTypeNet, []string{"::/1"}), 31, "ipset names are at most 31 characters")
 	assert.Len(t, tempSetName(setName(dstSetPrefix, corev1.IPv6Protocol, setTypeNet, nil)), 31)

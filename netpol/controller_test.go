@@ -266,8 +266,8 @@ func TestControllerCoalescesBursts(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		st, _ := dp.last()
-		return len(st.Rulesets) == 1 && countChains(st.Rulesets[0], podChainPrefix) == burst
-	}, waitFor, 10*time.Millisecond, "the last applied state should hold a chain for every pod")
+		return len(st.Rulesets) == 1 && programmedPods(st.Rulesets[0]) == burst
+	}, waitFor, 10*time.Millisecond, "the last applied state should program every pod")
 	// The burst takes milliseconds and the next sync waits a MinSyncInterval (1 s) after the
 	// first, so one sync serves it; two leave room for a slow machine. Without coalescing
 	// there would be one per event.
@@ -275,15 +275,23 @@ func TestControllerCoalescesBursts(t *testing.T) {
 	assert.LessOrEqual(t, n-1, 2, "syncs after the initial one for a burst of %d pod events", burst)
 }
 
-// countChains counts the chains of rs whose name starts with prefix.
-func countChains(rs Ruleset, prefix string) int {
-	n := 0
-	for _, ch := range rs.Chains {
-		if strings.HasPrefix(ch.Name, prefix) {
-			n++
+// programmedPods counts the addresses FORWARD sends through an ingress group's chain.
+func programmedPods(rs Ruleset) int {
+	addrs := map[string]bool{}
+	for _, rule := range chainRules(rs, ChainForward) {
+		name, _, ok := strings.Cut(strings.TrimPrefix(rule, "-m set --match-set "), " dst -j "+podChainPrefix)
+		if !ok {
+			continue
+		}
+		for _, s := range rs.Sets {
+			if s.Name == name {
+				for _, e := range s.Entries {
+					addrs[e] = true
+				}
+			}
 		}
 	}
-	return n
+	return len(addrs)
 }
 
 // TestControllerUnchangedStateRunsNoCommand checks that a sync whose state equals the one
@@ -421,7 +429,7 @@ func TestControllerWarnsOfTooLargePolicy(t *testing.T) {
 	rs := ruleset(t, st, corev1.IPv4Protocol)
 	chain := policyChainName(corev1.IPv4Protocol, "x", "p", dirIngress)
 	assert.Empty(t, chainRules(rs, chain))
-	assert.Contains(t, chainRules(rs, podChainName("x", "a")), "-d 10.42.0.5 -j "+chain)
+	assert.Contains(t, chainRules(rs, groupChainOf(rs, dirIngress, "10.42.0.5")), "-j "+chain)
 }
 
 // TestControllerRetriesFailedApply makes the first applies fail: the runner retries without

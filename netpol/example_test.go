@@ -55,7 +55,9 @@ func exampleShop() (namespaces []*corev1.Namespace, web, client *corev1.Pod, pol
 
 // Compile turns node1's view of the cluster into the ipsets and iptables chains its dataplane
 // programs. Set and chain names derive from content and identity, so the same input always
-// gives the same text.
+// gives the same text. web's ingress goes through the chain of the pods the policy selects,
+// its egress through the chain of the pods no policy isolates for egress; the top-level
+// chains find each pod's groups by its address in the groups' sets.
 func ExampleCompile() {
 	namespaces, web, client, policy := exampleShop()
 	st, err := netpol.Compile(netpol.Input{
@@ -85,18 +87,20 @@ func ExampleCompile() {
 	// Output:
 	// family IPv4
 	// ipset KUBE-DST-EBTZQ72RHA6TI3WG hash:ip 10.42.0.5
+	// ipset KUBE-DST-UPQQGUMRP4DXYHRE hash:ip 10.42.0.5
+	// ipset KUBE-SRC-I4UTIRGN4CYDV5EV hash:ip 10.42.0.5
 	// ipset KUBE-SRC-POLWTSEMWJMBXY27 hash:ip 10.42.1.7
 	// chain KUBE-ROUTER-INPUT
 	//    -d 10.43.0.0/16 -m comment --comment "allow traffic to cluster IP range" -j RETURN
-	//    -s 10.42.0.5 -m comment --comment "shop/web out" -j KUBE-POD-FW-H3LBJSG6FBE5GFD6
+	//    -m set --match-set KUBE-SRC-I4UTIRGN4CYDV5EV src -j KUBE-POD-FW-4SDXLL5ITLF6VHE6
 	//    -j KUBE-NWPLCY-TAIL
 	// chain KUBE-ROUTER-FORWARD
-	//    -d 10.42.0.5 -m comment --comment "shop/web in" -j KUBE-POD-FW-H3LBJSG6FBE5GFD6
-	//    -s 10.42.0.5 -m comment --comment "shop/web out" -j KUBE-POD-FW-H3LBJSG6FBE5GFD6
+	//    -m set --match-set KUBE-SRC-I4UTIRGN4CYDV5EV src -j KUBE-POD-FW-4SDXLL5ITLF6VHE6
+	//    -m set --match-set KUBE-DST-UPQQGUMRP4DXYHRE dst -j KUBE-POD-FW-USMZAHABWBS3HLRY
 	//    -j KUBE-NWPLCY-TAIL
 	// chain KUBE-ROUTER-OUTPUT
-	//    -d 10.42.0.5 -m comment --comment "shop/web in" -j KUBE-POD-FW-H3LBJSG6FBE5GFD6
-	//    -s 10.42.0.5 -m comment --comment "shop/web out" -j KUBE-POD-FW-H3LBJSG6FBE5GFD6
+	//    -m set --match-set KUBE-SRC-I4UTIRGN4CYDV5EV src -j KUBE-POD-FW-4SDXLL5ITLF6VHE6
+	//    -m set --match-set KUBE-DST-UPQQGUMRP4DXYHRE dst -j KUBE-POD-FW-USMZAHABWBS3HLRY
 	//    -j KUBE-NWPLCY-TAIL
 	// chain KUBE-NWPLCY-COMMON
 	//    -m conntrack --ctstate INVALID -j DROP
@@ -112,11 +116,17 @@ func ExampleCompile() {
 	//    -m mark --mark 0x20000/0x20000 -m comment --comment "accept netpol-ok" -j ACCEPT
 	// chain KUBE-NWPLCY-QD5KVHEUCLL2IA2L
 	//    -m set --match-set KUBE-SRC-POLWTSEMWJMBXY27 src -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x10000/0x10000
-	// chain KUBE-POD-FW-H3LBJSG6FBE5GFD6
+	// chain KUBE-POD-FW-4SDXLL5ITLF6VHE6
 	//    -j KUBE-NWPLCY-COMMON
-	//    -d 10.42.0.5 -m addrtype --src-type LOCAL -j ACCEPT
-	//    -s 10.42.0.5 -j KUBE-NWPLCY-DEFAULT
-	//    -d 10.42.0.5 -j KUBE-NWPLCY-QD5KVHEUCLL2IA2L
+	//    -j KUBE-NWPLCY-DEFAULT
+	//    -m mark ! --mark 0x10000/0x10000 -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100
+	//    -m mark ! --mark 0x10000/0x10000 -j REJECT
+	//    -j MARK --set-xmark 0x0/0x10000
+	//    -j MARK --set-xmark 0x20000/0x20000
+	// chain KUBE-POD-FW-USMZAHABWBS3HLRY
+	//    -j KUBE-NWPLCY-COMMON
+	//    -m addrtype --src-type LOCAL -j ACCEPT
+	//    -j KUBE-NWPLCY-QD5KVHEUCLL2IA2L
 	//    -m mark ! --mark 0x10000/0x10000 -m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100
 	//    -m mark ! --mark 0x10000/0x10000 -j REJECT
 	//    -j MARK --set-xmark 0x0/0x10000

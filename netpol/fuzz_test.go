@@ -686,25 +686,23 @@ func checkRuleset(t *testing.T, rs Ruleset, in Input, fps []fuzzPolicy, tooLarge
 				continue
 			}
 			ip := info.addr(rs.Family).String()
-			podRules := chains[podChainName(pod.Namespace, pod.Name)]
-			if !slices.Contains(podRules, "-m mark ! --mark "+markMatched+" -j REJECT") {
-				t.Fatalf("local pod %s/%s has no chain rejecting what no policy allowed", pod.Namespace, pod.Name)
-			}
-			for dir, flag := range map[string]string{dirIngress: "-d ", dirEgress: "-s "} {
+			for dir, side := range map[string]string{dirIngress: " dst ", dirEgress: " src "} {
+				group := groupChainOf(rs, dir, ip)
+				groupRules := chains[group]
+				if !slices.Contains(groupRules, "-m mark ! --mark "+markMatched+" -j REJECT") {
+					t.Fatalf("local pod %s/%s has no %s chain rejecting what no policy allowed", pod.Namespace, pod.Name, dir)
+				}
+				// FORWARD was searched; OUTPUT must send the same traffic through the chain.
+				if !slices.Contains(chains[ChainOutput], "-m set --match-set "+podGroupSetName(rs.Family, dir, group)+side+"-j "+group) {
+					t.Fatalf("%s does not send %s traffic of %s/%s through its chain", ChainOutput, dir, pod.Namespace, pod.Name)
+				}
 				if !isolates(np, dir) {
 					continue
 				}
-				if !slices.Contains(podRules, flag+ip+" -j "+policyChainName(rs.Family, np.Namespace, np.Name, dir)) ||
-					slices.Contains(podRules, flag+ip+" -j "+ChainDefault) {
+				if !slices.Contains(groupRules, "-j "+policyChainName(rs.Family, np.Namespace, np.Name, dir)) ||
+					slices.Contains(groupRules, "-j "+ChainDefault) {
 					t.Fatalf("local pod %s/%s is selected by %s for %s but not isolated by it:\n%s",
-						pod.Namespace, pod.Name, key, dir, strings.Join(podRules, "\n"))
-				}
-			}
-			for _, top := range []string{ChainForward, ChainOutput} {
-				if !slices.ContainsFunc(chains[top], func(r string) bool {
-					return strings.HasPrefix(r, "-d "+ip+" ") && strings.HasSuffix(r, " -j "+podChainName(pod.Namespace, pod.Name))
-				}) {
-					t.Fatalf("%s does not send traffic to %s/%s through its chain", top, pod.Namespace, pod.Name)
+						pod.Namespace, pod.Name, key, dir, strings.Join(groupRules, "\n"))
 				}
 			}
 		}

@@ -108,5 +108,25 @@ func parseIPSetSave(text string) map[string][]string {
 			out[fields[1]] = append(entries, entry)
 		}
 	}
+	// In the order of our States' entries, so renderIPSetUpdate can merge the two lists.
+	for _, entries := range out {
+		slices.SortStableFunc(entries, compareEntries)
+	}
 	return out
+}
+
+// compareEntries orders hash:ip entries by address, as compiled sets list them; an entry that
+// is no address sorts after every address.
+func compareEntries(a, b string) int {
+	x, errX := netip.ParseAddr(a)
+	y, errY := netip.ParseAddr(b)
+	switch {
+	case errX == nil && errY == nil:
+		return x.Compare(y)
+	case errX == nil:
+		return -1
+	case errY == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
 }

@@ -72,14 +72,20 @@ func TestPodChainLogsDeniedPacketsBeforeTheReject(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, st.Rulesets, 2)
 	for _, rs := range st.Rulesets {
-		for _, pod := range []string{"a", "b"} {
-			rules := chainRules(rs, podChainName("x", pod))
-			i := slices.Index(rules, "-m mark ! --mark 0x10000/0x10000 -j REJECT")
-			require.Positive(t, i, "%s x/%s", rs.Family, pod)
-			assert.Equal(t, nflogRule, rules[i-1], "%s x/%s: the log rule goes right before the reject", rs.Family, pod)
+		for pod, ips := range map[string][2]string{"a": {"10.42.0.5", "fd42::5"}, "b": {"10.42.0.6", "fd42::6"}} {
+			ip := ips[0]
+			if rs.Family == corev1.IPv6Protocol {
+				ip = ips[1]
+			}
+			for _, dir := range []string{dirIngress, dirEgress} {
+				rules := chainRules(rs, groupChainOf(rs, dir, ip))
+				i := slices.Index(rules, "-m mark ! --mark 0x10000/0x10000 -j REJECT")
+				require.Positive(t, i, "%s x/%s %s", rs.Family, pod, dir)
+				assert.Equal(t, nflogRule, rules[i-1], "%s x/%s %s: the log rule goes right before the reject", rs.Family, pod, dir)
+			}
 		}
 		text := renderIPTables(rs, tableState{}, nil)
-		assert.Contains(t, text, "-A "+podChainName("x", "a")+" "+nflogRule+"\n")
+		assert.Contains(t, text, "-A "+groupChain(rs.Family, dirIngress, policyChainName(rs.Family, "x", "deny", dirIngress))+" "+nflogRule+"\n")
 	}
 }
 
@@ -133,10 +139,10 @@ func TestControllerExportsKubeRouterMetrics(t *testing.T) {
 	}
 
 	// One ingress chain; the sets of the pod peer and of the ipBlock. The set of programmed
-	// local pods is not a policy's.
+	// local pods and the sets of x/a's ingress and egress groups are no policy's.
 	assert.Equal(t, 1.0, f.metric(t, "kube_router_controller_policy_chains"))
 	assert.Equal(t, 2.0, f.metric(t, "kube_router_controller_policy_ipsets"))
-	assert.Equal(t, 3.0, f.metric(t, "netpol_ipsets", "family", "IPv4"), "ours counts the local pods' set too")
+	assert.Equal(t, 5.0, f.metric(t, "netpol_ipsets", "family", "IPv4"), "ours counts the local pods' and the groups' sets too")
 }
 
 // histogram returns the unlabelled histogram name of reg.
@@ -165,7 +171,13 @@ func TestDataplaneICMPEchoAndNFLOG(t *testing.T) {
 	src, dst := tn.hosts[2], tn.hosts[0] // y/a -> x/a
 	require.Equal(t, "x/a", dst.pod.Namespace+"/"+dst.pod.Name)
 	in := tn.input(makePolicy("x", "deny-ingress", ingressRules()))
-	chain := podChainName("x", "a")
+	chain := func(tool string) string {
+		fam := corev1.IPv4Protocol
+		if tool == "ip6tables" {
+			fam = corev1.IPv6Protocol
+		}
+		return groupChain(fam, dirIngress, policyChainName(fam, "x", "deny-ingress", dirIngress))
+	}
 
 	tn.apply(t, in)
 	for _, addr := range []netip.Addr{dst.v4, dst.v6} {
@@ -174,10 +186,10 @@ func TestDataplaneICMPEchoAndNFLOG(t *testing.T) {
 			if (tool == "ip6tables") != addr.Is6() {
 				continue
 			}
-			before := nflogPackets(t, tn, tool, chain)
+			before := nflogPackets(t, tn, tool, chain(tool))
 			err := src.ns.Probe(netns.TCP, netip.AddrPortFrom(addr, 80), probeAllowed)
 			require.True(t, netns.IsBlocked(err), "TCP to %s must be denied: %v", addr, err)
-			assert.Greater(t, nflogPackets(t, tn, tool, chain), before, "%s: the denied SYN is logged to NFLOG group 100", tool)
+			assert.Greater(t, nflogPackets(t, tn, tool, chain(tool)), before, "%s: the denied SYN is logged to NFLOG group 100", tool)
 		}
 	}
 

@@ -106,7 +106,7 @@ func krGauge(name, help string) *metrics.Gauge {
 
 // kubeRouterCounts returns what kube-router's gauges count in st: policy chains (ours are one
 // per policy, direction and family; kube-router's one per policy and family) and the sets the
-// policy chains match, which leaves out the set of programmed local pods.
+// policy chains match, which leaves out the sets of programmed local pods and of pod groups.
 func kubeRouterCounts(st State) (policyChains, policySets int) {
 	for _, rs := range st.Rulesets {
 		for _, ch := range rs.Chains {
@@ -115,7 +115,8 @@ func kubeRouterCounts(st State) (policyChains, policySets int) {
 			}
 		}
 		for _, s := range rs.Sets {
-			if s.Name != localPodsSetName(rs.Family) {
+			// The programmed local pods' set and the pod groups' sets are no policy's.
+			if !s.AddLast && !s.DeleteLast {
 				policySets++
 			}
 		}

@@ -18,7 +18,7 @@ func TestOwnNames(t *testing.T) {
 		want  bool
 	}{
 		{name: "our top-level and shared chains are ours", chain: ChainForward, want: true},
-		{name: "a pod chain is ours", chain: podChainName("x", "a"), want: true},
+		{name: "a pod group chain is ours", chain: podGroupChainName(corev1.IPv4Protocol, dirIngress, nil), want: true},
 		{name: "a policy chain is ours", chain: policyChainName(corev1.IPv6Protocol, "x", "p", dirEgress), want: true},
 		{name: "the tail chain is ours", chain: ChainTail, want: true},
 		{name: "kube-router's service proxy chain is not ours", chain: "KUBE-ROUTER-SERVICES"},

@@ -287,8 +287,9 @@ func renderIPSetCreate(sets []IPSet, existing []string) string {
 // (renderIPSetCreate) and brings the members of the hash:ip sets whose current members are
 // known (members, by name) to the desired entries; after, run once the chains are restored,
 // holds the additions to AddLast sets, so a local pod is let through the tail only once its
-// chain is live. Removals all go first: a removal only ever denies. hash:net sets are named by
-// their content and never need an update.
+// group's chain is live, and the removals from DeleteLast sets, so a pod leaves its old group
+// only once its new one is live. Other removals go first: from those sets a removal only ever
+// denies. hash:net sets are named by their content and never need an update.
 func renderIPSetUpdate(sets []IPSet, existing []string, members map[string][]string) (before, after string) {
 	var b, a strings.Builder
 	b.WriteString(renderIPSetCreate(sets, existing))
@@ -301,33 +302,51 @@ func renderIPSetUpdate(sets []IPSet, existing []string, members map[string][]str
 			continue
 		}
 		if slices.Equal(cur, s.Entries) {
-			// Most sets of a pod event: no map needed to see it (93,000 members at 10×).
+			// Most sets of a pod event.
 			continue
 		}
-		have := make(map[string]bool, len(cur))
-		for _, e := range cur {
-			have[e] = true
+		dels, adds := &b, &b
+		if s.DeleteLast {
+			dels = &a
 		}
-		want := make(map[string]bool, len(s.Entries))
-		for _, e := range s.Entries {
-			want[e] = true
-		}
-		for _, e := range cur {
-			if !want[e] {
-				b.WriteString("del " + s.Name + " " + e + "\n")
-			}
-		}
-		adds := &b
 		if s.AddLast {
 			adds = &a
 		}
-		for _, e := range s.Entries {
-			if !have[e] {
-				adds.WriteString("add " + s.Name + " " + e + "\n")
-			}
-		}
+		entryChanges(cur, s.Entries, func(e string) { dels.WriteString("del " + s.Name + " " + e + "\n") },
+			func(e string) { adds.WriteString("add " + s.Name + " " + e + "\n") })
 	}
 	return b.String(), a.String()
+}
+
+// entryChanges calls del for each entry of cur that want lacks and add for each entry of want
+// that cur lacks. Both are in compareEntries order (compiled sets, parseIPSetSave), so one
+// merge finds them, parsing only where the lists differ: a pod event changes one entry of
+// sets holding up to 17,000 at 10×, which maps of both lists took 15 ms to compare.
+func entryChanges(cur, want []string, del, add func(string)) {
+	i, j := 0, 0
+	for i < len(cur) && j < len(want) {
+		c := 0
+		if cur[i] != want[j] {
+			c = compareEntries(cur[i], want[j])
+		}
+		switch {
+		case c < 0:
+			del(cur[i])
+			i++
+		case c > 0:
+			add(want[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	for ; i < len(cur); i++ {
+		del(cur[i])
+	}
+	for ; j < len(want); j++ {
+		add(want[j])
+	}
 }
 
 // tempSetName names the set a new set is filled in before its rename: our prefix, so a

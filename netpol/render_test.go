@@ -252,12 +252,12 @@ func TestRenderIPSetUpdate(t *testing.T) {
 	}{
 		{
 			name:    "sets whose members are as desired need nothing",
-			members: map[string][]string{peers.Name: {"10.42.0.2", "10.42.0.3"}, local.Name: {"10.42.0.3", "10.42.0.2"}},
+			members: map[string][]string{peers.Name: {"10.42.0.2", "10.42.0.3"}, local.Name: {"10.42.0.2", "10.42.0.3"}},
 		},
 		{
 			name:    "members are deleted and added in place, a local pod joins the tail's set only after the rules",
 			members: map[string][]string{peers.Name: {"10.42.0.2", "10.42.0.9"}, local.Name: {"10.42.0.2", "10.42.0.9"}},
-			before: "del " + peers.Name + " 10.42.0.9\nadd " + peers.Name + " 10.42.0.3\n" +
+			before: "add " + peers.Name + " 10.42.0.3\ndel " + peers.Name + " 10.42.0.9\n" +
 				"del " + local.Name + " 10.42.0.9\n",
 			after: "add " + local.Name + " 10.42.0.3\n",
 		},
@@ -287,9 +287,9 @@ func TestParseIPSetSave(t *testing.T) {
 		"create inet6:KUBE-DST-BBBBBBBBBBBBBBBB hash:ip family inet6 hashsize 1024 maxelem 65536\n" +
 		"create KUBE-SRC-NNNNNNNNNNNNNNNN hash:net family inet hashsize 1024 maxelem 65536\nadd KUBE-SRC-NNNNNNNNNNNNNNNN 10.0.0.0/8\n"
 	assert.Equal(t, map[string][]string{
-		"KUBE-SRC-AAAAAAAAAAAAAAAA":       {"10.42.0.10", "10.42.0.9"},
+		"KUBE-SRC-AAAAAAAAAAAAAAAA":       {"10.42.0.9", "10.42.0.10"},
 		"inet6:KUBE-DST-BBBBBBBBBBBBBBBB": {},
-	}, parseIPSetSave(save), "our hash:ip sets only, empty ones included")
+	}, parseIPSetSave(save), "our hash:ip sets only, empty ones included, entries in address order")
 }
 
 // joinLines renders names as `ipset list -n` prints them.
@@ -312,4 +312,29 @@ func knownRules(joined map[string]string) map[string][]string {
 		known[name] = strings.Split(rules, "\n")
 	}
 	return known
+}
+
+func TestEntryChangesMergesSortedEntries(t *testing.T) {
+	for _, tt := range []struct {
+		name               string
+		cur, want          []string
+		wantDels, wantAdds []string
+	}{
+		{name: "equal", cur: []string{"10.0.0.2", "10.0.0.10"}, want: []string{"10.0.0.2", "10.0.0.10"}},
+		{name: "one added in the middle, in address order", cur: []string{"10.0.0.2", "10.0.0.10"},
+			want: []string{"10.0.0.2", "10.0.0.9", "10.0.0.10"}, wantAdds: []string{"10.0.0.9"}},
+		{name: "one gone at each end", cur: []string{"10.0.0.1", "10.0.0.2", "10.0.0.30"}, want: []string{"10.0.0.2"},
+			wantDels: []string{"10.0.0.1", "10.0.0.30"}},
+		{name: "replaced", cur: []string{"fd00::1", "fd00::a"}, want: []string{"fd00::2", "fd00::a"},
+			wantDels: []string{"fd00::1"}, wantAdds: []string{"fd00::2"}},
+		{name: "from empty", want: []string{"10.0.0.1"}, wantAdds: []string{"10.0.0.1"}},
+		{name: "to empty", cur: []string{"10.0.0.1"}, wantDels: []string{"10.0.0.1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var dels, adds []string
+			entryChanges(tt.cur, tt.want, func(e string) { dels = append(dels, e) }, func(e string) { adds = append(adds, e) })
+			assert.Equal(t, tt.wantDels, dels)
+			assert.Equal(t, tt.wantAdds, adds)
+		})
+	}
 }

@@ -68,9 +68,9 @@ func runNodeIdle(b *testing.B, c *testcluster.Cluster, exe string, localPods int
 	p := startBinary(b, exe, []string{"ip", "netns", "exec", node.Name()}, env, "node", "--kubeconfig="+kubeconfig,
 		"--metrics-bind-address=127.0.0.1:0")
 	require.NoError(b, wait.PollUntilContextTimeout(b.Context(), 100*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-		rules, err := node.Exec(ctx, "iptables-save", "-t", "filter")
-		return err == nil && strings.Count(rules, ":KUBE-POD-FW-") == localPods, nil
-	}), "every local pod's chain in place")
+		n, err := netpolworkload.ProgrammedPods(ctx, node.Exec)
+		return n == localPods, err
+	}), "every local pod's rules in place")
 	b.ReportMetric(time.Since(start).Seconds(), "rules-live-s")
 	pid := p.cmd.Process.Pid // ip netns exec execs k3snet in its own process
 	idle, err := procstat.MeasureIdle(pid, nodeIdleWindow)

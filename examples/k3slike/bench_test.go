@@ -98,10 +98,10 @@ func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, 
 	require.NoError(b, netpolworkload.Load(b.Context(), client, w))
 	b.ReportMetric(time.Since(start).Seconds(), "workload-load-s")
 	require.NoError(b, wait.PollUntilContextTimeout(b.Context(), time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		rules, err := node.Exec(ctx, "iptables-save", "-t", "filter")
+		n, err := netpolworkload.ProgrammedPods(ctx, node.Exec)
 		// The server's own pods (CoreDNS, Traefik, its LB pod) run on that node too.
-		return err == nil && strings.Count(rules, ":KUBE-POD-FW-") >= w.Local, nil
-	}), "every local pod's chain in place")
+		return n >= w.Local, err
+	}), "every local pod's rules in place")
 	time.Sleep(5 * time.Second) // let the resyncs the load caused finish
 	idle, err := procstat.MeasureIdle(pid, idleWindow)
 	require.NoError(b, err)
