@@ -33,7 +33,7 @@
 // As in kube-router, every pod chain first accepts ICMP echo requests, destination
 // unreachable and time exceeded (and, for IPv6, neighbour discovery and echo replies), so ping
 // still diagnoses an isolated pod (Options.DenyICMPEcho refuses echo instead); packets a pod
-// chain rejects go first to NFLOG group 100, at most 10 a minute per pod, so
+// chain rejects go first to NFLOG group 100, at most 10 a minute per chain, so
 // `tcpdump -i nflog:100` shows what policies deny; and the controller's metrics are also
 // exported under kube-router's kube_router_controller_* names.
 //
@@ -41,7 +41,10 @@
 // dataplane is tested against with real packets; a separate package, so the compiler keeps
 // it sharing no code with Compile.
 //
-// Where we differ from kube-router, on purpose: each policy direction has its
+// Where we differ from kube-router, on purpose: local pods that the same policies select share
+// one KUBE-POD-FW-* chain per direction, which the top-level chains find by a set of the pods'
+// addresses, so a pod that starts beside others of its kind changes set members and no rule
+// (ProgrammedPodsSet lists the pods whose rules are in place); each policy direction has its
 // own chain, so a two-way policy's ingress rules never allow its egress; ipBlock except is
 // subtracted per peer, so peers of one rule stay OR-ed; /0 covers every address of both
 // families; a named egress port without "to" resolves against every namespace's pods; chain
