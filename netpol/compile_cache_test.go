@@ -268,13 +268,14 @@ func TestIncrementalCompileEqualsFullCompile(t *testing.T) {
 }
 
 // TestIncrementalCompileReusesUntouchedPolicies checks that the cache does what it is for:
-// after one local pod is added to the workload of record, no policy chain is rebuilt (only
-// set members, the pod's chain and the top-level chains change), and the result equals a
-// full compile.
+// after one local pod like pod-0 is added to the workload of record, no policy chain is
+// rebuilt and no chain changes at all: the pod joins pod-0's groups, so only set members
+// change and the Ruleset keeps the very chain list Apply last wrote (sameList). The result
+// equals a full compile.
 func TestIncrementalCompileReusesUntouchedPolicies(t *testing.T) {
 	in := workloadInput(50, 100, 5000, 100, 1000)
 	cache := newCompileCache()
-	_, err := cache.compile(in)
+	first, err := cache.compile(in)
 	require.NoError(t, err)
 	before := maps.Clone(cache.families[corev1.IPv4Protocol].policies)
 
@@ -292,6 +293,8 @@ func TestIncrementalCompileReusesUntouchedPolicies(t *testing.T) {
 		}
 	}
 	require.Zero(t, rebuilt, "a pod added changes set members, not policy chains")
+	require.True(t, sameList(first.Rulesets[0].Chains, got.Rulesets[0].Chains), "a pod that joins existing groups changes no chain")
+	require.NotEqual(t, first.Rulesets[0].Sets, got.Rulesets[0].Sets, "its address joins sets")
 }
 
 // stateDiff renders both states as restore text and returns the lines only one of them has,
