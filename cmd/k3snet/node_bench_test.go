@@ -27,7 +27,7 @@ const nodeIdleWindow = 30 * time.Second
 // BenchmarkNodeMemory runs `k3snet node` for node-0 of the NetworkPolicy workload of record
 // (50 nodes, 100 namespaces, 5,000 pods of which 100 on node-0, 1,000 policies), loaded into
 // the real API server, in a network namespace that plays the node: the time from start to
-// every local pod's chain in place, then, after an idle window, its RSS (split into the
+// every local pod's rules in place, then, after an idle window, its RSS (split into the
 // binary's mapped pages and anonymous memory) and idle CPU. Run it with -benchtime=1x.
 func BenchmarkNodeMemory(b *testing.B) {
 	netns.Require(b)

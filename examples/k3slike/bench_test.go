@@ -84,7 +84,7 @@ func workloadScale(b *testing.B) int {
 }
 
 // idleWithWorkload loads w around the running server (its own node is w's node 0), waits
-// until the server's NetworkPolicy controller has every local pod's chain in its network
+// until the server's NetworkPolicy controller has every local pod's rules in its network
 // namespace, and reports the server's CPU and RSS over another idle window.
 func idleWithWorkload(b *testing.B, c *cluster, node *netns.Namespace, pid int, w netpolworkload.Workload) {
 	w.LocalNode = c.nodeName

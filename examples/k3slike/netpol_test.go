@@ -120,7 +120,9 @@ spec:
 	assert.True(t, reachable(), "the external client is still let in by its ipBlock")
 	t.Logf("kubectl get networkpolicy:\n%s", c.kubectl("get", "networkpolicy"))
 	rules := iptablesSave(t, node)
-	t.Logf("the pod's rules:\n%s", podRules(t, node, rules, "default/server"))
+	own := podRules(t, node, rules, target.Addr())
+	t.Logf("the pod's rules:\n%s", own)
+	assert.Regexp(t, `-A KUBE-POD-FW-[A-Z2-7]{16} -j KUBE-NWPLCY-[A-Z2-7]{16}`, own, "the chain of the pod's group jumps to its policies' chains")
 	assert.Regexp(t, `(?m)^-A FORWARD .*-j KUBE-ROUTER-FORWARD$`, rules)
 	assert.Contains(t, rules, ":KUBE-NWPLCY-", "the policies have their chains")
 	srv.stop(t)
@@ -155,27 +157,28 @@ func iptablesSave(t *testing.T, ns *netns.Namespace) string {
 	return out
 }
 
-// podRules lists the jumps to a pod's firewall chain, that chain, and the policy chains it
-// jumps to, as `iptables -S` prints them.
-func podRules(t *testing.T, ns *netns.Namespace, rules, pod string) string {
+// podRules lists the FORWARD jumps whose set holds the pod's address (its groups' chains), those
+// chains, and the policy chains they jump to, as `iptables -S` prints them.
+func podRules(t *testing.T, ns *netns.Namespace, rules string, pod netip.Addr) string {
 	var b strings.Builder
-	chain := ""
+	jump := regexp.MustCompile(`^-A KUBE-ROUTER-FORWARD -m set --match-set (\S+) (?:src|dst) -j (KUBE-POD-FW-[A-Z2-7]{16})$`)
 	for line := range strings.Lines(rules) {
-		if strings.Contains(line, `"`+pod+` `) {
-			b.WriteString(line)
-			chain = line[strings.LastIndex(line, " ")+1 : len(line)-1]
+		m := jump.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
 		}
-	}
-	if chain == "" {
-		return b.String()
-	}
-	own, err := ns.Exec(t.Context(), "iptables", "-S", chain)
-	require.NoError(t, err)
-	b.WriteString(own)
-	for _, target := range regexp.MustCompile(`-j (KUBE-NWPLCY-[A-Z2-7]{16})`).FindAllStringSubmatch(own, -1) {
-		policy, err := ns.Exec(t.Context(), "iptables", "-S", target[1])
+		if _, err := ns.Exec(t.Context(), "ipset", "test", m[1], pod.String()); err != nil {
+			continue // another group's set
+		}
+		b.WriteString(line)
+		own, err := ns.Exec(t.Context(), "iptables", "-S", m[2])
 		require.NoError(t, err)
-		b.WriteString(policy)
+		b.WriteString(own)
+		for _, target := range regexp.MustCompile(`-j (KUBE-NWPLCY-[A-Z2-7]{16})`).FindAllStringSubmatch(own, -1) {
+			policy, err := ns.Exec(t.Context(), "iptables", "-S", target[1])
+			require.NoError(t, err)
+			b.WriteString(policy)
+		}
 	}
 	return b.String()
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/k3snet/k3snet/internal/images"
 	"github.com/k3snet/k3snet/internal/netns"
 	"github.com/k3snet/k3snet/internal/nodecluster"
+	"github.com/k3snet/k3snet/netpol"
 	"github.com/k3snet/k3snet/netpol/netpoltest"
 	"github.com/k3snet/k3snet/netpol/reference"
 )
@@ -637,10 +638,14 @@ func testNewPodUnderDefaultDeny(t *testing.T, pm *podMatrix) {
 	}
 	// Probing goes on until the node has programmed the pod in both families and the API
 	// reports it ready, and a while after.
-	poll(t, 100*time.Millisecond, 2*time.Minute, node.Name+" has the new pod's chain in both families", func() bool {
-		for _, save := range []string{"iptables-save", "ip6tables-save"} {
-			out, err := node.NS.Exec(ctx, save, "-t", "filter")
-			if err != nil || !strings.Contains(out, `"w/new in"`) {
+	poll(t, 100*time.Millisecond, 2*time.Minute, node.Name+" has programmed the new pod in both families", func() bool {
+		for _, a := range addrs {
+			fam := corev1.IPv4Protocol
+			if a.Is6() {
+				fam = corev1.IPv6Protocol
+			}
+			// A pod joins this set only once its rules are live (netpol.ProgrammedPodsSet).
+			if _, err := node.NS.Exec(ctx, "ipset", "test", netpol.ProgrammedPodsSet(fam), a.String()); err != nil {
 				return false
 			}
 		}
@@ -654,7 +659,7 @@ func testNewPodUnderDefaultDeny(t *testing.T, pm *podMatrix) {
 	time.Sleep(2 * time.Second)
 	close(stop)
 	probing.Wait()
-	t.Logf("%d probes of %v from %s before any policy allowed them, %d of them before %s had the pod's chain",
+	t.Logf("%d probes of %v from %s before any policy allowed them, %d of them before %s had programmed the pod",
 		attempts.Load(), addrs, prober.key(), early.Load(), node.Name)
 	require.NotZero(t, attempts.Load())
 	assert.Zero(t, passed.Load(), "a connection reached the new pod before a policy allowed it (first to %v)", firstPass.Load())
