@@ -97,11 +97,11 @@ func NewDataplane(run Runner) *Dataplane {
 // first full restore, only what changed is written: a pod added to the workload of record
 // beside others of its kind adds its address to the sets it belongs to, its groups' included,
 // and no iptables-restore runs; a pod that makes a new group creates the group's chain and
-// inserts its jumps in the top-level chains (ruleEdits). Edits by someone else to an unchanged chain or set of ours
-// last until that chain changes or ForgetApplied is called (the controller does before each
-// drift-repair sync); an edit that makes one of our restores fail drops the caches, and the
-// next Apply reads the kernel and rewrites. Families absent from st are not touched (Cleanup
-// removes them).
+// inserts its jumps in the top-level chains (ruleEdits). Edits by someone else to an
+// unchanged chain or set of ours last until that chain changes or ForgetApplied is called
+// (the controller does before each drift-repair sync); an edit that makes one of our
+// restores fail drops the caches, and the next Apply reads the kernel and rewrites. Families
+// absent from st are not touched (Cleanup removes them).
 func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -199,14 +199,15 @@ func clonedOrNil(list []string) []string {
 // so a rule read back compares equal.
 const nflogDenied = "-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-group 100"
 
-// podGroupChain builds the chain one direction of a group of local pods goes through (kube-router's
-// pod chain, in its rule order): shared conntrack rules, node traffic for ingress, then either
-// the default mark (direction not isolated) or the jumps to the selecting policies' chains,
-// log and reject when nothing marked, and the "passed" mark. A chain is entered for one
-// direction only (its set is matched on the destination for ingress, the source for egress),
-// so traffic between two pods of one group is judged by the receiver's ingress and the
-// sender's egress, each on its own pass. Its rules match no set: an iptables-nft rule with a
-// set match costs about twice one without to restore.
+// podGroupChain builds the chain one direction of a group of local pods goes through
+// (kube-router's pod chain, in its rule order): shared conntrack rules, node traffic for
+// ingress, then either the default mark (direction not isolated) or the jumps to the selecting
+// policies' chains, log and reject when nothing marked, and the "passed" mark. A chain is
+// entered for one direction only (its set is matched on the destination for ingress, the
+// source for egress), so traffic between two pods of one group is judged by the receiver's
+// ingress and the sender's egress, each on its own pass. Its rules match no set: one chain per
+// group that told the directions apart by set matches on its rules took 2.5 s to restore at
+// 10×, chains per direction 1.85 s.
 func podGroupChain(g podGroupKey) Chain {
 	rules := make([]string, 0, 6+max(len(g.policyChains), 1))
 	rules = append(rules, "-j "+ChainCommon)

@@ -11,10 +11,11 @@ import (
 )
 
 // This file keeps one family's compiled outputs between compiles: each policy's chains, the
-// sets they reference (counted, so a set goes when its last user does), each local pod's
-// pod groups' chains and sets, and the sorted lists the Ruleset is made of. compileFamily touches only the entries
-// a change reaches and reuses the previous lists, unmodified, when nothing in them changed,
-// so unchanged Rulesets share their slices and compare fast.
+// sets they reference (counted, so a set goes when its last user does), the local pods and
+// the chains and sets of their groups, and the sorted lists the Ruleset is made of.
+// compileFamily touches only the entries a change reaches and reuses the previous lists,
+// unmodified, when nothing in them changed, so unchanged Rulesets share their slices and
+// compare fast.
 
 // familyCache is what compile keeps of one family between calls.
 type familyCache struct {
