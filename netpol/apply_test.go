@@ -42,7 +42,7 @@ func TestApplyAddsLocalPodToTailSetAfterItsChain(t *testing.T) {
 	st, err := Compile(in)
 	require.NoError(t, err)
 	require.NoError(t, dp.Apply(t.Context(), st))
-	localPods := localPodsSetName(corev1.IPv4Protocol)
+	localPods := ProgrammedPodsSet(corev1.IPv4Protocol)
 
 	// x/b: the same policies select it as x/a.
 	first := kernel.count()

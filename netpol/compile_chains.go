@@ -332,7 +332,7 @@ func (fc *familyCompiler) tailChain() Chain {
 		}
 	}
 	if len(cidrs) > 0 {
-		set := localPodsSetName(fc.fam)
+		set := ProgrammedPodsSet(fc.fam)
 		for _, c := range cidrs {
 			rules = append(rules,
 				"-s "+c+" -m addrtype ! --src-type LOCAL -m set ! --match-set "+set+" src -m comment --comment \"reject unprogrammed local pod\" -j REJECT",
@@ -344,14 +344,9 @@ func (fc *familyCompiler) tailChain() Chain {
 	return Chain{Name: ChainTail, Rules: rules}
 }
 
-// localPodsSetName names the set of the programmed local pods of family fam.
-func localPodsSetName(fam corev1.IPFamily) string {
-	return identitySetName(dstSetPrefix, fam, setTypeIP, "local-pods")
-}
-
 // ProgrammedPodsSet names the ipset that holds, in family fam, the address of every local pod
 // whose rules are in place (kube-router's kube-router-local-pods): `ipset test` on it tells
 // whether a pod is programmed yet, and its number of entries how many are.
 func ProgrammedPodsSet(fam corev1.IPFamily) string {
-	return localPodsSetName(fam)
+	return identitySetName(dstSetPrefix, fam, setTypeIP, "local-pods")
 }

@@ -599,7 +599,7 @@ func (fc *familyCompiler) updateLocalSet() {
 	name := ""
 	for _, c := range fc.in.PodCIDRs {
 		if c.Addr().Is6() == (fc.fam == corev1.IPv6Protocol) {
-			name = localPodsSetName(fc.fam)
+			name = ProgrammedPodsSet(fc.fam)
 		}
 	}
 	if name == "" {
