@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os/exec"
 	"reflect"
@@ -16,14 +17,17 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Runner runs the command name with args, feeding it stdin, and returns its standard
-// output. Its error must describe a failed run, with the command's standard error.
-type Runner func(ctx context.Context, stdin, name string, args ...string) (string, error)
+// Runner runs the command name with args, feeding it stdin (nil: no input), and returns its
+// standard output. Its error must describe a failed run, with the command's standard error.
+// It must read stdin as the command does, not ahead of starting it: Apply streams an
+// iptables-restore its rules while ipset fills the sets they name, and sends the final
+// COMMIT only once that is done. A Runner whose context ends must stop the command.
+type Runner func(ctx context.Context, stdin io.Reader, name string, args ...string) (string, error)
 
 // ExecRunner is the Runner that executes commands on the host.
-func ExecRunner(ctx context.Context, stdin, name string, args ...string) (string, error) {
+func ExecRunner(ctx context.Context, stdin io.Reader, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -122,19 +126,28 @@ func (d *Dataplane) Apply(ctx context.Context, st State) error {
 	}
 	// Unknown until this Apply succeeds: a failed restore may have applied part of its lines.
 	d.names, d.members = nil, nil
-	before, after := renderIPSetUpdate(sets, existing, members)
-	if before != "" {
-		if _, err := d.run(ctx, before, "ipset", "restore"); err != nil {
-			return fmt.Errorf("creating and updating ipsets: %w", err)
+	var refs map[string]int
+	if fresh := newSetNames(sets, existing); len(fresh) > 1 {
+		refs = setReferences(st, fresh)
+	}
+	restores := renderIPSetUpdate(sets, existing, members, refs)
+	if restores.create != "" {
+		if _, err := d.run(ctx, input(restores.create), "ipset", "restore"); err != nil {
+			return fmt.Errorf("creating ipsets: %w", err)
 		}
 	}
-	for _, rs := range st.Rulesets {
-		if err := d.applyTable(ctx, rs); err != nil {
-			return err
-		}
+	// The fill runs beside the first iptables-restore, which spends most of its time reading
+	// rules (at 10× the workload of record, 1.2 of 1.9 s) and commits only after the fill.
+	filled := d.runAside(ctx, restores.fill, "ipset", "restore")
+	err = d.applyTables(ctx, st, filled)
+	if err := filled(); err != nil {
+		return err
 	}
-	if after != "" {
-		if _, err := d.run(ctx, after, "ipset", "restore"); err != nil {
+	if err != nil {
+		return err
+	}
+	if restores.after != "" {
+		if _, err := d.run(ctx, input(restores.after), "ipset", "restore"); err != nil {
 			return fmt.Errorf("updating the ipsets of programmed local pods and pod groups: %w", err)
 		}
 	}
@@ -181,7 +194,7 @@ func (d *Dataplane) setMembers(ctx context.Context, sets []IPSet, existing []str
 	if known {
 		return d.members, nil
 	}
-	out, err := d.run(ctx, "", "ipset", "save")
+	out, err := d.run(ctx, nil, "ipset", "save")
 	if err != nil {
 		return nil, fmt.Errorf("reading ipset members: %w", err)
 	}
@@ -217,13 +230,13 @@ func (d *Dataplane) Cleanup(ctx context.Context) error {
 	var errs []error
 	for _, fam := range []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol} {
 		save, restore := tools(fam)
-		dump, err := d.run(ctx, "", save, "-t", "filter")
+		dump, err := d.run(ctx, nil, save, "-t", "filter")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reading the %s filter table: %w", fam, err))
 			continue
 		}
 		if text := renderIPTablesCleanup(parseIPTablesSave(dump)); text != "" {
-			if _, err := d.run(ctx, text, restore, "--noflush"); err != nil {
+			if _, err := d.run(ctx, input(text), restore, "--noflush"); err != nil {
 				errs = append(errs, fmt.Errorf("removing chains from the %s filter table: %w", fam, err))
 			}
 		}
@@ -241,8 +254,19 @@ func (d *Dataplane) Cleanup(ctx context.Context) error {
 	return errors.Join(append(errs, d.destroySets(ctx, ours))...)
 }
 
-// applyTable makes one family's filter table hold rs's chains.
-func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
+// applyTables applies each Ruleset of st in turn (applyTable).
+func (d *Dataplane) applyTables(ctx context.Context, st State, ready func() error) error {
+	for _, rs := range st.Rulesets {
+		if err := d.applyTable(ctx, rs, ready); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyTable makes one family's filter table hold rs's chains, committing them only once
+// ready returns nil.
+func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset, ready func() error) error {
 	cur, prev, err := d.readTable(ctx, rs.Family)
 	if err != nil {
 		return err
@@ -258,8 +282,11 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 	cur.nft = cur.nft && !d.plainRestore
 	if text := renderIPTables(rs, cur, prev); text != emptyRestore {
 		_, restore := tools(rs.Family)
-		if _, err := d.run(ctx, text, restore, "--noflush"); err != nil {
-			if !d.restoreWithoutShortcut(ctx, rs, cur, prev, text) {
+		if _, err := d.runCommittingAfter(ctx, ready, text, restore, "--noflush"); err != nil {
+			if errors.Is(err, errNotReady) {
+				return err
+			}
+			if !d.restoreWithoutShortcut(ctx, rs, cur, prev, text, ready) {
 				return fmt.Errorf("restoring the %s filter table: %w", rs.Family, err)
 			}
 		}
@@ -276,7 +303,7 @@ func (d *Dataplane) applyTable(ctx context.Context, rs Ruleset) error {
 // and reports whether that succeeded. A restore is one transaction, so the failed one changed
 // nothing. Only iptables-nft 1.8.9 is known to take the shortcut; an iptables that refuses it
 // gets its rules in the same sync, from this second restore, and is not offered it again.
-func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string][]string, failed string) bool {
+func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur tableState, prev map[string][]string, failed string, ready func() error) bool {
 	if !cur.nft {
 		return false
 	}
@@ -286,7 +313,7 @@ func (d *Dataplane) restoreWithoutShortcut(ctx context.Context, rs Ruleset, cur 
 		return false
 	}
 	_, restore := tools(rs.Family)
-	if _, err := d.run(ctx, text, restore, "--noflush"); err != nil {
+	if _, err := d.runCommittingAfter(ctx, ready, text, restore, "--noflush"); err != nil {
 		return false
 	}
 	d.plainRestore = true
@@ -305,7 +332,7 @@ func (d *Dataplane) readTable(ctx context.Context, fam corev1.IPFamily) (tableSt
 		var dump strings.Builder
 		dump.WriteString("*filter\n")
 		for _, bc := range builtinChains() {
-			out, err := d.run(ctx, "", list, "-t", "filter", "-S", bc[0])
+			out, err := d.run(ctx, nil, list, "-t", "filter", "-S", bc[0])
 			if err != nil {
 				return tableState{}, nil, fmt.Errorf("listing the %s %s chain: %w", fam, bc[0], err)
 			}
@@ -316,7 +343,7 @@ func (d *Dataplane) readTable(ctx context.Context, fam corev1.IPFamily) (tableSt
 			return cur, prev.rules, nil // applyTable lists our chains when it needs them
 		}
 	}
-	dump, err := d.run(ctx, "", save, "-t", "filter")
+	dump, err := d.run(ctx, nil, save, "-t", "filter")
 	if err != nil {
 		return tableState{}, nil, fmt.Errorf("reading the %s filter table: %w", fam, err)
 	}
@@ -342,7 +369,7 @@ func tools(fam corev1.IPFamily) (save, restore string) {
 
 // setNames lists the ipsets in the kernel, sorted.
 func (d *Dataplane) setNames(ctx context.Context) ([]string, error) {
-	out, err := d.run(ctx, "", "ipset", "list", "-n")
+	out, err := d.run(ctx, nil, "ipset", "list", "-n")
 	if err != nil {
 		return nil, fmt.Errorf("listing ipsets: %w", err)
 	}
@@ -356,7 +383,7 @@ func (d *Dataplane) destroySets(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	if _, err := d.run(ctx, renderIPSetDestroy(names), "ipset", "restore"); err == nil {
+	if _, err := d.run(ctx, input(renderIPSetDestroy(names)), "ipset", "restore"); err == nil {
 		return nil
 	}
 	left, err := d.setNames(ctx)
@@ -368,9 +395,73 @@ func (d *Dataplane) destroySets(ctx context.Context, names []string) error {
 		if _, found := slices.BinarySearch(left, name); !found {
 			continue
 		}
-		if _, err := d.run(ctx, "", "ipset", "destroy", name); err != nil {
+		if _, err := d.run(ctx, nil, "ipset", "destroy", name); err != nil {
 			errs = append(errs, fmt.Errorf("destroying ipset %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// input is text as a command's standard input; nil when there is none.
+func input(text string) io.Reader {
+	if text == "" {
+		return nil
+	}
+	return strings.NewReader(text)
+}
+
+// errNotReady marks the error of a restore whose commit waited on a command that failed.
+var errNotReady = errors.New("not committed")
+
+// runAside runs the restore of text (when there is one) through d.run on a goroutine of its
+// own, and returns what waits for its end and reports its error.
+func (d *Dataplane) runAside(ctx context.Context, text, name string, args ...string) func() error {
+	if text == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.run(ctx, input(text), name, args...)
+		if err != nil {
+			err = fmt.Errorf("updating ipset members: %w", err)
+		}
+		done <- err
+	}()
+	return sync.OnceValue(func() error { return <-done })
+}
+
+// runCommittingAfter runs a restore of text, which ends with its COMMIT line, through d.run,
+// streaming it everything but that line at once and the line only once ready returns nil. If
+// ready fails, the restore is stopped before it reads a COMMIT, so it changes nothing, and
+// the error wraps ready's and errNotReady.
+func (d *Dataplane) runCommittingAfter(ctx context.Context, ready func() error, text, name string, args ...string) (string, error) {
+	body, ok := strings.CutSuffix(text, "COMMIT\n")
+	if !ok {
+		return "", fmt.Errorf("%s input does not end with COMMIT", name)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	r, w := io.Pipe()
+	var readyErr error
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		if _, err := io.WriteString(w, body); err != nil {
+			return // the command stopped reading: it failed, and says why
+		}
+		if readyErr = ready(); readyErr != nil {
+			stop() // before the input ends, so the command sees no end of input to act on
+			w.CloseWithError(readyErr)
+			return
+		}
+		_, _ = io.WriteString(w, "COMMIT\n")
+		_ = w.Close()
+	}()
+	out, err := d.run(ctx, r, name, args...)
+	_ = r.Close() // a command that failed early no longer reads: unblock the writer
+	<-fed
+	if readyErr != nil {
+		return "", fmt.Errorf("%s stopped before its commit: %w: %w", name, errNotReady, readyErr)
+	}
+	return out, err
 }

@@ -40,7 +40,7 @@ func workloadPod(template *corev1.Pod, name, ip string) *corev1.Pod {
 // renderAll renders a state as a first sync on an empty kernel would.
 func renderAll(st State) (ipsets string, tables []string) {
 	for _, rs := range st.Rulesets {
-		ipsets += renderIPSetCreate(rs.Sets, nil)
+		ipsets += renderNewSets(rs.Sets)
 		tables = append(tables, renderIPTables(rs, tableState{}, nil))
 	}
 	return ipsets, tables

@@ -305,7 +305,7 @@ func stateDiff(want, got State) string {
 		for _, rs := range st.Rulesets {
 			lines = append(lines, "# "+string(rs.Family))
 			lines = append(lines, strings.Split(renderIPTables(rs, tableState{}, nil), "\n")...)
-			lines = append(lines, strings.Split(renderIPSetCreate(rs.Sets, nil), "\n")...)
+			lines = append(lines, strings.Split(renderNewSets(rs.Sets), "\n")...)
 		}
 		return lines
 	}

@@ -328,7 +328,7 @@ func TestCompileIsDeterministicAndPure(t *testing.T) {
 		require.NoError(t, err)
 		for i := range first.Rulesets {
 			assert.Equal(t, renderIPTables(first.Rulesets[i], tableState{}, nil), renderIPTables(again.Rulesets[i], tableState{}, nil))
-			assert.Equal(t, renderIPSetCreate(first.Rulesets[i].Sets, nil), renderIPSetCreate(again.Rulesets[i].Sets, nil))
+			assert.Equal(t, renderNewSets(first.Rulesets[i].Sets), renderNewSets(again.Rulesets[i].Sets))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -37,7 +38,13 @@ type fakeKernel struct {
 	failures int
 }
 
-func (k *fakeKernel) run(_ context.Context, stdin, name string, args ...string) (string, error) {
+func (k *fakeKernel) run(_ context.Context, input io.Reader, name string, args ...string) (string, error) {
+	// Read as the command would, to the end, before taking the lock: an iptables-restore's
+	// last line comes only once an ipset restore that runs beside it is over.
+	stdin, err := readInput(input)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading standard input: %w", name, err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.calls = append(k.calls, strings.Join(append([]string{name}, args...), " ")+"\n"+stdin)
@@ -46,6 +53,15 @@ func (k *fakeKernel) run(_ context.Context, stdin, name string, args ...string) 
 		return "", fmt.Errorf("%s: exit status 1: the kernel says no", name)
 	}
 	return "", nil
+}
+
+// readInput reads a Runner's standard input to its end; nil is none.
+func readInput(stdin io.Reader) (string, error) {
+	if stdin == nil {
+		return "", nil
+	}
+	b, err := io.ReadAll(stdin)
+	return string(b), err
 }
 
 // left returns how many restores are still to fail.

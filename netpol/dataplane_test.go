@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func (h testHost) endpoint(fam corev1.IPFamily) reference.Endpoint {
 // nsRunner runs commands inside ns: ExecRunner on a thread switched into the namespace, whose
 // children inherit it. That spares each command the mount work of `ip netns exec`.
 func nsRunner(ns *netns.Namespace) Runner {
-	return func(ctx context.Context, stdin, name string, args ...string) (string, error) {
+	return func(ctx context.Context, stdin io.Reader, name string, args ...string) (string, error) {
 		var out string
 		err := ns.Do(func() error {
 			var err error

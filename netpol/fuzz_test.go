@@ -873,8 +873,8 @@ func checkIPSetRestore(t *testing.T, prev, next Ruleset) {
 		members[s.Name] = s.Entries
 	}
 	slices.Sort(existing)
-	before, after := renderIPSetUpdate(next.Sets, existing, members)
-	for _, line := range strings.Split(strings.TrimSuffix(before+after, "\n"), "\n") {
+	restores := renderIPSetUpdate(next.Sets, existing, members, nil)
+	for _, line := range strings.Split(strings.TrimSuffix(restores.create+restores.fill+restores.after, "\n"), "\n") {
 		if line == "" {
 			continue
 		}

@@ -74,7 +74,7 @@ func preflightChecks(families []corev1.IPFamily) []toolCheck {
 func preflight(ctx context.Context, run Runner, families []corev1.IPFamily) error {
 	var errs []error
 	for _, c := range preflightChecks(families) {
-		if _, err := run(ctx, c.stdin, c.tool, c.args...); err != nil {
+		if _, err := run(ctx, input(c.stdin), c.tool, c.args...); err != nil {
 			errs = append(errs, &ToolError{Tool: c.tool, Package: c.pkg, Missing: errors.Is(err, exec.ErrNotFound), Err: err})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ type toolKernel struct {
 	calls           []string
 }
 
-func (k *toolKernel) run(_ context.Context, _ string, name string, args ...string) (string, error) {
+func (k *toolKernel) run(_ context.Context, _ io.Reader, name string, args ...string) (string, error) {
 	k.calls = append(k.calls, name+" "+strings.Join(args, " "))
 	for _, m := range k.missing {
 		if m == name {

@@ -161,43 +161,76 @@ COMMIT
 		"a legacy dump says no (nf_tables)")
 }
 
+// renderNewSets renders the ipset restore input that creates and fills sets in a kernel that
+// has none of them.
+func renderNewSets(sets []IPSet) string {
+	create, fill := renderIPSetCreate(sets, nil, nil)
+	return create + fill
+}
+
 func TestRenderIPSets(t *testing.T) {
 	v4 := IPSet{Name: "KUBE-SRC-AAAAAAAAAAAAAAAA", Type: setTypeIP, Family: corev1.IPv4Protocol, Entries: []string{"10.42.0.2", "10.42.0.10"}}
 	v6 := IPSet{Name: "inet6:KUBE-DST-BBBBBBBBBBBBBBBB", Type: setTypeNet, Family: corev1.IPv6Protocol, Entries: []string{"::/1", "8000::/1"}}
 	tmp4, tmp6 := tempSetName(v4.Name), tempSetName(v6.Name)
 	tests := []struct {
-		name     string
-		existing []string
-		want     string
+		name         string
+		existing     []string
+		refs         map[string]int
+		create, fill string
 	}{
 		{
-			name: "new sets are filled under a temporary name and renamed",
-			want: "create " + tmp4 + " hash:ip family inet hashsize 1024 maxelem 262144\n" +
-				"add " + tmp4 + " 10.42.0.2\nadd " + tmp4 + " 10.42.0.10\nrename " + tmp4 + " " + v4.Name + "\n" +
+			name: "a new hash:ip set is created empty and filled apart, a hash:net set filled under a temporary name and renamed",
+			create: "create " + v4.Name + " hash:ip family inet hashsize 1024 maxelem 262144\n" +
 				"create " + tmp6 + " hash:net family inet6 hashsize 1024 maxelem 262144\n" +
 				"add " + tmp6 + " ::/1\nadd " + tmp6 + " 8000::/1\nrename " + tmp6 + " " + v6.Name + "\n",
+			fill: "add " + v4.Name + " 10.42.0.2\nadd " + v4.Name + " 10.42.0.10\n",
+		},
+		{
+			name: "the set more rules match is created first",
+			refs: map[string]int{v4.Name: 1, v6.Name: 2},
+			create: "create " + tmp6 + " hash:net family inet6 hashsize 1024 maxelem 262144\n" +
+				"add " + tmp6 + " ::/1\nadd " + tmp6 + " 8000::/1\nrename " + tmp6 + " " + v6.Name + "\n" +
+				"create " + v4.Name + " hash:ip family inet hashsize 1024 maxelem 262144\n",
+			fill: "add " + v4.Name + " 10.42.0.2\nadd " + v4.Name + " 10.42.0.10\n",
 		},
 		{
 			name:     "a set that exists already holds its entries, since its name is its content",
 			existing: []string{v4.Name, v6.Name, "foreign"},
-			want:     "",
 		},
 		{
 			name:     "a temporary set left by a failed restore is flushed and reused",
-			existing: []string{tmp4, v6.Name},
-			want:     "flush " + tmp4 + "\nadd " + tmp4 + " 10.42.0.2\nadd " + tmp4 + " 10.42.0.10\nrename " + tmp4 + " " + v4.Name + "\n",
+			existing: []string{v4.Name, tmp6},
+			create:   "flush " + tmp6 + "\nadd " + tmp6 + " ::/1\nadd " + tmp6 + " 8000::/1\nrename " + tmp6 + " " + v6.Name + "\n",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, renderIPSetCreate([]IPSet{v4, v6}, parseSetNames(joinLines(tt.existing))))
+			create, fill := renderIPSetCreate([]IPSet{v4, v6}, parseSetNames(joinLines(tt.existing)), tt.refs)
+			assert.Equal(t, tt.create, create)
+			assert.Equal(t, tt.fill, fill)
 		})
 	}
+	t.Run("the larger of two sets as often matched is created first", func(t *testing.T) {
+		small := IPSet{Name: "KUBE-SRC-CCCCCCCCCCCCCCCC", Type: setTypeIP, Family: corev1.IPv4Protocol, Entries: []string{"10.42.0.2"}}
+		create, _ := renderIPSetCreate([]IPSet{small, v4}, nil, nil)
+		assert.Equal(t, "create "+v4.Name+" hash:ip family inet hashsize 1024 maxelem 262144\n"+
+			"create "+small.Name+" hash:ip family inet hashsize 1024 maxelem 262144\n", create)
+	})
 	t.Run("after the restore the kernel holds the new sets and no reused temporary set", func(t *testing.T) {
-		existing := parseSetNames(joinLines([]string{tmp4, "foreign", tempSetName("KUBE-DST-OLD")}))
+		existing := parseSetNames(joinLines([]string{tmp6, "foreign", tempSetName("KUBE-DST-OLD")}))
 		want := parseSetNames(joinLines([]string{v4.Name, v6.Name, "foreign", tempSetName("KUBE-DST-OLD")}))
 		assert.Equal(t, want, setsAfterCreate([]IPSet{v4, v6}, existing))
 		assert.Equal(t, []string{v4.Name}, setsAfterCreate([]IPSet{v4}, []string{v4.Name}), "nothing created, nothing changed")
+		assert.Equal(t, []string{tmp4, v4.Name}, setsAfterCreate([]IPSet{v4}, []string{tmp4}),
+			"a hash:ip set's temporary set, left by an older version, is not reused: it stays, to be destroyed as stale")
+	})
+	t.Run("rules are counted per set they match", func(t *testing.T) {
+		st := State{Rulesets: []Ruleset{{Chains: []Chain{{Name: "C", Rules: []string{
+			"-m set --match-set " + v4.Name + " src -m set --match-set " + v6.Name + " dst -j ACCEPT",
+			"-m set --match-set " + v4.Name + " dst -j ACCEPT",
+			"-m set --match-set OTHER src -j ACCEPT",
+		}}}}}}
+		assert.Equal(t, map[string]int{v4.Name: 2, v6.Name: 1}, setReferences(st, []string{v4.Name, v6.Name}))
 	})
 	t.Run("stale sets are ours and unwanted, kube-router's included", func(t *testing.T) {
 		existing := parseSetNames(joinLines([]string{v4.Name, "KUBE-DST-OLD", "inet6:KUBE-SRC-OLD", kubeRouterLocalPods, "foreign", "KUBE-CLUSTER-IP"}))
@@ -268,15 +301,16 @@ func TestRenderIPSetUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, after := renderIPSetUpdate(all, existing, tt.members)
-			assert.Equal(t, tt.before, before)
-			assert.Equal(t, tt.after, after)
+			restores := renderIPSetUpdate(all, existing, tt.members, nil)
+			assert.Empty(t, restores.create)
+			assert.Equal(t, tt.before, restores.fill)
+			assert.Equal(t, tt.after, restores.after)
 		})
 	}
-	t.Run("a new set is created whole before the rules, AddLast or not", func(t *testing.T) {
-		before, after := renderIPSetUpdate([]IPSet{local}, nil, nil)
-		assert.Equal(t, renderIPSetCreate([]IPSet{local}, nil), before)
-		assert.Empty(t, after)
+	t.Run("a new set is created and filled before the rules commit, AddLast or not", func(t *testing.T) {
+		restores := renderIPSetUpdate([]IPSet{local}, nil, nil, nil)
+		assert.Equal(t, renderNewSets([]IPSet{local}), restores.create+restores.fill)
+		assert.Empty(t, restores.after)
 	})
 }
 
