@@ -150,3 +150,21 @@ func ExampleNew() {
 	// netpol: invalid options: NodeName is required
 	// NodePortFirst-NodePortLast 32767-30000 is not a port range
 }
+
+// SharedPodFields as the transform of a Pod cache that only the controller reads: replicas'
+// copies hold one labels map between them.
+func ExampleSharedPodFields() {
+	podFields := netpol.SharedPodFields()
+	transform := func(obj any) (any, error) {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			return podFields(pod), nil
+		}
+		return obj, nil
+	}
+	// An informer takes it with SetTransform(transform) before it starts.
+	a, _ := transform(examplePod("shop", "web-1", "node1", "10.42.0.10", map[string]string{"app": "web"}))
+	b, _ := transform(examplePod("shop", "web-2", "node2", "10.42.1.10", map[string]string{"app": "web"}))
+	la, lb := a.(*corev1.Pod).Labels, b.(*corev1.Pod).Labels
+	fmt.Println(lb["app"], fmt.Sprintf("%p", la) == fmt.Sprintf("%p", lb))
+	// Output: web true
+}

@@ -31,8 +31,8 @@ func scaleMax() int {
 // policy added (one event → rules), and an unchanged recompile (a resync with nothing new).
 // Events report the fastest of eventRuns, wall time and the process's CPU time (GC
 // included), which a busy machine disturbs less. Memory is the heap held between syncs:
-// the input's (in the controller, the informer cache's), and the cache's and last State's
-// beyond it. Run with -benchtime=1x: each scale builds its input once.
+// the input's (in the controller, the informer cache's, which holds SharedPodFields'
+// copies), and the cache's and last State's beyond it. Run with -benchtime=1x: each scale builds its input once.
 func BenchmarkScale(b *testing.B) {
 	for _, scale := range []int{1, 10, 100} {
 		if scale > scaleMax() {
@@ -41,6 +41,10 @@ func BenchmarkScale(b *testing.B) {
 		b.Run(fmt.Sprintf("x%d", scale), func(b *testing.B) {
 			before := heapInUse()
 			in := workloadInput(50*scale, 100*scale, 5000*scale, 100*scale, 1000*scale)
+			share := SharedPodFields() // the node process's Pod cache holds these copies
+			for i, pod := range in.Pods {
+				in.Pods[i] = share(pod)
+			}
 			inputHeap := heapInUse() - min(heapInUse(), before)
 			cache := newCompileCache()
 			var st State

@@ -40,7 +40,7 @@ func NetworkPolicyWithNodePorts(client kubernetes.Interface, nodeName string, se
 			return err
 		}
 		return np.Start(ctx, f)
-	}, PodFields: netpol.PodFields}
+	}, PodFields: netpol.SharedPodFields()}
 }
 
 // RemoveNetworkPolicyRules is --disable-network-policy on a node: every rule and set of ours
