@@ -271,6 +271,19 @@ func benchmarkApply(b *testing.B, dp *Dataplane, in Input, ip string) {
 			require.NoError(b, dp.Apply(ctx, st))
 		}
 	})
+	b.Run("compile and first sync", func(b *testing.B) {
+		// What a starting controller does once its informers are synced: compile from a cold
+		// cache, then the first sync.
+		for b.Loop() {
+			b.StopTimer()
+			require.NoError(b, dp.Cleanup(ctx))
+			runtime.GC()
+			b.StartTimer()
+			st, err := newCompileCache().compile(in)
+			require.NoError(b, err)
+			require.NoError(b, dp.Apply(ctx, st))
+		}
+	})
 	b.Run("unchanged resync", func(b *testing.B) {
 		require.NoError(b, dp.Apply(ctx, st))
 		for b.Loop() {
