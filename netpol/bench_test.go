@@ -27,6 +27,16 @@ func workloadInput(nodes, namespaces, pods, local, policies int) Input {
 		Namespaces: w.Namespaces, Pods: w.Pods, Policies: w.Policies}
 }
 
+// nodeCacheInput returns in with its pods as a node process's Pod cache holds them:
+// SharedPodFields' copies.
+func nodeCacheInput(in Input) Input {
+	share := SharedPodFields()
+	for i, pod := range in.Pods {
+		in.Pods[i] = share(pod)
+	}
+	return in
+}
+
 // workloadPodIP is the address of the i-th pod of node in that workload.
 func workloadPodIP(node, i, nodes, local int) string {
 	return benchworkload.Size{Nodes: nodes, Local: local}.PodIP(node, i)
@@ -249,7 +259,7 @@ func BenchmarkApplyScale(b *testing.B) {
 			continue
 		}
 		b.Run(fmt.Sprintf("x%d", scale), func(b *testing.B) {
-			in := workloadInput(50*scale, 100*scale, 5000*scale, 100*scale, 1000*scale)
+			in := nodeCacheInput(workloadInput(50*scale, 100*scale, 5000*scale, 100*scale, 1000*scale))
 			node := netns.NewT(b, "bench")
 			benchmarkApply(b, NewDataplane(nsRunner(node)), in, workloadPodIP(0, 250*scale, 50*scale, 100*scale))
 		})

@@ -40,11 +40,7 @@ func BenchmarkScale(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("x%d", scale), func(b *testing.B) {
 			before := heapInUse()
-			in := workloadInput(50*scale, 100*scale, 5000*scale, 100*scale, 1000*scale)
-			share := SharedPodFields() // the node process's Pod cache holds these copies
-			for i, pod := range in.Pods {
-				in.Pods[i] = share(pod)
-			}
+			in := nodeCacheInput(workloadInput(50*scale, 100*scale, 5000*scale, 100*scale, 1000*scale))
 			inputHeap := heapInUse() - min(heapInUse(), before)
 			cache := newCompileCache()
 			var st State
