@@ -118,12 +118,8 @@ func TestApplyRestoresWithoutTheListingShortcutWhereRefused(t *testing.T) {
 				}
 				return "", nil
 			})
-			in := Input{NodeName: nodeName, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24")},
-				Namespaces: []*corev1.Namespace{makeNamespace("x")}, Policies: []*networkingv1.NetworkPolicy{makePolicy("x", "deny", ingressRules())},
-				Pods: []*corev1.Pod{makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5"))}}
-			st, err := Compile(in)
-			require.NoError(t, err)
-			err = dp.Apply(t.Context(), st)
+			st := denyOneLocalPod(t)
+			err := dp.Apply(t.Context(), st)
 			if tt.wantErr {
 				require.Error(t, err)
 			} else {
@@ -219,12 +215,17 @@ func TestApplyCommitsNoRuleWhenTheFillFails(t *testing.T) {
 		}
 		return "", nil
 	})
+	err := dp.Apply(t.Context(), denyOneLocalPod(t))
+	require.ErrorContains(t, err, "the kernel says no")
+	assert.Empty(t, committed, "no restore read its COMMIT")
+}
+
+// denyOneLocalPod compiles one local pod that a default-deny ingress policy selects.
+func denyOneLocalPod(t *testing.T) State {
 	in := Input{NodeName: nodeName, PodCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/24")},
 		Namespaces: []*corev1.Namespace{makeNamespace("x")}, Policies: []*networkingv1.NetworkPolicy{makePolicy("x", "deny", ingressRules())},
 		Pods: []*corev1.Pod{makePod("x", "a", onNode(nodeName), withIPs("10.42.0.5"))}}
 	st, err := Compile(in)
 	require.NoError(t, err)
-	err = dp.Apply(t.Context(), st)
-	require.ErrorContains(t, err, "the kernel says no")
-	assert.Empty(t, committed, "no restore read its COMMIT")
+	return st
 }
