@@ -32,7 +32,8 @@ func scaleMax() int {
 // Events report the fastest of eventRuns, wall time and the process's CPU time (GC
 // included), which a busy machine disturbs less. Memory is the heap held between syncs:
 // the input's (in the controller, the informer cache's, which holds SharedPodFields'
-// copies), and the cache's and last State's beyond it. Run with -benchtime=1x: each scale builds its input once.
+// copies), and the cache's and last State's beyond it. Run with -benchtime=1x: each scale
+// builds its input once.
 func BenchmarkScale(b *testing.B) {
 	for _, scale := range []int{1, 10, 100} {
 		if scale > scaleMax() {

@@ -79,3 +79,17 @@ func TestCacheTransform(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkPolicyCachesSharedPodFields: where NetworkPolicy is the only Pod reader, the
+// cache holds netpol.SharedPodFields' copies, so replicas hold one labels map between them.
+func TestNetworkPolicyCachesSharedPodFields(t *testing.T) {
+	transform := cacheTransform([]Controller{NetworkPolicyWithNodePorts(nil, "n", nil, NodePortRange{}, nil)})
+	replica := func(name string) *corev1.Pod {
+		obj, err := transform(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "a"}}})
+		require.NoError(t, err)
+		return obj.(*corev1.Pod)
+	}
+	a, b := replica("a"), replica("b")
+	b.Labels["app"] = "changed" // never done to a cached object: here it shows the map is a's too
+	assert.Equal(t, "changed", a.Labels["app"])
+}
