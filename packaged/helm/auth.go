@@ -7,13 +7,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // fetchAuth reads what reaching src takes from hc's spec and the Secret and ConfigMap it
 // names in its own namespace: repoCA and repoCAConfigMap, authSecret
 // (username/password or tls.crt/tls.key), and for OCI dockerRegistrySecret when
 // authSecret gives no password.
-func (c *Controller) fetchAuth(ctx context.Context, hc *helmChart, src chartSource) (fetchAuth, error) {
+func (c *Controller) fetchAuth(ctx context.Context, hc *helmchart.HelmChart, src chartSource) (fetchAuth, error) {
 	a := fetchAuth{
 		caPEM:                 []byte(hc.Spec.RepoCA),
 		passCredentials:       hc.Spec.AuthPassCredentials,
@@ -46,7 +48,7 @@ func (c *Controller) fetchAuth(ctx context.Context, hc *helmChart, src chartSour
 
 // registryAuth returns the credentials dockerRegistrySecret holds for src's registry, or
 // none.
-func (c *Controller) registryAuth(ctx context.Context, hc *helmChart, src chartSource) (user, pass string, err error) {
+func (c *Controller) registryAuth(ctx context.Context, hc *helmchart.HelmChart, src chartSource) (user, pass string, err error) {
 	name := refName(hc.Spec.DockerRegistrySecret)
 	if name == "" {
 		return "", "", nil

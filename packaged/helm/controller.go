@@ -26,6 +26,7 @@ import (
 	"github.com/k3snet/k3snet/internal/events"
 	"github.com/k3snet/k3snet/internal/metricsreg"
 	"github.com/k3snet/k3snet/internal/workloop"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // Event reasons on HelmCharts. K3s's reasons name its job (ApplyJob, RemoveJob, JobFailed);
@@ -250,16 +251,16 @@ func (c *Controller) syncHelmChart(ctx context.Context, key cache.ObjectName) er
 		return fmt.Errorf("getting HelmChart %s: %w", key, err)
 	}
 	u := obj.(*unstructured.Unstructured)
-	hc := &helmChart{}
-	if err := decodeObject(u, hc); err != nil {
+	hc := &helmchart.HelmChart{}
+	if err := helmchart.Decode(u, hc); err != nil {
 		c.recorder.Event(u, corev1.EventTypeWarning, ReasonChartFailed, redactCredentials(err.Error()))
 		return nil // a bad spec is permanent; the next change requeues it
 	}
-	switch claimFor(hc, c.opts.ManagedBy) {
-	case claimIgnore:
+	switch helmchart.ClaimFor(hc, c.opts.ManagedBy) {
+	case helmchart.ClaimIgnore:
 		logger.V(4).Info("Not managing HelmChart")
 		return nil
-	case claimTake:
+	case helmchart.ClaimTake:
 		// Claim first and act on the update that follows, so two controllers that race
 		// for the chart see one winner (the patch carries the resourceVersion).
 		return c.patchMetadata(ctx, hc, map[string]string{AnnotationManagedBy: c.opts.ManagedBy}, hc.Finalizers)
@@ -267,7 +268,7 @@ func (c *Controller) syncHelmChart(ctx context.Context, key cache.ObjectName) er
 	if hc.DeletionTimestamp != nil {
 		return c.remove(ctx, u, hc)
 	}
-	if !hc.hasFinalizer() {
+	if !hc.HasFinalizer() {
 		return c.patchMetadata(ctx, hc, nil, append(slices.Clone(hc.Finalizers), Finalizer))
 	}
 	if v := hc.Spec.HelmVersion; v != "" && v != "v3" {
@@ -298,7 +299,7 @@ type desiredRelease struct {
 // desiredRelease loads hc's chart and merges its values. On failure it records the
 // condition and Event itself and returns nil with the error to retry on: nil for a bad
 // spec, which only a change fixes.
-func (c *Controller) desiredRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmChart, key cache.ObjectName) (*desiredRelease, error) {
+func (c *Controller) desiredRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, key cache.ObjectName) (*desiredRelease, error) {
 	src, err := chartSourceFor(hc.Spec, c.opts.StaticDir)
 	if err != nil {
 		return nil, c.fail(ctx, u, ReasonUnsupportedChartSource, err.Error(), nil)
@@ -327,7 +328,7 @@ func (c *Controller) desiredRelease(ctx context.Context, u *unstructured.Unstruc
 	if err != nil {
 		return nil, c.fail(ctx, u, ReasonChartFailed, err.Error(), nil)
 	}
-	hash, err := configHash(chartID, hashVals, hc.targetNamespace())
+	hash, err := configHash(chartID, hashVals, hc.TargetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +346,7 @@ func (c *Controller) desiredRelease(ctx context.Context, u *unstructured.Unstruc
 // chartOf loads hc's chart and returns it with the identity configHash covers: for an
 // inline chart chartContent itself (so releases installed before charts could be
 // downloaded keep their hash), for a downloaded one the archive's digest.
-func (c *Controller) chartOf(ctx context.Context, hc *helmChart, src chartSource) (*chart.Chart, string, error) {
+func (c *Controller) chartOf(ctx context.Context, hc *helmchart.HelmChart, src chartSource) (*chart.Chart, string, error) {
 	if src.kind == sourceInline {
 		ch, err := loadChart(hc.Spec.ChartContent)
 		return ch, hc.Spec.ChartContent, err
@@ -363,7 +364,7 @@ func (c *Controller) chartOf(ctx context.Context, hc *helmChart, src chartSource
 
 // reconcileRelease brings hc's release to want with the Helm operation decideRelease
 // picks, then records the outcome.
-func (c *Controller) reconcileRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmChart, want *desiredRelease) error {
+func (c *Controller) reconcileRelease(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, want *desiredRelease) error {
 	logger := klog.FromContext(ctx)
 	rel, err := newHelmRelease(ctx, c.getter, hc)
 	if err != nil {
@@ -418,8 +419,8 @@ func (c *Controller) reconcileRelease(ctx context.Context, u *unstructured.Unstr
 }
 
 // remove uninstalls a deleted HelmChart's release and releases the finalizer.
-func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, hc *helmChart) error {
-	if !hc.hasFinalizer() {
+func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart) error {
+	if !hc.HasFinalizer() {
 		return nil
 	}
 	rel, err := newHelmRelease(ctx, c.getter, hc)

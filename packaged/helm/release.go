@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // defaultHelmTimeout bounds one Helm operation's waits (hooks), as helm's own default.
@@ -119,9 +121,9 @@ type helmRelease struct {
 }
 
 // newHelmRelease prepares Helm for hc's release.
-func newHelmRelease(ctx context.Context, getter *restGetter, hc *helmChart) (*helmRelease, error) {
+func newHelmRelease(ctx context.Context, getter *restGetter, hc *helmchart.HelmChart) (*helmRelease, error) {
 	logger := klog.FromContext(ctx)
-	ns := hc.targetNamespace()
+	ns := hc.TargetNamespace()
 	drv := hc.Spec.Driver
 	if drv == "" {
 		drv = "secret"
@@ -171,14 +173,14 @@ func (r *helmRelease) markFailed(rel *release.Release) error {
 }
 
 // install installs ch with vals, recording hash on the release.
-func (r *helmRelease) install(ctx context.Context, hc *helmChart, ch *chart.Chart, vals map[string]any, hash string) error {
+func (r *helmRelease) install(ctx context.Context, hc *helmchart.HelmChart, ch *chart.Chart, vals map[string]any, hash string) error {
 	in := action.NewInstall(r.cfg)
 	in.ReleaseName = r.name
 	in.Namespace = r.ns
 	in.CreateNamespace = hc.Spec.CreateNamespace
 	in.TakeOwnership = hc.Spec.TakeOwnership
 	in.Timeout = r.timeout
-	in.Labels = map[string]string{labelConfigHash: hash}
+	in.Labels = map[string]string{helmchart.LabelConfigHash: hash}
 	if _, err := in.RunWithContext(ctx, ch, vals); err != nil {
 		return fmt.Errorf("installing release %s/%s: %w", r.ns, r.name, err)
 	}
@@ -187,12 +189,12 @@ func (r *helmRelease) install(ctx context.Context, hc *helmChart, ch *chart.Char
 
 // upgrade upgrades the release to ch with vals, recording hash on the release. Values are
 // not reused from the previous release: every layer is passed again, as K3s's job does.
-func (r *helmRelease) upgrade(ctx context.Context, hc *helmChart, ch *chart.Chart, vals map[string]any, hash string) error {
+func (r *helmRelease) upgrade(ctx context.Context, hc *helmchart.HelmChart, ch *chart.Chart, vals map[string]any, hash string) error {
 	up := action.NewUpgrade(r.cfg)
 	up.Namespace = r.ns
 	up.TakeOwnership = hc.Spec.TakeOwnership
 	up.Timeout = r.timeout
-	up.Labels = map[string]string{labelConfigHash: hash}
+	up.Labels = map[string]string{helmchart.LabelConfigHash: hash}
 	up.MaxHistory = maxHistory
 	if _, err := up.RunWithContext(ctx, r.name, ch, vals); err != nil {
 		return fmt.Errorf("upgrading release %s/%s: %w", r.ns, r.name, err)

@@ -6,6 +6,8 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // RenderInline renders the inline chart (spec.chartContent) of a HelmChart object with its
@@ -13,8 +15,8 @@ import (
 // returns the rendered files by name. A HelmChart whose chart is not inline renders nothing:
 // that chart is fetched at install time.
 func RenderInline(obj *unstructured.Unstructured) (map[string]string, error) {
-	hc := &helmChart{}
-	if err := decodeObject(obj, hc); err != nil {
+	hc := &helmchart.HelmChart{}
+	if err := helmchart.Decode(obj, hc); err != nil {
 		return nil, err
 	}
 	if hc.Spec.ChartContent == "" {
@@ -28,7 +30,7 @@ func RenderInline(obj *unstructured.Unstructured) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HelmChart %s: %w", hc.Name, err)
 	}
-	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.targetNamespace(), Revision: 1, IsInstall: true}
+	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.TargetNamespace(), Revision: 1, IsInstall: true}
 	renderVals, err := chartutil.ToRenderValues(ch, vals, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("HelmChart %s: building render values: %w", hc.Name, err)

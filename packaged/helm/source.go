@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // errUnsupportedChartSource marks a chart source k3snet does not install; the HelmChart
@@ -91,7 +93,7 @@ func (s chartSource) String() string {
 // a repo meaning the stable repository, as K3s); https://%{KUBERNETES_API}%/static/<path>
 // is a file of staticDir, the K3s server's static directory, when one is given. Sources
 // k3snet cannot fetch wrap errUnsupportedChartSource.
-func chartSourceFor(spec helmChartSpec, staticDir string) (chartSource, error) {
+func chartSourceFor(spec helmchart.HelmChartSpec, staticDir string) (chartSource, error) {
 	if spec.ChartContent != "" {
 		return chartSource{kind: sourceInline}, nil
 	}
@@ -154,10 +156,10 @@ func urlSource(chart, version string) (chartSource, error) {
 // controller ignores anyway (chart-values-<chart> or no keys, as K3s's values layering), plus the
 // extra Secrets it reads (authSecret, dockerRegistrySecret), so fixed credentials are
 // retried at once. Keys are sorted and unique.
-func secretRefKeys(ns, name string, refs []valuesSecret, extra ...string) []string {
+func secretRefKeys(ns, name string, refs []helmchart.ValuesSecret, extra ...string) []string {
 	var keys []string
 	for _, ref := range refs {
-		if ref.IgnoreUpdates || !usedValuesSecret(name, ref) {
+		if ref.IgnoreUpdates || !helmchart.UsedValuesSecret(name, ref) {
 			continue
 		}
 		keys = append(keys, ns+"/"+ref.Name)
@@ -169,12 +171,6 @@ func secretRefKeys(ns, name string, refs []valuesSecret, extra ...string) []stri
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
-}
-
-// usedValuesSecret reports whether the values Secret ref of chart is read at all: one named
-// chart-values-<chart> (K3s's own) or listing no keys is ignored.
-func usedValuesSecret(chart string, ref valuesSecret) bool {
-	return ref.Name != "" && ref.Name != "chart-values-"+chart && len(ref.Keys) > 0
 }
 
 // registryCredentials returns the username and password a .dockerconfigjson document holds

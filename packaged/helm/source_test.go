@@ -8,87 +8,89 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 func TestChartSourceFor(t *testing.T) {
 	tests := []struct {
 		name        string
-		spec        helmChartSpec
+		spec        helmchart.HelmChartSpec
 		staticDir   string
 		want        chartSource
 		unsupported bool
 	}{
 		{
 			name: "chartContent overrides chart and version",
-			spec: helmChartSpec{ChartContent: "H4sI", Chart: "https://example.com/x.tgz", Version: "1.0.0"},
+			spec: helmchart.HelmChartSpec{ChartContent: "H4sI", Chart: "https://example.com/x.tgz", Version: "1.0.0"},
 			want: chartSource{kind: sourceInline},
 		},
 		{
 			name: "an https chart is the URL of an archive and its version is ignored",
-			spec: helmChartSpec{Chart: "https://example.com/charts/x-0.1.0.tgz", Version: "9.9.9", Repo: "https://ignored"},
+			spec: helmchart.HelmChartSpec{Chart: "https://example.com/charts/x-0.1.0.tgz", Version: "9.9.9", Repo: "https://ignored"},
 			want: chartSource{kind: sourceURL, ref: "https://example.com/charts/x-0.1.0.tgz"},
 		},
 		{
 			name: "an http chart is a URL too",
-			spec: helmChartSpec{Chart: "http://127.0.0.1:8080/x-0.1.0.tgz"},
+			spec: helmchart.HelmChartSpec{Chart: "http://127.0.0.1:8080/x-0.1.0.tgz"},
 			want: chartSource{kind: sourceURL, ref: "http://127.0.0.1:8080/x-0.1.0.tgz"},
 		},
 		{
 			name: "an oci chart keeps its version for the registry client",
-			spec: helmChartSpec{Chart: "oci://registry.example.com/charts/x", Version: "^1.2"},
+			spec: helmchart.HelmChartSpec{Chart: "oci://registry.example.com/charts/x", Version: "^1.2"},
 			want: chartSource{kind: sourceOCI, ref: "oci://registry.example.com/charts/x", version: "^1.2"},
 		},
 		{
 			name: "a name with a repo is looked up in the repo's index",
-			spec: helmChartSpec{Chart: "traefik", Repo: "https://traefik.github.io/charts", Version: "34.2.0"},
+			spec: helmchart.HelmChartSpec{Chart: "traefik", Repo: "https://traefik.github.io/charts", Version: "34.2.0"},
 			want: chartSource{kind: sourceRepo, ref: "traefik", repo: "https://traefik.github.io/charts", version: "34.2.0"},
 		},
 		{
 			name: "stable/<name> without a repo comes from the stable repository, as K3s",
-			spec: helmChartSpec{Chart: "stable/mysql"},
+			spec: helmchart.HelmChartSpec{Chart: "stable/mysql"},
 			want: chartSource{kind: sourceRepo, ref: "mysql", repo: stableRepoURL},
 		},
 		{
 			name:        "a name without a repo cannot be found",
-			spec:        helmChartSpec{Chart: "traefik"},
+			spec:        helmchart.HelmChartSpec{Chart: "traefik"},
 			unsupported: true,
 		},
 		{
 			name:        "a repo that is not an http(s) URL is unsupported",
-			spec:        helmChartSpec{Chart: "x", Repo: "oci://registry.example.com/charts"},
+			spec:        helmchart.HelmChartSpec{Chart: "x", Repo: "oci://registry.example.com/charts"},
 			unsupported: true,
 		},
 		{
 			name:        "a chart on the K3s supervisor is unsupported without a static directory",
-			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
+			spec:        helmchart.HelmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz"},
 			unsupported: true,
 		},
 		{
 			name:      "with one it is a file of the static directory",
-			spec:      helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz", Version: "ignored"},
+			spec:      helmchart.HelmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/charts/traefik-1.81.0.tgz", Version: "ignored"},
 			staticDir: "/var/lib/rancher/k3s/server/static",
 			want:      chartSource{kind: sourceStatic, ref: "charts/traefik-1.81.0.tgz"},
 		},
 		{
 			name:        "a static path that leaves the directory is unsupported",
-			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/../cred/admin.kubeconfig"},
+			spec:        helmchart.HelmChartSpec{Chart: "https://%{KUBERNETES_API}%/static/../cred/admin.kubeconfig"},
 			staticDir:   "/var/lib/rancher/k3s/server/static",
 			unsupported: true,
 		},
 		{
 			name:        "the supervisor's address anywhere but in a static URL is unsupported",
-			spec:        helmChartSpec{Chart: "https://%{KUBERNETES_API}%/v1-k3s/charts/x.tgz"},
+			spec:        helmchart.HelmChartSpec{Chart: "https://%{KUBERNETES_API}%/v1-k3s/charts/x.tgz"},
 			staticDir:   "/var/lib/rancher/k3s/server/static",
 			unsupported: true,
 		},
 		{
 			name:        "a file URL is unsupported",
-			spec:        helmChartSpec{Chart: "file:///tmp/x.tgz"},
+			spec:        helmchart.HelmChartSpec{Chart: "file:///tmp/x.tgz"},
 			unsupported: true,
 		},
 		{
 			name:        "neither chart nor chartContent is unsupported",
-			spec:        helmChartSpec{Repo: "https://example.com"},
+			spec:        helmchart.HelmChartSpec{Repo: "https://example.com"},
 			unsupported: true,
 		},
 	}
@@ -109,7 +111,7 @@ func TestChartSourceFor(t *testing.T) {
 func TestSecretRefKeys(t *testing.T) {
 	tests := []struct {
 		name  string
-		refs  []valuesSecret
+		refs  []helmchart.ValuesSecret
 		extra []string
 		want  []string
 	}{
@@ -118,21 +120,21 @@ func TestSecretRefKeys(t *testing.T) {
 		},
 		{
 			name: "values Secrets with keys are watched, in the chart's namespace, sorted and unique",
-			refs: []valuesSecret{{Name: "b", Keys: []string{"v"}}, {Name: "a", Keys: []string{"v"}}, {Name: "b", Keys: []string{"w"}}},
+			refs: []helmchart.ValuesSecret{{Name: "b", Keys: []string{"v"}}, {Name: "a", Keys: []string{"v"}}, {Name: "b", Keys: []string{"w"}}},
 			want: []string{"ns/a", "ns/b"},
 		},
 		{
 			name: "ignoreUpdates Secrets are not watched",
-			refs: []valuesSecret{{Name: "a", Keys: []string{"v"}, IgnoreUpdates: true}, {Name: "b", Keys: []string{"v"}}},
+			refs: []helmchart.ValuesSecret{{Name: "a", Keys: []string{"v"}, IgnoreUpdates: true}, {Name: "b", Keys: []string{"v"}}},
 			want: []string{"ns/b"},
 		},
 		{
 			name: "Secrets the controller ignores (K3s's own chart-values-<chart>, no keys) are not watched",
-			refs: []valuesSecret{{Name: "chart-values-web", Keys: []string{"v"}}, {Name: "nokeys"}},
+			refs: []helmchart.ValuesSecret{{Name: "chart-values-web", Keys: []string{"v"}}, {Name: "nokeys"}},
 		},
 		{
 			name:  "auth Secrets are watched, empty names dropped",
-			refs:  []valuesSecret{{Name: "vals", Keys: []string{"v"}}},
+			refs:  []helmchart.ValuesSecret{{Name: "vals", Keys: []string{"v"}}},
 			extra: []string{"auth", "", "vals"},
 			want:  []string{"ns/auth", "ns/vals"},
 		},

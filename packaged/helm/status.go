@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // fail records a failure: condition Failed True, a log line, and a Warning Event with the
@@ -75,7 +77,7 @@ func equalCondition(a, b map[string]any) bool {
 
 // patchMetadata merges annotations into hc's and sets its finalizers, guarded by its
 // resourceVersion so a concurrent change wins and the informer requeues the chart.
-func (c *Controller) patchMetadata(ctx context.Context, hc *helmChart, annotations map[string]string, finalizers []string) error {
+func (c *Controller) patchMetadata(ctx context.Context, hc *helmchart.HelmChart, annotations map[string]string, finalizers []string) error {
 	meta := map[string]any{"resourceVersion": hc.ResourceVersion, "finalizers": finalizers}
 	if annotations != nil {
 		meta["annotations"] = annotations

@@ -8,10 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // config returns the HelmChartConfig of the same namespace and name, or nil.
-func (c *Controller) config(key cache.ObjectName) (*helmChartConfig, error) {
+func (c *Controller) config(key cache.ObjectName) (*helmchart.HelmChartConfig, error) {
 	obj, err := c.configs.ByNamespace(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -19,8 +21,8 @@ func (c *Controller) config(key cache.ObjectName) (*helmChartConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("getting HelmChartConfig %s: %w", key, err)
 	}
-	cfg := &helmChartConfig{}
-	if err := decodeObject(obj.(*unstructured.Unstructured), cfg); err != nil {
+	cfg := &helmchart.HelmChartConfig{}
+	if err := helmchart.Decode(obj.(*unstructured.Unstructured), cfg); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -31,7 +33,7 @@ func (c *Controller) config(key cache.ObjectName) (*helmChartConfig, error) {
 // ignoreUpdates. Their changes do not redeploy, and leaving them out of the
 // hash keeps it so after a restart too; the next change of anything else deploys their
 // current contents, as K3s's next job run mounts them.
-func (c *Controller) layers(ctx context.Context, hc *helmChart, cfg *helmChartConfig) (all, hashed valuesLayers, err error) {
+func (c *Controller) layers(ctx context.Context, hc *helmchart.HelmChart, cfg *helmchart.HelmChartConfig) (all, hashed valuesLayers, err error) {
 	all = valuesLayers{chartValuesContent: hc.Spec.ValuesContent, chartValues: hc.Spec.Values, set: hc.Spec.Set}
 	var chartWatched, configWatched []string
 	if all.chartSecrets, chartWatched, err = c.secretDocs(ctx, hc, hc.Spec.ValuesSecrets); err != nil {
@@ -53,9 +55,9 @@ func (c *Controller) layers(ctx context.Context, hc *helmChart, cfg *helmChartCo
 // chart-values-<chart> or listing no keys is ignored; a missing Secret whose
 // reference has ignoreUpdates is skipped, as K3s mounts it optional. The Secret informer
 // re-syncs the chart when a Secret it needs appears or changes.
-func (c *Controller) secretDocs(ctx context.Context, hc *helmChart, refs []valuesSecret) (all, watched []string, err error) {
+func (c *Controller) secretDocs(ctx context.Context, hc *helmchart.HelmChart, refs []helmchart.ValuesSecret) (all, watched []string, err error) {
 	for _, ref := range refs {
-		if !usedValuesSecret(hc.Name, ref) {
+		if !helmchart.UsedValuesSecret(hc.Name, ref) {
 			continue
 		}
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})

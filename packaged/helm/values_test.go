@@ -6,8 +6,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 func TestMergeValuesPrecedence(t *testing.T) {
@@ -146,46 +147,8 @@ func TestConfigHash(t *testing.T) {
 	}
 }
 
-func makeHelmChart(tweaks ...func(*helmChart)) *helmChart {
-	hc := &helmChart{ObjectMeta: metav1.ObjectMeta{Name: "traefik", Namespace: "kube-system"}}
-	hc.Spec.ChartContent = "tgz"
-	for _, f := range tweaks {
-		f(hc)
-	}
-	return hc
-}
-
-func withAnnotation(k, v string) func(*helmChart) {
-	return func(hc *helmChart) {
-		if hc.Annotations == nil {
-			hc.Annotations = map[string]string{}
-		}
-		hc.Annotations[k] = v
-	}
-}
-
-func TestClaimFor(t *testing.T) {
-	tests := []struct {
-		name string
-		hc   *helmChart
-		want claim
-	}{
-		{"a chart nobody claimed is claimed", makeHelmChart(), claimTake},
-		{"a chart claimed by this controller is managed", makeHelmChart(withAnnotation(AnnotationManagedBy, "helm-controller")), claimOwned},
-		{"a chart claimed by another controller is ignored", makeHelmChart(withAnnotation(AnnotationManagedBy, "other")), claimIgnore},
-		{"an unmanaged chart is ignored even when claimed", makeHelmChart(withAnnotation(AnnotationManagedBy, "helm-controller"), withAnnotation(AnnotationUnmanaged, "")), claimIgnore},
-		{"a chart with neither chart nor chartContent is ignored", makeHelmChart(func(hc *helmChart) { hc.Spec.ChartContent = "" }), claimIgnore},
-		{"a repository chart is claimed", makeHelmChart(func(hc *helmChart) { hc.Spec.ChartContent, hc.Spec.Chart = "", "stable/x" }), claimTake},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, claimFor(tt.hc, "helm-controller"))
-		})
-	}
-}
-
 func makeRelease(status release.Status, hash string) *release.Release {
-	return &release.Release{Info: &release.Info{Status: status}, Labels: map[string]string{labelConfigHash: hash}}
+	return &release.Release{Info: &release.Info{Status: status}, Labels: map[string]string{helmchart.LabelConfigHash: hash}}
 }
 
 func TestDecideRelease(t *testing.T) {
@@ -198,11 +161,11 @@ func TestDecideRelease(t *testing.T) {
 		{"no release is installed", nil, "", actionInstall},
 		{"a deployed release with the same hash is left alone", makeRelease(release.StatusDeployed, "h"), "", actionNone},
 		{"a deployed release with another hash is upgraded", makeRelease(release.StatusDeployed, "old"), "", actionUpgrade},
-		{"an interrupted upgrade is upgraded again", makeRelease(release.StatusPendingUpgrade, "h"), failurePolicyAbort, actionUpgrade},
+		{"an interrupted upgrade is upgraded again", makeRelease(release.StatusPendingUpgrade, "h"), helmchart.FailurePolicyAbort, actionUpgrade},
 		{"a failed release is reinstalled by default", makeRelease(release.StatusFailed, "h"), "", actionReinstall},
-		{"a failed release is reinstalled with policy reinstall", makeRelease(release.StatusFailed, "h"), failurePolicyReinstall, actionReinstall},
-		{"a failed release is upgraded with policy retry", makeRelease(release.StatusFailed, "h"), failurePolicyRetry, actionUpgrade},
-		{"a failed release waits with policy abort", makeRelease(release.StatusFailed, "h"), failurePolicyAbort, actionAbort},
+		{"a failed release is reinstalled with policy reinstall", makeRelease(release.StatusFailed, "h"), helmchart.FailurePolicyReinstall, actionReinstall},
+		{"a failed release is upgraded with policy retry", makeRelease(release.StatusFailed, "h"), helmchart.FailurePolicyRetry, actionUpgrade},
+		{"a failed release waits with policy abort", makeRelease(release.StatusFailed, "h"), helmchart.FailurePolicyAbort, actionAbort},
 		{"an interrupted install follows the policy", makeRelease(release.StatusPendingInstall, "h"), "", actionReinstall},
 	}
 	for _, tt := range tests {
