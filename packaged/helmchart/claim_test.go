@@ -44,4 +44,3 @@ func TestClaimFor(t *testing.T) {
 		})
 	}
 }
-
