@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"helm.sh/helm/v3/pkg/strvals"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // valuesLayers are the user-supplied values of one HelmChart, lowest precedence first
@@ -113,33 +114,14 @@ func copyValue(v any) any {
 	return v
 }
 
-// applySet applies one spec.set entry to dest the way K3s's job passes it to helm
-// (klipper-helm's entry script): an integer, or true, false or null (case-insensitive), with --set (typed);
-// anything else with --set-string, unescaped commas escaped so that a value is never
-// split into several keys.
+// applySet applies one spec.set entry to dest as K3s's job passes it to helm
+// (helmchart.SetArgFor).
 func applySet(dest map[string]any, key string, v intstr.IntOrString) error {
-	if v.Type == intstr.Int {
-		return strvals.ParseInto(fmt.Sprintf("%s=%d", key, v.IntVal), dest)
+	arg := helmchart.SetArgFor(key, v)
+	if arg.Typed {
+		return strvals.ParseInto(arg.KeyValue, dest)
 	}
-	switch strings.ToLower(v.StrVal) {
-	case "true", "false", "null":
-		return strvals.ParseInto(key+"="+strings.ToLower(v.StrVal), dest)
-	}
-	return strvals.ParseIntoString(key+"="+escapeCommas(v.StrVal), dest)
-}
-
-// escapeCommas puts a backslash before every comma that has none.
-func escapeCommas(s string) string {
-	var b strings.Builder
-	prev := rune(0)
-	for _, r := range s {
-		if r == ',' && prev != '\\' {
-			b.WriteRune('\\')
-		}
-		b.WriteRune(r)
-		prev = r
-	}
-	return b.String()
+	return strvals.ParseIntoString(arg.KeyValue, dest)
 }
 
 // configHash identifies what a release was installed from: the chart (chartID: the

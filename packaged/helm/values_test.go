@@ -119,20 +119,6 @@ func TestMergedValuesSitAboveChartDefaults(t *testing.T) {
 	require.Equal(t, map[string]any{"deployment": map[string]any{"replicas": float64(2)}, "keep": "x"}, got)
 }
 
-func TestEscapeCommas(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"no comma is unchanged", "abc", "abc"},
-		{"a comma is escaped", "a,b", `a\,b`},
-		{"an escaped comma stays as it is", `a\,b`, `a\,b`},
-		{"adjacent commas are each escaped", "a,,b", `a\,\,b`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, escapeCommas(tt.in))
-		})
-	}
-}
-
 func TestConfigHash(t *testing.T) {
 	a, err := configHash("chart", map[string]any{"x": 1, "y": map[string]any{"z": 2}}, "ns")
 	require.NoError(t, err)
