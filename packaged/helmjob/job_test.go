@@ -177,7 +177,7 @@ func TestValuesSecretAndFiles(t *testing.T) {
 		hc.Spec.ValuesSecrets = []helmchart.ValuesSecret{
 			{Name: "one", Keys: []string{"k1", "k2"}},
 			{Name: "chart-values-traefik", Keys: []string{"x"}}, // K3s's own: ignored
-			{Name: "nokeys"},                                    // no keys: ignored
+			{Name: "nokeys"}, // no keys: ignored
 			{Name: "two", Keys: []string{"k"}, IgnoreUpdates: true},
 		}
 	})
