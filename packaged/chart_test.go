@@ -13,7 +13,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,10 +51,10 @@ func TestChartArchiveIsDeterministicAndHelmShaped(t *testing.T) {
 		"charts/demo/templates/_h.tpl": {Data: []byte("{{/* h */}}\n")},
 		"charts/other/Chart.yaml":      {Data: []byte("name: other\n")},
 	}
-	first, err := helm.Archive(fsys, "charts/demo")
+	first, err := helmchart.Archive(fsys, "charts/demo")
 	require.NoError(t, err)
 	fsys["charts/demo/Chart.yaml"].ModTime = timeNow().Add(1e9)
-	second, err := helm.Archive(fsys, "charts/demo")
+	second, err := helmchart.Archive(fsys, "charts/demo")
 	require.NoError(t, err)
 	assert.Equal(t, first, second, "bytes depend on the sources only")
 	assert.Equal(t, []string{"demo/Chart.yaml", "demo/templates/_h.tpl", "demo/templates/a.yaml"}, archiveNames(t, first))

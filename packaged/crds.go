@@ -6,7 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/k3snet/k3snet/internal/crdinstall"
-	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 const (
@@ -29,7 +29,7 @@ func (a *applier) installCRDs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	helmCRDs, err := helm.CRDs()
+	helmCRDs, err := helmchart.CRDs()
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/k3snet/k3snet/packaged"
+	"github.com/k3snet/k3snet/packaged/helm"
 )
 
 // Example wires the packaged components as a K3s server does at start: stage the packaged
@@ -115,7 +116,7 @@ func ExampleStage() {
 
 // Images lists every image the packaged manifests run, for an air-gap image tarball.
 func ExampleImages() {
-	images, err := packaged.Images()
+	images, err := packaged.Images(helm.RenderInline)
 	if err != nil {
 		fmt.Println(err)
 		return

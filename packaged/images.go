@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/k3snet/k3snet/packaged/helm"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
+
+// RenderChart renders the inline chart of a HelmChart object with its own values and returns
+// the rendered files by name (helm.RenderInline); a chart that is not inline renders nothing.
+type RenderChart func(helmChart *unstructured.Unstructured) (map[string]string, error)
 
 // Image is one container image a packaged manifest runs.
 type Image struct {
@@ -25,10 +27,13 @@ type Image struct {
 
 // Images returns the images of the packaged manifests with no system default registry: the
 // containers of every pod template in the manifests, and of every inline chart a HelmChart in
-// them installs, rendered with that HelmChart's values as the helm controller would. An
-// air-gap image tarball built from this list carries exactly the images the manifests ask
-// for. The result is sorted by manifest, container and reference, without duplicates.
-func Images() ([]Image, error) {
+// them installs, rendered by render with that HelmChart's values as the helm controller
+// would. An air-gap image tarball built from this list carries exactly the images the
+// manifests ask for. The result is sorted by manifest, container and reference, without
+// duplicates. Rendering takes Helm, which package packaged does not link, so that a process
+// that only deploys manifests (and runs HelmCharts in K3s's jobs) stays small: the air-gap
+// build passes helm.RenderInline.
+func Images(render RenderChart) ([]Image, error) {
 	files, err := renderManifests(Vars{}, nil)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,7 @@ func Images() ([]Image, error) {
 		}
 		manifest := strings.TrimSuffix(path.Base(f.name), path.Ext(f.name))
 		for _, obj := range objs {
-			imgs, err := objectImages(obj)
+			imgs, err := objectImages(obj, render)
 			if err != nil {
 				return nil, fmt.Errorf("packaged manifest %s: %w", f.name, err)
 			}
@@ -59,9 +64,9 @@ func Images() ([]Image, error) {
 
 // objectImages returns the container images obj runs: those of its pod template, or, for a
 // HelmChart with inline chart content, those of the objects the chart renders.
-func objectImages(obj *unstructured.Unstructured) ([]Image, error) {
+func objectImages(obj *unstructured.Unstructured, render RenderChart) ([]Image, error) {
 	if obj.GetKind() == "HelmChart" && strings.HasPrefix(obj.GetAPIVersion(), "helm.cattle.io/") {
-		return helmChartImages(obj)
+		return helmChartImages(obj, render)
 	}
 	return podTemplateImages(obj), nil
 }
@@ -107,8 +112,8 @@ func podTemplateImages(obj *unstructured.Unstructured) []Image {
 // helmChartImages renders the inline chart of a HelmChart with its own values (valuesContent,
 // values, set; no HelmChartConfig) and returns the images of the rendered workloads. A chart
 // that is not inline is fetched at install time, and its images are not packaged.
-func helmChartImages(obj *unstructured.Unstructured) ([]Image, error) {
-	rendered, err := helm.RenderInline(obj)
+func helmChartImages(obj *unstructured.Unstructured, render RenderChart) ([]Image, error) {
+	rendered, err := render(obj)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/k3snet/k3snet/packaged/helm"
 )
 
 func TestImages(t *testing.T) {
-	got, err := Images()
+	got, err := Images(helm.RenderInline)
 	require.NoError(t, err)
 	want := []Image{
 		{Manifest: "coredns", Container: "coredns", Ref: "rancher/mirrored-coredns-coredns:1.12.3"},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/k3snet/k3snet/internal/testcluster"
 	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // restartWorkload is a manifests directory as a K3s server with add-ons of its own has it:
@@ -39,7 +40,7 @@ type restartWorkload struct {
 // greeting, as chartContent (base64 of the .tgz).
 func benchChartContent(tb testing.TB) string {
 	tb.Helper()
-	content, err := helm.ChartContent(fstest.MapFS{
+	content, err := helmchart.ChartContent(fstest.MapFS{
 		"bench/Chart.yaml":              {Data: []byte("apiVersion: v2\nname: bench\nversion: 1.0.0\n")},
 		"bench/values.yaml":             {Data: []byte("greeting: hello\n")},
 		"bench/templates/greeting.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}'}\ndata: {greeting: '{{ .Values.greeting }}'}\n")},

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 
 	"k8s.io/klog/v2"
 )
@@ -89,7 +89,7 @@ func renderManifests(vars Vars, skips map[string]bool) ([]stagedFile, error) {
 			if !bytes.Contains(data, []byte(key)) {
 				continue
 			}
-			content, err := helm.ChartContent(chartsFS, chartDir)
+			content, err := helmchart.ChartContent(chartsFS, chartDir)
 			if err != nil {
 				return nil, err
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +19,7 @@ import (
 // "<Kind>/<name>".
 func renderTraefik(t *testing.T, valuesContent string) (map[string]*unstructured.Unstructured, error) {
 	t.Helper()
-	content, err := helm.ChartContent(chartsFS, "charts/traefik")
+	content, err := helmchart.ChartContent(chartsFS, "charts/traefik")
 	require.NoError(t, err)
 	files, err := helm.RenderInline(&unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",

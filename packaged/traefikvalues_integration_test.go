@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,7 +56,7 @@ func TestEmbeddedTraefikChartWarnsAboutUnsupportedValues(t *testing.T) {
 	ns := c.Namespace(t)
 	ctrl, _ := newHelmForTest(t, c) // its Start installs the HelmChart and HelmChartConfig CRDs
 	require.NoError(t, ctrl.Start(ctx, nil))
-	content, err := helm.ChartContent(chartsFS, "charts/traefik")
+	content, err := helmchart.ChartContent(chartsFS, "charts/traefik")
 	require.NoError(t, err)
 
 	// k3snet's chart as the packaged traefik.yaml installs it, released in a namespace of

@@ -7,15 +7,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/k3snet/k3snet/internal/gobuild"
 )
 
 // TestNodeBuildLinksNeitherHelmNorKustomize keeps the node build small: its packages must
 // not include the Helm, kustomize or ORAS libraries the cluster-wide controllers need, which
 // would put their code (most of the full binary) into every node's resident memory.
 func TestNodeBuildLinksNeitherHelmNorKustomize(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-tags", "k3snet_node", ".").Output()
+	deps, err := gobuild.Deps("k3snet_node")
 	require.NoError(t, err)
-	deps := strings.Fields(string(out))
 	require.Contains(t, deps, "github.com/k3snet/k3snet/netpol")
 	for _, dep := range deps {
 		for _, heavy := range []string{"helm.sh/", "sigs.k8s.io/kustomize/", "oras.land/", "github.com/k3snet/k3snet/packaged"} {

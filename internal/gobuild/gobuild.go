@@ -3,6 +3,7 @@
 package gobuild
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -33,4 +34,18 @@ func Tags(extra ...string) string {
 // relative to the command's Dir.
 func Command(out, pkg string, tags ...string) *exec.Cmd {
 	return exec.Command("go", "build", "-tags", Tags(tags...), "-o", out, pkg)
+}
+
+// Deps lists the packages the package in the working directory links, itself included, as
+// `go list -deps` does with the given build tags (none: the default build).
+func Deps(tags ...string) ([]string, error) {
+	args := []string{"list", "-deps"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.Command("go", append(args, ".")...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -deps: %w", err)
+	}
+	return strings.Fields(string(out)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/k3snet/k3snet/packaged"
+	"github.com/k3snet/k3snet/packaged/helm"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -119,7 +120,7 @@ func airgapImages(p Programs, host hostPaths) ([]Image, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	pkgImages, err := packaged.Images()
+	pkgImages, err := packaged.Images(helm.RenderInline)
 	if err != nil {
 		return nil, fmt.Errorf("listing the packaged images: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/k3snet/k3snet/packaged"
+	"github.com/k3snet/k3snet/packaged/helm"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -42,7 +43,7 @@ func TestAirgapImagesAreTheImagesTheCodeRuns(t *testing.T) {
 	require.NoError(t, err)
 
 	want := []string{PauseImage, servicelb.DefaultImage, TestServerImage}
-	pkg, err := packaged.Images()
+	pkg, err := packaged.Images(helm.RenderInline)
 	require.NoError(t, err)
 	for _, img := range pkg {
 		want = append(want, img.Ref)

@@ -16,6 +16,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // archiveHost serves tinyChart at /x-0.1.0.tgz and counts requests carrying credentials.
@@ -177,7 +179,7 @@ func paddedChart(t *testing.T, n int) []byte {
 	pad := make([]byte, n)
 	_, err := rand.Read(pad)
 	require.NoError(t, err)
-	data, err := Archive(fstest.MapFS{
+	data, err := helmchart.Archive(fstest.MapFS{
 		"x/Chart.yaml": {Data: []byte("apiVersion: v2\nname: x\nversion: 0.1.0\n")},
 		"x/files/pad":  {Data: pad},
 	}, "x")

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/k3snet/k3snet/internal/testcluster"
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // tinyChart packs chart x at version 0.1.0: one ConfigMap <release>-x whose data are the
@@ -47,7 +48,7 @@ func tinyChart(t *testing.T) []byte {
 		"x/templates/configmap.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-x\n" +
 			"data:\n  greeting: {{ .Values.greeting | quote }}\n  ignored: {{ .Values.ignored | quote }}\n")},
 	}
-	data, err := Archive(fsys, "x")
+	data, err := helmchart.Archive(fsys, "x")
 	require.NoError(t, err)
 	return data
 }

@@ -1,7 +1,6 @@
 package helmjob
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/k3snet/k3snet/internal/gobuild"
 	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
@@ -361,13 +361,9 @@ func TestProxyEnv(t *testing.T) {
 
 // The point of running Helm in jobs is that the controller's process links no Helm.
 func TestLinksNoHelm(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not on PATH")
-	}
-	deps, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	deps, err := gobuild.Deps()
 	require.NoError(t, err)
-	for _, dep := range strings.Fields(string(deps)) {
+	for _, dep := range deps {
 		require.False(t, strings.HasPrefix(dep, "helm.sh/"), "helmjob imports %s", dep)
 	}
 }

@@ -1,4 +1,4 @@
-package helm
+package helmchart
 
 import (
 	"archive/tar"
