@@ -22,14 +22,14 @@ func (c *Controller) fetchAuth(ctx context.Context, hc *helmchart.HelmChart, src
 		insecureSkipTLSVerify: hc.Spec.InsecureSkipTLSVerify,
 		plainHTTP:             hc.Spec.PlainHTTP,
 	}
-	if name := refName(hc.Spec.RepoCAConfigMap); name != "" {
+	if name := helmchart.RefName(hc.Spec.RepoCAConfigMap); name != "" {
 		cm, err := c.client.CoreV1().ConfigMaps(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return a, fmt.Errorf("reading repoCAConfigMap %s/%s: %w", hc.Namespace, name, err)
 		}
 		a.caPEM = appendCABundle(a.caPEM, cm.Data)
 	}
-	if name := refName(hc.Spec.AuthSecret); name != "" {
+	if name := helmchart.RefName(hc.Spec.AuthSecret); name != "" {
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return a, fmt.Errorf("reading authSecret %s/%s: %w", hc.Namespace, name, err)
@@ -49,7 +49,7 @@ func (c *Controller) fetchAuth(ctx context.Context, hc *helmchart.HelmChart, src
 // registryAuth returns the credentials dockerRegistrySecret holds for src's registry, or
 // none.
 func (c *Controller) registryAuth(ctx context.Context, hc *helmchart.HelmChart, src chartSource) (user, pass string, err error) {
-	name := refName(hc.Spec.DockerRegistrySecret)
+	name := helmchart.RefName(hc.Spec.DockerRegistrySecret)
 	if name == "" {
 		return "", "", nil
 	}

@@ -102,7 +102,7 @@ type Controller struct {
 	charts, configs             cache.GenericLister
 	chartsSynced, configsSynced cache.InformerSynced
 	// chartIndex and configIndex map a Secret's "<namespace>/<name>" to the HelmCharts
-	// and HelmChartConfigs that read it (index secretRefIndex).
+	// and HelmChartConfigs that read it (index helmchart.SecretRefIndex).
 	chartIndex, configIndex cache.Indexer
 	// secretsSynced reports the Secret metadata cache synced.
 	secretsSynced cache.InformerSynced
@@ -198,10 +198,10 @@ func (c *Controller) startInformers(ctx context.Context, factory informers.Share
 	chartInf := dynFactory.ForResource(HelmChartResource())
 	configInf := dynFactory.ForResource(HelmChartConfigResource())
 	// Indexes go in before the informers start: AddIndexers fails on a running informer.
-	if err := chartInf.Informer().AddIndexers(cache.Indexers{secretRefIndex: chartSecretRefs}); err != nil {
+	if err := chartInf.Informer().AddIndexers(cache.Indexers{helmchart.SecretRefIndex: helmchart.ChartSecretRefs}); err != nil {
 		return fmt.Errorf("packaged: indexing HelmCharts by Secret: %w", err)
 	}
-	if err := configInf.Informer().AddIndexers(cache.Indexers{secretRefIndex: configSecretRefs}); err != nil {
+	if err := configInf.Informer().AddIndexers(cache.Indexers{helmchart.SecretRefIndex: helmchart.ConfigSecretRefs}); err != nil {
 		return fmt.Errorf("packaged: indexing HelmChartConfigs by Secret: %w", err)
 	}
 	c.charts, c.chartsSynced, c.chartIndex = chartInf.Lister(), chartInf.Informer().HasSynced, chartInf.Informer().GetIndexer()
@@ -376,11 +376,6 @@ func (c *Controller) reconcileRelease(ctx context.Context, u *unstructured.Unstr
 	}
 	act := decideRelease(last, want.hash, want.policy)
 	logger.V(2).Info("Reconciling release", "action", act.String(), "hash", want.hash, "source", want.source.String())
-	if act == actionUpgrade && last.Info.Status.IsPending() {
-		if err := rel.markFailed(last); err != nil {
-			return err
-		}
-	}
 	if len(want.unsupported) > 0 && (act == actionInstall || act == actionUpgrade || act == actionReinstall) {
 		// Said once per new set of values, before the operation, so it is seen even when
 		// the operation then fails.
@@ -395,18 +390,13 @@ func (c *Controller) reconcileRelease(ctx context.Context, u *unstructured.Unstr
 		msg := fmt.Sprintf("release %s/%s is %s and the failure policy is abort: waiting for an operator", rel.ns, rel.name, last.Info.Status)
 		return c.fail(ctx, u, ReasonChartFailed, msg, nil)
 	case actionInstall:
-		err = rel.install(ctx, hc, want.chart, want.values, want.hash)
 		reason, message = ReasonChartInstalled, "Installed release %s/%s from %s"
 	case actionUpgrade:
-		err = rel.upgrade(ctx, hc, want.chart, want.values, want.hash)
 		reason, message = ReasonChartUpgraded, "Upgraded release %s/%s from %s"
 	case actionReinstall:
-		err = rel.uninstall()
-		if err == nil {
-			err = rel.install(ctx, hc, want.chart, want.values, want.hash)
-		}
 		reason, message = ReasonChartReinstalled, "Reinstalled release %s/%s from %s"
 	}
+	err = rel.apply(ctx, act, last, hc, want.chart, want.values, want.hash)
 	if err != nil {
 		return c.fail(ctx, u, ReasonChartFailed, err.Error(), err)
 	}

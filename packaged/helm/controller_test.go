@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // indexedObject builds a HelmChart or HelmChartConfig reading values Secrets refs.
@@ -39,8 +41,8 @@ func drain(q workqueue.TypedRateLimitingInterface[cache.ObjectName]) []string {
 }
 
 func TestHandleSecretQueuesTheChartsThatReadIt(t *testing.T) {
-	charts := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{secretRefIndex: chartSecretRefs})
-	configs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{secretRefIndex: configSecretRefs})
+	charts := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{helmchart.SecretRefIndex: helmchart.ChartSecretRefs})
+	configs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{helmchart.SecretRefIndex: helmchart.ConfigSecretRefs})
 	for _, o := range []*unstructured.Unstructured{
 		indexedObject("HelmChart", "ns", "reads", valuesRef("vals", false)),
 		indexedObject("HelmChart", "ns", "ignores", valuesRef("vals", true)),

@@ -3,6 +3,7 @@ package helm
 import (
 	"fmt"
 
+	"github.com/k3snet/k3snet/packaged/helmchart"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -56,7 +57,7 @@ func isResync(oldObj, newObj any) bool {
 	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
 }
 
-// handleSecret queues the HelmCharts that read the Secret (index secretRefIndex): the
+// handleSecret queues the HelmCharts that read the Secret (index helmchart.SecretRefIndex): the
 // charts naming it and the charts whose HelmChartConfig names it.
 func (c *Controller) handleSecret(obj any) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
@@ -65,7 +66,7 @@ func (c *Controller) handleSecret(obj any) {
 		return
 	}
 	for _, idx := range []cache.Indexer{c.chartIndex, c.configIndex} {
-		objs, err := idx.ByIndex(secretRefIndex, key)
+		objs, err := idx.ByIndex(helmchart.SecretRefIndex, key)
 		if err != nil {
 			utilruntime.HandleError(err)
 			continue

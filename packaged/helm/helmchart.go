@@ -2,7 +2,6 @@ package helm
 
 import (
 	"helm.sh/helm/v3/pkg/release"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/k3snet/k3snet/packaged/helmchart"
 )
@@ -21,39 +20,7 @@ const (
 	ConditionFailed = helmchart.ConditionFailed
 	// helmReleaseSecretType is the type of the Secrets Helm keeps release records in.
 	helmReleaseSecretType = "helm.sh/release.v1"
-	// secretRefIndex indexes HelmCharts and HelmChartConfigs by the Secrets they read.
-	secretRefIndex = "secretRef"
 )
-
-// chartSecretRefs is the secretRefIndex function of HelmCharts: the "<namespace>/<name>"
-// of each Secret whose change re-syncs the chart (secretRefKeys). An index function must
-// not fail (the indexer panics), and a chart that cannot be decoded reads no Secret.
-func chartSecretRefs(obj any) ([]string, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil, nil
-	}
-	hc := &helmchart.HelmChart{}
-	if err := helmchart.Decode(u, hc); err != nil {
-		return nil, nil
-	}
-	return secretRefKeys(hc.Namespace, hc.Name, hc.Spec.ValuesSecrets,
-		refName(hc.Spec.AuthSecret), refName(hc.Spec.DockerRegistrySecret)), nil
-}
-
-// configSecretRefs is the secretRefIndex function of HelmChartConfigs: the values Secrets
-// of a config re-sync the chart of the same name.
-func configSecretRefs(obj any) ([]string, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil, nil
-	}
-	cfg := &helmchart.HelmChartConfig{}
-	if err := helmchart.Decode(u, cfg); err != nil {
-		return nil, nil
-	}
-	return secretRefKeys(u.GetNamespace(), u.GetName(), cfg.Spec.ValuesSecrets), nil
-}
 
 // releaseAction is what to do with a chart's Helm release.
 type releaseAction int

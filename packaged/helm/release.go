@@ -162,6 +162,14 @@ func (r *helmRelease) last() (*release.Release, error) {
 	return newest, nil
 }
 
+// revision is the revision of rel, the newest release, 0 when there is none.
+func revision(rel *release.Release) int {
+	if rel == nil {
+		return 0
+	}
+	return rel.Version
+}
+
 // markFailed sets a pending release to failed, as K3s's job does with `helm set-status`
 // (klipper-helm's entry script): a pending record left by an interrupted operation blocks every later one.
 func (r *helmRelease) markFailed(rel *release.Release) error {
@@ -170,6 +178,29 @@ func (r *helmRelease) markFailed(rel *release.Release) error {
 		return fmt.Errorf("marking release %s/%s failed: %w", r.ns, r.name, err)
 	}
 	return nil
+}
+
+// apply runs act, an install, upgrade or reinstall that decideRelease picked for last,
+// the newest release. A pending release is marked failed before its upgrade, as Helm
+// refuses to upgrade one.
+func (r *helmRelease) apply(ctx context.Context, act releaseAction, last *release.Release, hc *helmchart.HelmChart, ch *chart.Chart, vals map[string]any, hash string) error {
+	switch act {
+	case actionInstall:
+		return r.install(ctx, hc, ch, vals, hash)
+	case actionUpgrade:
+		if last != nil && last.Info != nil && last.Info.Status.IsPending() {
+			if err := r.markFailed(last); err != nil {
+				return err
+			}
+		}
+		return r.upgrade(ctx, hc, ch, vals, hash)
+	case actionReinstall:
+		if err := r.uninstall(); err != nil {
+			return err
+		}
+		return r.install(ctx, hc, ch, vals, hash)
+	}
+	return fmt.Errorf("release %s/%s: nothing to apply for action %s", r.ns, r.name, act)
 }
 
 // install installs ch with vals, recording hash on the release.

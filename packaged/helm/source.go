@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
@@ -150,29 +148,6 @@ func urlSource(chart, version string) (chartSource, error) {
 	return chartSource{}, fmt.Errorf("%w: chart %q: only http, https and oci URLs are supported", errUnsupportedChartSource, chart)
 }
 
-// secretRefKeys are the index keys ("<namespace>/<name>") of the Secrets whose change must
-// re-sync a HelmChart or HelmChartConfig named name in ns: its values Secrets, except
-// those with ignoreUpdates (helm-controller: their changes do not redeploy) and those the
-// controller ignores anyway (chart-values-<chart> or no keys, as K3s's values layering), plus the
-// extra Secrets it reads (authSecret, dockerRegistrySecret), so fixed credentials are
-// retried at once. Keys are sorted and unique.
-func secretRefKeys(ns, name string, refs []helmchart.ValuesSecret, extra ...string) []string {
-	var keys []string
-	for _, ref := range refs {
-		if ref.IgnoreUpdates || !helmchart.UsedValuesSecret(name, ref) {
-			continue
-		}
-		keys = append(keys, ns+"/"+ref.Name)
-	}
-	for _, e := range extra {
-		if e != "" {
-			keys = append(keys, ns+"/"+e)
-		}
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
-}
-
 // registryCredentials returns the username and password a .dockerconfigjson document holds
 // for host (HelmChart spec.dockerRegistrySecret), or ok false when it has none. An entry is keyed
 // by the host or by a URL of it; its password comes from username/password or from the
@@ -215,14 +190,6 @@ func registryHost(key string) string {
 	}
 	host, _, _ := strings.Cut(key, "/")
 	return host
-}
-
-// refName is the name a LocalObjectReference field holds, "" when unset.
-func refName(ref *corev1.LocalObjectReference) string {
-	if ref == nil {
-		return ""
-	}
-	return ref.Name
 }
 
 // appendCABundle appends the values of a repoCAConfigMap to bundle in key order, as K3s's

@@ -40,20 +40,37 @@ type valuesLayers struct {
 // any other value, lists included, replaced wholesale), then spec.set is applied on top in
 // sorted key order. Inputs are not modified.
 func mergeValues(l valuesLayers) (map[string]any, error) {
-	out := map[string]any{}
-	type doc struct {
-		name string
-		text string
-		m    map[string]any
-	}
-	docs := []doc{{name: "HelmChart valuesContent", text: l.chartValuesContent}, {name: "HelmChart values", m: l.chartValues}}
+	docs := []valuesDoc{{name: "HelmChart valuesContent", text: l.chartValuesContent}, {name: "HelmChart values", m: l.chartValues}}
 	for i, s := range l.chartSecrets {
-		docs = append(docs, doc{name: fmt.Sprintf("HelmChart values secret %d", i), text: s})
+		docs = append(docs, valuesDoc{name: fmt.Sprintf("HelmChart values secret %d", i), text: s})
 	}
-	docs = append(docs, doc{name: "HelmChartConfig valuesContent", text: l.configValuesContent}, doc{name: "HelmChartConfig values", m: l.configValues})
+	docs = append(docs, valuesDoc{name: "HelmChartConfig valuesContent", text: l.configValuesContent}, valuesDoc{name: "HelmChartConfig values", m: l.configValues})
 	for i, s := range l.configSecrets {
-		docs = append(docs, doc{name: fmt.Sprintf("HelmChartConfig values secret %d", i), text: s})
+		docs = append(docs, valuesDoc{name: fmt.Sprintf("HelmChartConfig values secret %d", i), text: s})
 	}
+	keys := make([]string, 0, len(l.set))
+	for k := range l.set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	set := make([]helmchart.SetArg, len(keys))
+	for i, k := range keys {
+		set[i] = helmchart.SetArgFor(k, l.set[k])
+	}
+	return mergeDocs(docs, set)
+}
+
+// valuesDoc is one values layer: a YAML document (text) or structured values (m).
+type valuesDoc struct {
+	name string
+	text string
+	m    map[string]any
+}
+
+// mergeDocs deep-merges docs in order, as Helm merges --values files left to right, then
+// applies set in order, as Helm applies --set and --set-string after every file.
+func mergeDocs(docs []valuesDoc, set []helmchart.SetArg) (map[string]any, error) {
+	out := map[string]any{}
 	for _, d := range docs {
 		m := d.m
 		if d.text != "" {
@@ -63,14 +80,9 @@ func mergeValues(l valuesLayers) (map[string]any, error) {
 		}
 		out = mergeMaps(out, m)
 	}
-	keys := make([]string, 0, len(l.set))
-	for k := range l.set {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if err := applySet(out, k, l.set[k]); err != nil {
-			return nil, fmt.Errorf("applying set %q: %w", k, err)
+	for _, arg := range set {
+		if err := applySet(out, arg); err != nil {
+			return nil, fmt.Errorf("applying set %q (%s): %w", arg.KeyValue, arg.Flag(), err)
 		}
 	}
 	return out, nil
@@ -114,10 +126,8 @@ func copyValue(v any) any {
 	return v
 }
 
-// applySet applies one spec.set entry to dest as K3s's job passes it to helm
-// (helmchart.SetArgFor).
-func applySet(dest map[string]any, key string, v intstr.IntOrString) error {
-	arg := helmchart.SetArgFor(key, v)
+// applySet applies one --set (typed) or --set-string argument to dest, as Helm does.
+func applySet(dest map[string]any, arg helmchart.SetArg) error {
 	if arg.Typed {
 		return strvals.ParseInto(arg.KeyValue, dest)
 	}

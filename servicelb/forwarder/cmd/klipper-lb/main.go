@@ -11,11 +11,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"k8s.io/klog/v2"
 
+	"github.com/k3snet/k3snet/internal/errline"
 	"github.com/k3snet/k3snet/servicelb/forwarder"
 )
 
@@ -35,12 +35,12 @@ func main() {
 func run(ctx context.Context, lookupEnv func(string) (string, bool), stderr io.Writer) int {
 	cfg, err := forwarder.ConfigFromEnv(lookupEnv)
 	if err != nil {
-		fmt.Fprintf(stderr, "klipper-lb: invalid environment: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "klipper-lb: invalid environment: %s\n", errline.Of(err))
 		return exitBadUsage
 	}
 	fwd, err := forwarder.New(cfg, forwarder.Options{})
 	if err != nil {
-		fmt.Fprintf(stderr, "klipper-lb: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "klipper-lb: %s\n", errline.Of(err))
 		return exitBadUsage
 	}
 
@@ -50,18 +50,8 @@ func run(ctx context.Context, lookupEnv func(string) (string, bool), stderr io.W
 	ctx = klog.NewContext(ctx, klog.Background().WithName("klipper-lb"))
 
 	if err := fwd.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "klipper-lb: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "klipper-lb: %s\n", errline.Of(err))
 		return exitFailed
 	}
 	return exitOK
-}
-
-// oneLine joins the lines of a joined error, and of iptables output quoted in one,
-// with "; ", so the container's last log line says it all.
-func oneLine(err error) string {
-	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' })
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.Join(lines, "; ")
 }
