@@ -68,14 +68,10 @@ const (
 )
 
 // HelmChartResource is the HelmChart API.
-func HelmChartResource() schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmcharts"}
-}
+func HelmChartResource() schema.GroupVersionResource { return helmchart.Resource }
 
 // HelmChartConfigResource is the HelmChartConfig API.
-func HelmChartConfigResource() schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmchartconfigs"}
-}
+func HelmChartConfigResource() schema.GroupVersionResource { return helmchart.ConfigResource }
 
 // Controller installs helm.cattle.io/v1 HelmCharts in-process with the Helm SDK, as K3s's
 // helm-controller does with its helm jobs: install, upgrade when the merged values or the chart
@@ -263,13 +259,13 @@ func (c *Controller) syncHelmChart(ctx context.Context, key cache.ObjectName) er
 	case helmchart.ClaimTake:
 		// Claim first and act on the update that follows, so two controllers that race
 		// for the chart see one winner (the patch carries the resourceVersion).
-		return c.patchMetadata(ctx, hc, map[string]string{AnnotationManagedBy: c.opts.ManagedBy}, hc.Finalizers)
+		return helmchart.PatchMetadata(ctx, c.dyn, hc, map[string]string{AnnotationManagedBy: c.opts.ManagedBy}, hc.Finalizers)
 	}
 	if hc.DeletionTimestamp != nil {
 		return c.remove(ctx, u, hc)
 	}
 	if !hc.HasFinalizer() {
-		return c.patchMetadata(ctx, hc, nil, append(slices.Clone(hc.Finalizers), Finalizer))
+		return helmchart.PatchMetadata(ctx, c.dyn, hc, nil, append(slices.Clone(hc.Finalizers), Finalizer))
 	}
 	if v := hc.Spec.HelmVersion; v != "" && v != "v3" {
 		return c.fail(ctx, u, ReasonUnsupportedVersion, fmt.Sprintf("Unsupported version %q", v), nil)
@@ -424,5 +420,5 @@ func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, h
 	klog.FromContext(ctx).Info("Uninstalled release", "namespace", rel.ns, "release", rel.name)
 	c.recorder.Eventf(u, corev1.EventTypeNormal, ReasonChartUninstalled, "Uninstalled release %s/%s", rel.ns, rel.name)
 	rest := slices.DeleteFunc(slices.Clone(hc.Finalizers), func(f string) bool { return f == Finalizer })
-	return c.patchMetadata(ctx, hc, nil, rest)
+	return helmchart.PatchMetadata(ctx, c.dyn, hc, nil, rest)
 }

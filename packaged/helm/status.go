@@ -2,18 +2,13 @@ package helm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
-
-	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // fail records a failure: condition Failed True, a log line, and a Warning Event with the
@@ -73,25 +68,4 @@ func equalCondition(a, b map[string]any) bool {
 		}
 	}
 	return true
-}
-
-// patchMetadata merges annotations into hc's and sets its finalizers, guarded by its
-// resourceVersion so a concurrent change wins and the informer requeues the chart.
-func (c *Controller) patchMetadata(ctx context.Context, hc *helmchart.HelmChart, annotations map[string]string, finalizers []string) error {
-	meta := map[string]any{"resourceVersion": hc.ResourceVersion, "finalizers": finalizers}
-	if annotations != nil {
-		meta["annotations"] = annotations
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": meta})
-	if err != nil {
-		return fmt.Errorf("encoding HelmChart %s/%s patch: %w", hc.Namespace, hc.Name, err)
-	}
-	_, err = c.dyn.Resource(HelmChartResource()).Namespace(hc.Namespace).Patch(ctx, hc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		return nil // the informer delivers the newer object (or the deletion)
-	}
-	if err != nil {
-		return fmt.Errorf("patching HelmChart %s/%s metadata: %w", hc.Namespace, hc.Name, err)
-	}
-	return nil
 }

@@ -36,8 +36,8 @@ const (
 	hashPrefix = "SHA256="
 )
 
-// Options shape the jobs of every chart.
-type Options struct {
+// JobOptions shape the jobs of every chart.
+type JobOptions struct {
 	// Image runs a chart's jobs when the chart sets no spec.jobImage. Default
 	// DefaultJobImage; K3s's --system-default-registry prefix is the caller's to add.
 	Image string
@@ -84,7 +84,7 @@ type Objects struct {
 // Build returns a chart's objects. Its errors are the chart's own (a values document
 // that cannot be encoded, too many values files, a bootstrap chart without an API server
 // port): the controller reports them on the HelmChart.
-func Build(in Inputs, opts Options) (*Objects, error) {
+func Build(in Inputs, opts JobOptions) (*Objects, error) {
 	hc := in.Chart
 	if opts.Image == "" {
 		opts.Image = DefaultJobImage
@@ -162,7 +162,7 @@ func Build(in Inputs, opts Options) (*Objects, error) {
 }
 
 // podTemplate is the job's pod before its hash: what klipper-helm needs to run the chart.
-func podTemplate(in Inputs, opts Options, projection []corev1.VolumeProjection, labels map[string]string) corev1.PodTemplateSpec {
+func podTemplate(in Inputs, opts JobOptions, projection []corev1.VolumeProjection, labels map[string]string) corev1.PodTemplateSpec {
 	hc := in.Chart
 	image := opts.Image
 	if hc.Spec.JobImage != "" {

@@ -1,12 +1,14 @@
 package helmjob
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -27,7 +29,7 @@ func traefikChart(tweaks ...func(*helmchart.HelmChart)) *helmchart.HelmChart {
 
 func build(t *testing.T, in Inputs) *Objects {
 	t.Helper()
-	out, err := Build(in, Options{APIServerPort: 6443})
+	out, err := Build(in, JobOptions{APIServerPort: 6443})
 	require.NoError(t, err)
 	return out
 }
@@ -228,10 +230,10 @@ func TestTooManyValuesFilesIsTheChartsError(t *testing.T) {
 	hc := traefikChart(func(hc *helmchart.HelmChart) {
 		hc.Spec.ValuesSecrets = []helmchart.ValuesSecret{{Name: "big", Keys: keys}}
 	})
-	_, err := Build(Inputs{Chart: hc}, Options{})
+	_, err := Build(Inputs{Chart: hc}, JobOptions{})
 	require.ErrorContains(t, err, "more than 998 keys")
 	hc.Spec.ValuesSecrets[0].Keys = keys[:998]
-	_, err = Build(Inputs{Chart: hc}, Options{})
+	_, err = Build(Inputs{Chart: hc}, JobOptions{})
 	require.NoError(t, err, "998 keys are numbered 002 to 999")
 }
 
@@ -281,7 +283,7 @@ func TestBootstrapChartRunsOnAServerInTheHostNetwork(t *testing.T) {
 	assert.Equal(t, "6443", env["KUBERNETES_SERVICE_PORT"])
 	assert.Equal(t, "true", env["BOOTSTRAP"])
 
-	_, err := Build(Inputs{Chart: hc}, Options{})
+	_, err := Build(Inputs{Chart: hc}, JobOptions{})
 	require.ErrorContains(t, err, "no API server port")
 }
 
@@ -298,7 +300,7 @@ func TestSecurityContextsAndImageFromTheChart(t *testing.T) {
 	assert.Equal(t, "registry.local/helm:1", pod.Containers[0].Image)
 	assert.EqualValues(t, 4, *out.Job.Spec.BackoffLimit)
 
-	other, err := Build(Inputs{Chart: traefikChart()}, Options{Image: "mirror.local/rancher/klipper-helm:x", ClusterRole: "helm-jobs"})
+	other, err := Build(Inputs{Chart: traefikChart()}, JobOptions{Image: "mirror.local/rancher/klipper-helm:x", ClusterRole: "helm-jobs"})
 	require.NoError(t, err)
 	assert.Equal(t, "mirror.local/rancher/klipper-helm:x", other.Job.Spec.Template.Spec.Containers[0].Image)
 	assert.Equal(t, "helm-jobs", other.ClusterRoleBinding.RoleRef.Name)
@@ -354,7 +356,7 @@ func TestFlattenKeepsBoundaries(t *testing.T) {
 func TestProxyEnv(t *testing.T) {
 	got := ProxyEnv([]string{"PATH=/bin", "HTTPS_PROXY=http://p:3128", "no_proxy=.svc", "ALL_PROXY=socks5://p", "http_proxy", "HOME=/root"})
 	assert.Equal(t, []corev1.EnvVar{{Name: "ALL_PROXY", Value: "socks5://p"}, {Name: "HTTPS_PROXY", Value: "http://p:3128"}, {Name: "no_proxy", Value: ".svc"}}, got)
-	out, err := Build(Inputs{Chart: traefikChart()}, Options{ProxyEnv: got})
+	out, err := Build(Inputs{Chart: traefikChart()}, JobOptions{ProxyEnv: got})
 	require.NoError(t, err)
 	assert.Equal(t, "http://p:3128", envOf(out.Job.Spec.Template.Spec.Containers[0])["HTTPS_PROXY"])
 }
@@ -366,4 +368,22 @@ func TestLinksNoHelm(t *testing.T) {
 	for _, dep := range deps {
 		require.False(t, strings.HasPrefix(dep, "helm.sh/"), "helmjob imports %s", dep)
 	}
+}
+
+func TestStatusFor(t *testing.T) {
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "helm-install-x"}}
+	created := helmchart.HelmChartCondition{Type: "JobCreated", Status: "True", Reason: "JobCreated", Message: "Job created"}
+	assert.Equal(t, helmchart.HelmChartStatus{JobName: "helm-install-x", Conditions: []helmchart.HelmChartCondition{
+		created, {Type: "Failed", Status: "False"}}}, statusFor(job))
+	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}
+	assert.Equal(t, helmchart.HelmChartCondition{Type: "Failed", Status: "True", Reason: "JobFailed", Message: "Job failed"},
+		statusFor(job).Conditions[1])
+}
+
+func TestMergeConditionsKeepsOtherTypesInPlace(t *testing.T) {
+	have := []helmchart.HelmChartCondition{{Type: "Failed", Status: "True"}, {Type: "Other", Status: "True"}}
+	got := mergeConditions(have, helmchart.HelmChartCondition{Type: "JobCreated", Status: "True"}, helmchart.HelmChartCondition{Type: "Failed", Status: "False"})
+	assert.Equal(t, []helmchart.HelmChartCondition{{Type: "Failed", Status: "False"}, {Type: "Other", Status: "True"}, {Type: "JobCreated", Status: "True"}}, got)
+	assert.True(t, equalStatus(helmchart.HelmChartStatus{Conditions: got}, helmchart.HelmChartStatus{Conditions: slices.Clone(got)}))
+	assert.False(t, equalStatus(helmchart.HelmChartStatus{Conditions: got}, helmchart.HelmChartStatus{Conditions: have}))
 }
