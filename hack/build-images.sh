@@ -2,7 +2,8 @@
 # Builds k3snet's image tarballs, each one OCI image layout tagged with the names the manifests
 # use, for <data-dir>/agent/images/ or `ctr -n k8s.io images import`. No registry, no Docker.
 #   - the air-gap tarball of a k3snet cluster: every image the cluster runs (the pause sandbox,
-#     CoreDNS, Traefik, the ServiceLB forwarder with Debian's iptables, the end-to-end test server);
+#     CoreDNS, Traefik, the ServiceLB forwarder with Debian's iptables, the end-to-end test server,
+#     the helm job);
 #   - the install tarball of deploy/: the controllers image (cmd/k3snet as /k3snet, its node
 #     build -tags k3snet_node as /k3snet-node for the node DaemonSet, Debian's iptables and
 #     ipset) and the ServiceLB forwarder.
@@ -54,7 +55,7 @@ cache=${K3SNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k3snet}
 arch=$(cd "$root" && go env GOARCH)
 out_dir="$cache/images"
 name=k3s-airgap-images-$arch.tar
-pkgs=(./servicelb/forwarder/cmd/klipper-lb ./internal/images/pause ./internal/images/testserver)
+pkgs=(./servicelb/forwarder/cmd/klipper-lb ./internal/images/pause ./internal/images/testserver ./packaged/helm/cmd/klipper-helm)
 if $install; then
 	name=k3snet-images-$arch.tar
 	pkgs=(./servicelb/forwarder/cmd/klipper-lb ./cmd/k3snet)
@@ -92,7 +93,7 @@ if $install; then
 	[ -z "${K3SNET_IMAGE:-}" ] || args+=(--k3snet-image "$K3SNET_IMAGE")
 else
 	args=(--pause "$tmp/pause" --coredns "$node/image-bin/coredns" --traefik "$node/image-bin/traefik"
-		--klipper-lb "$tmp/klipper-lb" --testserver "$tmp/testserver" --out "$new")
+		--klipper-lb "$tmp/klipper-lb" --testserver "$tmp/testserver" --klipper-helm "$tmp/klipper-helm" --out "$new")
 fi
 "$tmp/build-airgap" "${args[@]}"
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/k3snet/k3snet/packaged"
 	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -28,13 +29,15 @@ type Programs struct {
 	KlipperLB string
 	// TestServer is ./testserver, the end-to-end test tool.
 	TestServer string
+	// KlipperHelm is the helm job's program, packaged/helm/cmd/klipper-helm.
+	KlipperHelm string
 }
 
 // Validate reports every program that is unset or not a regular file.
 func (p Programs) Validate() error {
 	return validatePrograms([]namedProgram{
 		{"Pause", p.Pause}, {"CoreDNS", p.CoreDNS}, {"Traefik", p.Traefik},
-		{"KlipperLB", p.KlipperLB}, {"TestServer", p.TestServer},
+		{"KlipperLB", p.KlipperLB}, {"TestServer", p.TestServer}, {"KlipperHelm", p.KlipperHelm},
 	})
 }
 
@@ -107,7 +110,10 @@ func debianHost() hostPaths {
 //   - the Traefik image of the packaged traefik chart: /traefik, the same files, and /tmp;
 //   - servicelb.DefaultImage: the forwarder as /klipper-lb, and Debian's iptables (nft and
 //     legacy, plain names as on this machine) with its extensions and shared libraries;
-//   - TestServerImage: p.TestServer as /testserver, serving by default.
+//   - TestServerImage: p.TestServer as /testserver, serving by default;
+//   - helmjob.DefaultJobImage: p.KlipperHelm as /klipper-helm, run as nonroot (65532) with
+//     its home at /home/klipper-helm, the CA bundle for repositories, as K3s's helm jobs run
+//     it (a non-root pod with a read-only root).
 //
 // A packaged manifest image it cannot build is an error, so a new packaged component
 // cannot silently miss from the tarball.
@@ -162,6 +168,7 @@ func airgapImages(p Programs, host hostPaths) ([]Image, error) {
 		},
 		lb,
 		testServerImage(p.TestServer),
+		helmJobImage(p.KlipperHelm, host),
 	}
 	for i := range imgs {
 		if imgs[i].Name, err = NormalizeName(imgs[i].Name); err != nil {
@@ -185,6 +192,24 @@ func testServerImage(testServer string) Image {
 		Files:      append([]File{program("/testserver", testServer), tmpDir()}, accountFiles()...),
 	}
 }
+
+// helmJobImage is the image of K3s's helm jobs (package helmjob writes them): the helm job
+// program, accounts, the CA bundle, and a numeric non-root user, which the jobs' pods
+// (runAsNonRoot) require of their image.
+func helmJobImage(klipperHelm string, host hostPaths) Image {
+	return Image{
+		Name:       helmjob.DefaultJobImage,
+		Entrypoint: []string{"/klipper-helm"},
+		Env:        []string{"HOME=" + helmJobHome},
+		User:       "65532:65532",
+		Files: slices.Concat(
+			[]File{program("/klipper-helm", klipperHelm), tmpDir(), {Path: helmJobHome, Mode: fs.ModeDir | 0o755}},
+			accountFiles(), caBundle(host)),
+	}
+}
+
+// helmJobHome is klipper-helm's home, where the jobs mount Helm's state and Docker's config.
+const helmJobHome = "/home/klipper-helm"
 
 // lbImage is the ServiceLB image: the forwarder, which the DaemonSet runs with no command,
 // and the host's iptables for it to run.

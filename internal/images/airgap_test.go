@@ -15,6 +15,7 @@ import (
 
 	"github.com/k3snet/k3snet/packaged"
 	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -42,7 +43,7 @@ func TestAirgapImagesAreTheImagesTheCodeRuns(t *testing.T) {
 	imgs, err := AirgapImages(fakePrograms(t))
 	require.NoError(t, err)
 
-	want := []string{PauseImage, servicelb.DefaultImage, TestServerImage}
+	want := []string{PauseImage, servicelb.DefaultImage, TestServerImage, helmjob.DefaultJobImage}
 	pkg, err := packaged.Images(helm.RenderInline)
 	require.NoError(t, err)
 	for _, img := range pkg {
@@ -56,7 +57,7 @@ func TestAirgapImagesAreTheImagesTheCodeRuns(t *testing.T) {
 	for _, img := range imgs {
 		got = append(got, img.Name)
 	}
-	assert.ElementsMatch(t, want, got, "every packaged manifest image, the LB image, the sandbox image and the test server")
+	assert.ElementsMatch(t, want, got, "every packaged manifest image, the LB image, the sandbox image, the test server and the helm job")
 	assert.Contains(t, got, "docker.io/rancher/mirrored-pause:3.6", "the sandbox image K3s's containerd config names")
 }
 
@@ -71,6 +72,9 @@ func TestAirgapImagesContent(t *testing.T) {
 	}
 	lbName, err := NormalizeName(servicelb.DefaultImage)
 	require.NoError(t, err)
+	helmJobName, err := NormalizeName(helmjob.DefaultJobImage)
+	require.NoError(t, err)
+	assert.Equal(t, "65532:65532", byName[helmJobName].User, "the job's pod runs as non-root, and the kubelet needs a numeric user to check it")
 
 	tests := []struct {
 		name       string
@@ -88,6 +92,8 @@ func TestAirgapImagesContent(t *testing.T) {
 			"/usr/lib/" + multiarchTriple() + "/xtables/libxt_comment.so", "/run",
 		}},
 		{name: "the test server image runs the test server", image: TestServerImage, entrypoint: "/testserver", source: progs.TestServer},
+		{name: "the helm job image runs klipper-helm with a home", image: helmJobName, entrypoint: "/klipper-helm", source: progs.KlipperHelm,
+			wantFiles: []string{"/etc/passwd", "/home/klipper-helm", "/tmp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -115,7 +115,7 @@ func needHostFile(t *testing.T, p, what string) {
 	}
 }
 
-// fakePrograms writes five small files standing for the built programs.
+// fakePrograms writes six small files standing for the built programs.
 func fakePrograms(t *testing.T) Programs {
 	t.Helper()
 	dir := t.TempDir()
@@ -126,7 +126,7 @@ func fakePrograms(t *testing.T) Programs {
 	}
 	return Programs{
 		Pause: write("pause"), CoreDNS: write("coredns"), Traefik: write("traefik"),
-		KlipperLB: write("klipper-lb"), TestServer: write("testserver"),
+		KlipperLB: write("klipper-lb"), TestServer: write("testserver"), KlipperHelm: write("klipper-helm"),
 	}
 }
 

@@ -41,6 +41,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&p.Traefik, "traefik", "", "the Traefik program")
 	fs.StringVar(&p.KlipperLB, "klipper-lb", "", "the ServiceLB forwarder (servicelb/forwarder/cmd/klipper-lb)")
 	fs.StringVar(&p.TestServer, "testserver", "", "the test server (internal/images/testserver)")
+	fs.StringVar(&p.KlipperHelm, "klipper-helm", "", "the helm job (packaged/helm/cmd/klipper-helm)")
 	fs.StringVar(&install.K3snet, "k3snet", "", "the controllers binary (cmd/k3snet), for --install-out")
 	fs.StringVar(&install.K3snetNode, "k3snet-node", "", "the node build of cmd/k3snet (-tags k3snet_node), which the node DaemonSet runs, for --install-out")
 	image := fs.String("k3snet-image", images.ControllersImage, "the name of the controllers image, for --install-out")

@@ -19,7 +19,7 @@ func TestRun(t *testing.T) {
 	}
 	progDir := t.TempDir()
 	prog := map[string]string{}
-	for _, name := range []string{"pause", "coredns", "traefik", "klipper-lb", "testserver", "k3snet", "k3snet-node"} {
+	for _, name := range []string{"pause", "coredns", "traefik", "klipper-lb", "testserver", "klipper-helm", "k3snet", "k3snet-node"} {
 		p := filepath.Join(progDir, name)
 		require.NoError(t, os.WriteFile(p, []byte(name), 0o755))
 		prog[name] = p
@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 		}
 		return out
 	}
-	airgap := flags("pause", "coredns", "traefik", "klipper-lb", "testserver")
+	airgap := flags("pause", "coredns", "traefik", "klipper-lb", "testserver", "klipper-helm")
 	outDir := t.TempDir()
 	out := filepath.Join(outDir, "images.tar")
 	installOut := filepath.Join(outDir, "install.tar")
