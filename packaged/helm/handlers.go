@@ -60,20 +60,12 @@ func isResync(oldObj, newObj any) bool {
 // handleSecret queues the HelmCharts that read the Secret (index helmchart.SecretRefIndex): the
 // charts naming it and the charts whose HelmChartConfig names it.
 func (c *Controller) handleSecret(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	readers, err := helmchart.SecretReaders(obj, c.chartIndex, c.configIndex)
 	if err != nil {
 		utilruntime.HandleError(err)
-		return
 	}
-	for _, idx := range []cache.Indexer{c.chartIndex, c.configIndex} {
-		objs, err := idx.ByIndex(helmchart.SecretRefIndex, key)
-		if err != nil {
-			utilruntime.HandleError(err)
-			continue
-		}
-		for _, o := range objs {
-			c.enqueue(o)
-		}
+	for _, o := range readers {
+		c.enqueue(o)
 	}
 }
 

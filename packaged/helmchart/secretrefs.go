@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 )
 
 // SecretRefIndex indexes HelmCharts and HelmChartConfigs by the Secrets they read
@@ -70,4 +71,23 @@ func RefName(ref *corev1.LocalObjectReference) string {
 		return ""
 	}
 	return ref.Name
+}
+
+// SecretReaders returns the HelmCharts and HelmChartConfigs of the indexers (each indexed by
+// SecretRefIndex) that read the Secret obj, a Secret or its metadata or a deletion tombstone
+// of one. A HelmChartConfig stands for the chart of its name.
+func SecretReaders(obj any, indexers ...cache.Indexer) ([]any, error) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return nil, err
+	}
+	var readers []any
+	for _, idx := range indexers {
+		objs, err := idx.ByIndex(SecretRefIndex, key)
+		if err != nil {
+			return readers, err
+		}
+		readers = append(readers, objs...)
+	}
+	return readers, nil
 }

@@ -247,20 +247,12 @@ func (c *Controller) enqueue(obj any) {
 
 // enqueueReaders queues the charts that read a Secret, directly or through their config.
 func (c *Controller) enqueueReaders(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	readers, err := helmchart.SecretReaders(obj, c.chartIndex, c.configIndex)
 	if err != nil {
 		utilruntime.HandleError(err)
-		return
 	}
-	for _, idx := range []cache.Indexer{c.chartIndex, c.configIndex} {
-		objs, err := idx.ByIndex(helmchart.SecretRefIndex, key)
-		if err != nil {
-			utilruntime.HandleError(err)
-			continue
-		}
-		for _, o := range objs {
-			c.enqueue(o)
-		}
+	for _, o := range readers {
+		c.enqueue(o)
 	}
 }
 
