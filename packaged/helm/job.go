@@ -216,7 +216,8 @@ type JobResult struct {
 // install or upgrade the release from the chart and the values files, following the
 // release's state and the failure policy, or uninstall it. A release already deployed with
 // the job's configHash is left alone, and so is one whose revision is no longer the one the
-// controller saw. The failure policy abort is an error, so the job fails and retries.
+// controller saw (an uninstall goes ahead regardless). The failure policy abort is an error,
+// so the job fails and retries.
 func RunJob(ctx context.Context, cfg *rest.Config, env JobEnv, args JobArgs, paths JobPaths) (JobResult, error) {
 	if env.HelmVersion == "v2" {
 		return JobResult{}, ErrHelmV2
@@ -238,15 +239,16 @@ func RunJob(ctx context.Context, cfg *rest.Config, env JobEnv, args JobArgs, pat
 	if err != nil {
 		return res, err
 	}
+	if args.Delete {
+		// Whatever the release became since, the chart is gone: uninstall it.
+		res.Action = "uninstall"
+		return res, rel.uninstall()
+	}
 	if env.HasExpectedRevision && revision(last) != env.ExpectedRevision {
 		res.Action = "skip"
 		klog.FromContext(ctx).Info("The release changed since the job was written; leaving it to the next job",
 			"namespace", rel.ns, "release", rel.name, "revision", revision(last), "expected", env.ExpectedRevision)
 		return res, nil
-	}
-	if args.Delete {
-		res.Action = "uninstall"
-		return res, rel.uninstall()
 	}
 	src, err := chartSourceFor(hc.Spec, "")
 	if err != nil {

@@ -204,3 +204,24 @@ func TestControllerReportsChartsItCannotRun(t *testing.T) {
 	assert.Nil(t, e.job(t, "helm-install-theirs"), "a chart another controller manages is left alone")
 	assert.NotContains(t, e.chart(t, "theirs").Finalizers, helmchart.Finalizer)
 }
+
+func TestControllerUninstallsAChartWhoseValuesSecretIsGone(t *testing.T) {
+	e := startControllerEnv(t)
+	ctx := t.Context()
+	_, err := e.c.Client.CoreV1().Secrets(e.ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "vals"}, Data: map[string][]byte{"values.yaml": []byte("a: 1\n")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.createChart(t, "web", map[string]any{"chartContent": "dGd6",
+		"valuesSecrets": []any{map[string]any{"name": "vals", "keys": []any{"values.yaml"}}}})
+	e.eventually(t, "the install job completes", func() (bool, string) {
+		job := e.job(t, "helm-install-web")
+		return job != nil && jobCondition(job, batchv1.JobComplete), "not yet"
+	})
+
+	require.NoError(t, e.c.Client.CoreV1().Secrets(e.ns).Delete(ctx, "vals", metav1.DeleteOptions{}))
+	require.NoError(t, e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Delete(ctx, "web", metav1.DeleteOptions{}))
+	e.eventually(t, "the chart is uninstalled and gone without its values Secret", func() (bool, string) {
+		_, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}

@@ -135,7 +135,7 @@ func (c *Controller) releaseFinalizer(ctx context.Context, hc *helmchart.HelmCha
 }
 
 // build reads what a chart's objects are built from (its config, its values Secrets, its
-// release's revision) and builds them.
+// release's revision) and builds them; the uninstall job needs only the config.
 func (c *Controller) build(ctx context.Context, hc *helmchart.HelmChart, deleting bool) (*Objects, error) {
 	in := Inputs{Chart: hc, Deleting: deleting, ValuesSecrets: map[string]map[string][]byte{}}
 	if obj, err := c.configs.ByNamespace(hc.Namespace).Get(hc.Name); err == nil {
@@ -145,6 +145,19 @@ func (c *Controller) build(ctx context.Context, hc *helmchart.HelmChart, deletin
 		}
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
+	}
+	if deleting {
+		// The uninstall reads no values: a values Secret deleted before its chart must keep
+		// neither the controller nor the job's pod (which would mount it) from going on.
+		chart := *hc
+		chart.Spec.ValuesSecrets = nil
+		in.Chart = &chart
+		if in.Config != nil {
+			cfg := *in.Config
+			cfg.Spec.ValuesSecrets = nil
+			in.Config = &cfg
+		}
+		return Build(in, c.opts.Job)
 	}
 	for _, name := range hashedSecrets(in) {
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
