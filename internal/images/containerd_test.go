@@ -22,6 +22,7 @@ import (
 
 	"github.com/k3snet/k3snet/internal/agent"
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -418,4 +419,27 @@ func TestContainerdRunsTheInstallImages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, saved, "--match-set K3SNET-TEST-SET src", "the rule is in the namespace, as on the node")
 	t.Cleanup(func() { removeTestCgroups(t) })
+}
+
+// TestContainerdRunsTheHelmJobImage imports the helm job image into a real containerd and runs
+// it as its image config says, non-root: klipper-helm starts, reads its environment, and
+// refuses Helm v2 with K3s's exit status 64.
+func TestContainerdRunsTheHelmJobImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containerd")
+	}
+	bins := nodeBinaries(t, "containerd", "ctr", "runc", "containerd-shim-runc-v2")
+	dir := t.TempDir()
+	img := helmJobImage(buildStatic(t, "../../packaged/helm/cmd/klipper-helm"), debianHost())
+	c := startContainerd(t, bins, dir)
+	name, err := NormalizeName(helmjob.DefaultJobImage)
+	require.NoError(t, err)
+	assert.Equal(t, []string{name}, c.importImages(t, dir, []Image{img}))
+	t.Cleanup(func() { removeTestCgroups(t) })
+
+	env := []string{"--env", "NAME=traefik", "--env", "CHART_NAMESPACE=kube-system", "--env", "HELM_VERSION=v2"}
+	_, err = c.runContainer(t, name, "k3snet-images-test-helm", env, []string{"/klipper-helm", "install"}) // ctr replaces the whole command line
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exit status 64")
+	assert.Contains(t, err.Error(), "klipper-helm: helm v2 is no longer supported")
 }

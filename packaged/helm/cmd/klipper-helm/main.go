@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,17 +53,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, config 
 		fmt.Fprintf(stderr, "klipper-helm: %s\n", errline.Of(err))
 		return exitBadUsage
 	}
+	if env.HelmVersion == "v2" { // refused before the cluster is reached, as K3s's job does
+		fmt.Fprintf(stderr, "klipper-helm: %s\n", helm.ErrHelmV2)
+		return exitHelmV2
+	}
 	cfg, err := config()
 	if err != nil {
 		fmt.Fprintf(stderr, "klipper-helm: reaching the API server: %s\n", errline.Of(err))
 		return exitFailed
 	}
 	res, err := helm.RunJob(ctx, cfg, env, jobArgs, paths)
-	switch {
-	case errors.Is(err, helm.ErrHelmV2):
-		fmt.Fprintf(stderr, "klipper-helm: %s\n", err)
-		return exitHelmV2
-	case err != nil:
+	if err != nil {
 		fmt.Fprintf(stderr, "klipper-helm: %s/%s: %s\n", res.Namespace, res.Release, errline.Of(err))
 		return exitFailed
 	}

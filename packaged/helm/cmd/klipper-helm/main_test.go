@@ -35,7 +35,7 @@ func TestExitStatuses(t *testing.T) {
 		{"a bad environment", []string{"install"}, withEnv(map[string]string{"NAME": ""}), config, exitBadUsage, "klipper-helm: invalid environment: NAME is empty\n"},
 		{"bad arguments", []string{"upgrade"}, withEnv(nil), config, exitBadUsage, "klipper-helm: unknown command \"upgrade\": want install or delete\n"},
 		{"no cluster", []string{"install"}, withEnv(nil), noCluster, exitFailed, "klipper-helm: reaching the API server: not in a cluster\n"},
-		{"helm v2", []string{"install"}, withEnv(map[string]string{"HELM_VERSION": "v2"}), config, exitHelmV2, "klipper-helm: helm v2 is no longer supported\n"},
+		{"helm v2, refused before the cluster is reached", []string{"install"}, withEnv(map[string]string{"HELM_VERSION": "v2"}), noCluster, exitHelmV2, "klipper-helm: helm v2 is no longer supported\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
