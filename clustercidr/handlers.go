@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/k3snet/k3snet/internal/workloop"
 )
 
 // enqueueNode queues the node's name; it is the add and delete handler.
@@ -47,9 +49,8 @@ func (c *Controller) enqueueClusterCIDR(obj any) {
 
 // handleClusterCIDRUpdate drops resyncs and queues real changes (deletion, finalizers).
 func (c *Controller) handleClusterCIDRUpdate(oldObj, newObj any) {
-	old, ok1 := oldObj.(*unstructured.Unstructured)
-	cur, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 || old.GetResourceVersion() == cur.GetResourceVersion() {
+	cur, ok := newObj.(*unstructured.Unstructured)
+	if !ok || workloop.IsResync(oldObj, newObj) {
 		return
 	}
 	c.ccQueue.Add(cache.ObjectName{Name: cur.GetName()})

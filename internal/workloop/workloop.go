@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/workqueue"
@@ -50,4 +51,12 @@ func Run[K comparable](ctx context.Context, workers int, q workqueue.TypedRateLi
 			}
 		}, time.Second)
 	}
+}
+
+// IsResync reports whether an informer update is a resync: the same object again (same
+// resourceVersion), which an update handler drops because nothing changed.
+func IsResync(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(metav1.Object)
+	n, ok2 := newObj.(metav1.Object)
+	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
 }

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -50,4 +52,13 @@ func TestProcessNextStopsAtShutdown(t *testing.T) {
 		return nil
 	}))
 	assert.False(t, called)
+}
+
+func TestIsResync(t *testing.T) {
+	at := func(rv string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv}}
+	}
+	assert.True(t, IsResync(at("5"), at("5")), "the same resourceVersion is a resync")
+	assert.False(t, IsResync(at("5"), at("6")), "a new resourceVersion is a change")
+	assert.False(t, IsResync("not an object", at("5")), "anything else is handled as a change")
 }

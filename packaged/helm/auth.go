@@ -34,8 +34,7 @@ func (c *Controller) fetchAuth(ctx context.Context, hc *helmchart.HelmChart, src
 		if err != nil {
 			return a, fmt.Errorf("reading authSecret %s/%s: %w", hc.Namespace, name, err)
 		}
-		a.username, a.password = string(s.Data[corev1.BasicAuthUsernameKey]), string(s.Data[corev1.BasicAuthPasswordKey])
-		a.certPEM, a.keyPEM = s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+		a.setAuthSecret(s.Data)
 	}
 	if src.kind == sourceOCI && a.password == "" {
 		var err error
@@ -57,13 +56,27 @@ func (c *Controller) registryAuth(ctx context.Context, hc *helmchart.HelmChart, 
 	if err != nil {
 		return "", "", fmt.Errorf("reading dockerRegistrySecret %s/%s: %w", hc.Namespace, name, err)
 	}
-	host := ""
-	if u, err := url.Parse(src.ref); err == nil {
-		host = u.Host
-	}
-	user, pass, _, err = registryCredentials(s.Data[corev1.DockerConfigJsonKey], host)
+	user, pass, err = registryCredentialsFor(s.Data[corev1.DockerConfigJsonKey], src)
 	if err != nil {
 		return "", "", fmt.Errorf("dockerRegistrySecret %s/%s: %w", hc.Namespace, name, err)
 	}
 	return user, pass, nil
+}
+
+// setAuthSecret takes authSecret's keys, read from the Secret or from the job's files:
+// username and password, or tls.crt and tls.key.
+func (a *fetchAuth) setAuthSecret(data map[string][]byte) {
+	a.username, a.password = string(data[corev1.BasicAuthUsernameKey]), string(data[corev1.BasicAuthPasswordKey])
+	a.certPEM, a.keyPEM = data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey]
+}
+
+// registryCredentialsFor returns the credentials a .dockerconfigjson document holds for the
+// registry of src, an OCI reference, or none.
+func registryCredentialsFor(dockerConfig []byte, src chartSource) (user, pass string, err error) {
+	host := ""
+	if u, err := url.Parse(src.ref); err == nil {
+		host = u.Host
+	}
+	user, pass, _, err = registryCredentials(dockerConfig, host)
+	return user, pass, err
 }

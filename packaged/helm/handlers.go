@@ -3,6 +3,7 @@ package helm
 import (
 	"fmt"
 
+	"github.com/k3snet/k3snet/internal/workloop"
 	"github.com/k3snet/k3snet/packaged/helmchart"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,16 +46,9 @@ func (c *Controller) enqueue(obj any) {
 
 // handleUpdate drops resyncs, which change nothing.
 func (c *Controller) handleUpdate(oldObj, newObj any) {
-	if !isResync(oldObj, newObj) {
+	if !workloop.IsResync(oldObj, newObj) {
 		c.enqueue(newObj)
 	}
-}
-
-// isResync reports whether an update is an informer resync: the same resourceVersion.
-func isResync(oldObj, newObj any) bool {
-	o, ok1 := oldObj.(metav1.Object)
-	n, ok2 := newObj.(metav1.Object)
-	return ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion()
 }
 
 // handleSecret queues the HelmCharts that read the Secret (index helmchart.SecretRefIndex): the
@@ -71,7 +65,7 @@ func (c *Controller) handleSecret(obj any) {
 
 // handleSecretUpdate drops resyncs, which change nothing.
 func (c *Controller) handleSecretUpdate(oldObj, newObj any) {
-	if !isResync(oldObj, newObj) {
+	if !workloop.IsResync(oldObj, newObj) {
 		c.handleSecret(newObj)
 	}
 }

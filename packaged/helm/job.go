@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -378,35 +377,21 @@ func jobFetchAuth(hc *helmchart.HelmChart, src chartSource, env JobEnv, paths Jo
 	if len(cas) > 0 {
 		a.caPEM = appendCABundle(nil, cas)
 	}
-	for _, f := range []struct {
-		key string
-		to  *[]byte
-	}{{corev1.TLSCertKey, &a.certPEM}, {corev1.TLSPrivateKeyKey, &a.keyPEM}} {
-		data, err := read(filepath.Join(paths.Auth, f.key))
+	auth := map[string][]byte{}
+	for _, key := range []string{corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey, corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		data, err := read(filepath.Join(paths.Auth, key))
 		if err != nil {
 			return a, err
 		}
-		*f.to = data
+		auth[key] = data
 	}
-	user, err := read(filepath.Join(paths.Auth, corev1.BasicAuthUsernameKey))
-	if err != nil {
-		return a, err
-	}
-	pass, err := read(filepath.Join(paths.Auth, corev1.BasicAuthPasswordKey))
-	if err != nil {
-		return a, err
-	}
-	a.username, a.password = string(user), string(pass)
+	a.setAuthSecret(auth)
 	if src.kind == sourceOCI && a.password == "" {
 		config, err := read(paths.DockerConfig)
 		if err != nil || config == nil {
 			return a, err
 		}
-		host := ""
-		if u, err := url.Parse(src.ref); err == nil {
-			host = u.Host
-		}
-		if a.username, a.password, _, err = registryCredentials(config, host); err != nil {
+		if a.username, a.password, err = registryCredentialsFor(config, src); err != nil {
 			return a, fmt.Errorf("docker config: %w", err)
 		}
 	}

@@ -224,15 +224,12 @@ func (c *Controller) startInformers(ctx context.Context, factory informers.Share
 	return nil
 }
 
-// update drops informer resyncs (same resourceVersion), which change nothing.
+// update drops informer resyncs, which change nothing.
 func (c *Controller) update(handle func(any)) func(oldObj, newObj any) {
 	return func(oldObj, newObj any) {
-		o, ok1 := oldObj.(metav1.Object)
-		n, ok2 := newObj.(metav1.Object)
-		if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
-			return
+		if !workloop.IsResync(oldObj, newObj) {
+			handle(newObj)
 		}
-		handle(newObj)
 	}
 }
 

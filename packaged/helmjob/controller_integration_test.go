@@ -99,6 +99,13 @@ func (e *controllerEnv) job(t *testing.T, name string) *batchv1.Job {
 
 func TestControllerRunsAChartInJobs(t *testing.T) {
 	e := startControllerEnv(t)
+	// Release records as Helm labels them: the job is told the newest revision it will find.
+	for _, v := range []string{"2", "3"} {
+		_, err := e.c.Client.CoreV1().Secrets(e.ns).Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+			Name: "sh.helm.release.v1.web.v" + v, Labels: map[string]string{"owner": "helm", "name": "web", "version": v}},
+			Type: "helm.sh/release.v1"}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
 	e.createChart(t, "web", map[string]any{"chartContent": "dGd6", "valuesContent": "greeting: hi\n"})
 
 	var first *batchv1.Job
@@ -114,6 +121,7 @@ func TestControllerRunsAChartInJobs(t *testing.T) {
 	assert.Contains(t, hc.Status.Conditions, helmchart.HelmChartCondition{Type: "JobCreated", Status: "True", Reason: "JobCreated", Message: "Job created"})
 	assert.Contains(t, hc.Status.Conditions, helmchart.HelmChartCondition{Type: "Failed", Status: "False"})
 	assert.Equal(t, []metav1.OwnerReference{{APIVersion: "helm.cattle.io/v1", Kind: "HelmChart", Name: "web", UID: hc.UID}}, first.OwnerReferences)
+	assert.Contains(t, first.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "EXPECTED_RELEASE_REVISION", Value: "3"})
 
 	ctx := t.Context()
 	sa, err := e.c.Client.CoreV1().ServiceAccounts(e.ns).Get(ctx, "helm-web", metav1.GetOptions{})

@@ -48,32 +48,31 @@ func jobCondition(job *batchv1.Job, typ batchv1.JobConditionType) bool {
 func (c *Controller) fail(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, reason, message string) error {
 	klog.FromContext(ctx).Info("HelmChart failed", "reason", reason, "message", message)
 	want := hc.Status
-	want.Conditions = mergeConditions(hc.Status.Conditions, helmchart.HelmChartCondition{
-		Type: helmchart.ConditionFailed, Status: corev1.ConditionTrue, Reason: reason, Message: message})
-	if equalStatus(hc.Status, want) {
-		return nil
+	want.Conditions = []helmchart.HelmChartCondition{{Type: helmchart.ConditionFailed, Status: corev1.ConditionTrue, Reason: reason, Message: message}}
+	changed, err := c.writeStatus(ctx, u, hc, want)
+	if changed {
+		c.recorder.Event(u, corev1.EventTypeWarning, reason, message)
 	}
-	c.recorder.Event(u, corev1.EventTypeWarning, reason, message)
-	return c.writeStatus(ctx, u, hc, want)
+	return err
 }
 
 // writeStatus writes want through the status subresource when it differs from hc's, keeping
-// conditions of other types.
-func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, want helmchart.HelmChartStatus) error {
+// conditions of other types, and reports whether it wrote.
+func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, want helmchart.HelmChartStatus) (bool, error) {
 	want.Conditions = mergeConditions(hc.Status.Conditions, want.Conditions...)
 	if equalStatus(hc.Status, want) {
-		return nil
+		return false, nil
 	}
 	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&want)
 	if err != nil {
-		return fmt.Errorf("encoding HelmChart %s/%s status: %w", hc.Namespace, hc.Name, err)
+		return false, fmt.Errorf("encoding HelmChart %s/%s status: %w", hc.Namespace, hc.Name, err)
 	}
 	cp := u.DeepCopy()
 	cp.Object["status"] = status
 	if _, err := c.dyn.Resource(helmchart.Resource).Namespace(hc.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return fmt.Errorf("updating HelmChart %s/%s status: %w", hc.Namespace, hc.Name, err)
+		return false, fmt.Errorf("updating HelmChart %s/%s status: %w", hc.Namespace, hc.Name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // mergeConditions replaces the conditions of have whose types set holds, in place, and

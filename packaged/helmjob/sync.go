@@ -59,18 +59,25 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	if v := hc.Spec.HelmVersion; v != "" && v != "v3" {
 		return c.fail(ctx, u, hc, ReasonUnsupportedVersion, fmt.Sprintf("Unsupported version %q", v))
 	}
-	objs, err := c.build(ctx, hc, false)
+	in, objs, err := c.build(ctx, hc, false)
 	if err != nil {
 		return c.buildFailed(ctx, u, hc, err)
 	}
 	if err := c.applyObjects(ctx, u, objs); err != nil {
 		return err
 	}
-	job, err := c.ensureJob(ctx, u, objs, ReasonApplyJob)
+	job, err := c.ensureJob(ctx, u, in, objs, ReasonApplyJob)
 	if err != nil {
 		return err
 	}
-	return c.writeStatus(ctx, u, hc, statusFor(job))
+	wasFailed := slices.ContainsFunc(hc.Status.Conditions, func(c helmchart.HelmChartCondition) bool {
+		return c.Type == helmchart.ConditionFailed && c.Status == corev1.ConditionTrue
+	})
+	changed, err := c.writeStatus(ctx, u, hc, statusFor(job))
+	if changed && !wasFailed && jobCondition(job, batchv1.JobFailed) { // said once per failure
+		c.recorder.Eventf(u, corev1.EventTypeWarning, ReasonJobFailed, "Job %s/%s failed", job.Namespace, job.Name)
+	}
+	return err
 }
 
 // remove runs a deleted chart's helm-delete job and, once it completed, deletes the chart's
@@ -92,7 +99,7 @@ func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, h
 	if !slices.Contains(live.GetFinalizers(), helmchart.Finalizer) {
 		return nil
 	}
-	objs, err := c.build(ctx, hc, true)
+	in, objs, err := c.build(ctx, hc, true)
 	if err != nil {
 		c.recorder.Event(u, corev1.EventTypeWarning, ReasonInvalidChart, err.Error())
 		return err
@@ -104,7 +111,7 @@ func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, h
 	var job *batchv1.Job
 	err = c.applyObjects(ctx, u, objs)
 	if err == nil {
-		job, err = c.ensureJob(ctx, u, objs, ReasonRemoveJob)
+		job, err = c.ensureJob(ctx, u, in, objs, ReasonRemoveJob)
 	}
 	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		// The namespace is going: no job can run in it, and its deletion must not wait for
@@ -129,22 +136,33 @@ func (c *Controller) remove(ctx context.Context, u *unstructured.Unstructured, h
 	return c.releaseFinalizer(ctx, hc)
 }
 
+// build builds hc's objects from what inputs reads.
+func (c *Controller) build(ctx context.Context, hc *helmchart.HelmChart, deleting bool) (Inputs, *Objects, error) {
+	in, err := c.inputs(ctx, hc, deleting)
+	if err != nil {
+		return in, nil, err
+	}
+	objs, err := Build(in, c.opts.Job)
+	return in, objs, err
+}
+
 func (c *Controller) releaseFinalizer(ctx context.Context, hc *helmchart.HelmChart) error {
 	rest := slices.DeleteFunc(slices.Clone(hc.Finalizers), func(f string) bool { return f == helmchart.Finalizer })
 	return helmchart.PatchMetadata(ctx, c.dyn, hc, nil, rest)
 }
 
-// build reads what a chart's objects are built from (its config, its values Secrets, its
-// release's revision) and builds them; the uninstall job needs only the config.
-func (c *Controller) build(ctx context.Context, hc *helmchart.HelmChart, deleting bool) (*Objects, error) {
+// inputs reads what a chart's objects are built from: its config and the values Secrets in
+// its hash; the uninstall job needs only the config. The release's revision is read only
+// when a job is created (ensureJob): it is not part of the hash.
+func (c *Controller) inputs(ctx context.Context, hc *helmchart.HelmChart, deleting bool) (Inputs, error) {
 	in := Inputs{Chart: hc, Deleting: deleting, ValuesSecrets: map[string]map[string][]byte{}}
 	if obj, err := c.configs.ByNamespace(hc.Namespace).Get(hc.Name); err == nil {
 		in.Config = &helmchart.HelmChartConfig{}
 		if err := helmchart.Decode(obj.(*unstructured.Unstructured), in.Config); err != nil {
-			return nil, err
+			return in, err
 		}
 	} else if !apierrors.IsNotFound(err) {
-		return nil, err
+		return in, err
 	}
 	if deleting {
 		// The uninstall reads no values: a values Secret deleted before its chart must keep
@@ -157,24 +175,19 @@ func (c *Controller) build(ctx context.Context, hc *helmchart.HelmChart, deletin
 			cfg.Spec.ValuesSecrets = nil
 			in.Config = &cfg
 		}
-		return Build(in, c.opts.Job)
+		return in, nil
 	}
 	for _, name := range hashedSecrets(in) {
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %s/%s", errValuesSecretMissing, hc.Namespace, name)
+			return in, fmt.Errorf("%w: %s/%s", errValuesSecretMissing, hc.Namespace, name)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading values Secret %s/%s: %w", hc.Namespace, name, err)
+			return in, fmt.Errorf("reading values Secret %s/%s: %w", hc.Namespace, name, err)
 		}
 		in.ValuesSecrets[name] = s.Data
 	}
-	rev, err := c.releaseRevision(ctx, hc)
-	if err != nil {
-		return nil, err
-	}
-	in.ExpectedRevision = rev
-	return Build(in, c.opts.Job)
+	return in, nil
 }
 
 // buildFailed reports a chart whose objects cannot be built; a read that failed is retried.
@@ -246,15 +259,25 @@ func (c *Controller) applyObjects(ctx context.Context, u *unstructured.Unstructu
 	return nil
 }
 
-// ensureJob creates the chart's job when there is none and replaces one built from another
-// config hash. The old job is deleted in the foreground, so the new one, of the same name,
+// ensureJob creates the chart's job when there is none, with the release's revision as the
+// job expects it, and replaces one built from another config hash. The old job is deleted in the foreground, so the new one, of the same name,
 // is created only once the old one's pods are gone and two Helm operations never overlap.
-func (c *Controller) ensureJob(ctx context.Context, u *unstructured.Unstructured, objs *Objects, reason string) (*batchv1.Job, error) {
+func (c *Controller) ensureJob(ctx context.Context, u *unstructured.Unstructured, in Inputs, objs *Objects, reason string) (*batchv1.Job, error) {
 	want := objs.Job
-	want.OwnerReferences = []metav1.OwnerReference{ownerReference(u)}
 	job, err := c.jobs.Jobs(want.Namespace).Get(want.Name)
 	switch {
 	case apierrors.IsNotFound(err):
+		if !in.Deleting { // an uninstall goes ahead whatever the revision
+			if in.ExpectedRevision, err = c.releaseRevision(ctx, in.Chart); err != nil {
+				return nil, err
+			}
+			rebuilt, err := Build(in, c.opts.Job)
+			if err != nil {
+				return nil, err
+			}
+			want = rebuilt.Job
+		}
+		want.OwnerReferences = []metav1.OwnerReference{ownerReference(u)}
 		created, err := c.client.BatchV1().Jobs(want.Namespace).Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("creating Job %s/%s: %w", want.Namespace, want.Name, err)
