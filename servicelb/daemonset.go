@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/k3snet/k3snet/internal/systemimage"
 )
 
 const (
@@ -154,10 +156,7 @@ func lbImage(registry, image string) string {
 	if image == "" {
 		image = DefaultImage
 	}
-	if registry = strings.TrimRight(registry, "/"); registry != "" {
-		return registry + "/" + image
-	}
-	return image
+	return systemimage.Name(registry, image)
 }
 
 // priorityClassName is the annotation's value when the key is present, even empty (which

@@ -20,6 +20,7 @@ import (
 	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/internal/images"
 	"github.com/k3snet/k3snet/internal/podnet"
+	"github.com/k3snet/k3snet/internal/systemimage"
 )
 
 // nodeRegistrationTimeout bounds the wait for the kubelet to register the node: a cold start
@@ -71,10 +72,7 @@ func startNode(ctx context.Context, cfg *config, cluster clusterSettings, creds 
 		return nil, err
 	}
 	// K3s's pause image, behind --system-default-registry as every system image.
-	image := images.PauseImage
-	if cluster.systemDefaultRegistry != "" {
-		image = cluster.systemDefaultRegistry + "/" + image
-	}
+	image := systemimage.Name(cluster.systemDefaultRegistry, images.PauseImage)
 	return agent.Start(ctx, &agent.Config{
 		NodeName:                   cfg.nodeName,
 		NodeIPs:                    nodeInternalIPs(cfg),
