@@ -52,3 +52,25 @@ func (r ResultCounter) Observe(err error) error {
 	r.vec.WithLabelValues(result).Inc()
 	return err
 }
+
+// ResultCount reads what the ResultCounter named fullName (<subsystem>_<name>) on reg has
+// counted for result; 0 when it has counted none.
+func ResultCount(reg metrics.KubeRegistry, fullName, result string) (float64, error) {
+	families, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range families {
+		if f.GetName() != fullName {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue(), nil
+				}
+			}
+		}
+	}
+	return 0, nil
+}

@@ -1,6 +1,7 @@
 package metricsreg
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,4 +26,18 @@ func TestRegister(t *testing.T) {
 	assert.Equal(t, "k3snet_test_total", families[0].GetName())
 
 	assert.Error(t, Register(reg, nil, counter()), "the same metric twice is refused")
+}
+
+func TestResultCount(t *testing.T) {
+	reg := metrics.NewKubeRegistry()
+	c, err := NewResultCounter(reg, "sub", "syncs_total", "Syncs.")
+	require.NoError(t, err)
+	_ = c.Observe(nil)
+	_ = c.Observe(nil)
+	_ = c.Observe(errors.New("x"))
+	for result, want := range map[string]float64{"success": 2, "error": 1, "other": 0} {
+		got, err := ResultCount(reg, "sub_syncs_total", result)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, result)
+	}
 }
