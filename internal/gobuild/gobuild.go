@@ -49,3 +49,24 @@ func Deps(tags ...string) ([]string, error) {
 	}
 	return strings.Fields(string(out)), nil
 }
+
+// HelmTrees are the package trees of the Helm SDK and of k3snet's in-process Helm
+// controller: a process that runs HelmCharts in K3s's jobs links none of them.
+func HelmTrees() []string {
+	return []string{"helm.sh", "github.com/k3snet/k3snet/packaged/helm"}
+}
+
+// Within returns the packages of deps in any of the trees: a tree is a package and the
+// packages under its path ("a/b" holds "a/b" and "a/b/c", not "a/bc").
+func Within(deps []string, trees ...string) []string {
+	var out []string
+	for _, dep := range deps {
+		for _, tree := range trees {
+			if dep == tree || strings.HasPrefix(dep, tree+"/") {
+				out = append(out, dep)
+				break
+			}
+		}
+	}
+	return out
+}
