@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +26,8 @@ import (
 	"helm.sh/helm/v3/pkg/repo"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"sigs.k8s.io/yaml"
+
+	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
 // defaultDownloadTimeout bounds one download (an index, an archive, a registry pull).
@@ -327,23 +328,13 @@ func newTransport(a fetchAuth) (*http.Transport, error) {
 	return tr, nil
 }
 
-// readStatic reads a chart from the static directory, never from outside it (os.Root stops
-// symbolic links that leave it too). Not cached: the file is local, and a K3s upgrade
-// rewrites it in place.
+// readStatic reads a chart from the static directory. Not cached: the file is local, and a
+// K3s upgrade rewrites it in place.
 func (f *chartFetcher) readStatic(path string) ([]byte, error) {
 	if f.staticDir == "" {
 		return nil, fmt.Errorf("%w: no static directory for %s", errUnsupportedChartSource, path)
 	}
-	root, err := os.OpenRoot(f.staticDir)
-	if err != nil {
-		return nil, fmt.Errorf("opening the static directory: %w", err)
-	}
-	defer root.Close()
-	data, err := root.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading chart %s%s from the static directory: %w", staticURLPrefix, path, err)
-	}
-	return data, nil
+	return helmchart.ReadStatic(f.staticDir, path, f.maxBytes)
 }
 
 // limitReads makes every connection tr dials count its reads against one budget of max

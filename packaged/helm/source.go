@@ -21,13 +21,11 @@ var errUnsupportedChartSource = errors.New("unsupported chart source")
 // job adds the stable repository for such names (klipper-helm's entry script).
 const stableRepoURL = "https://charts.helm.sh/stable"
 
-// kubernetesAPIVar is the placeholder K3s's job replaces with the API server address so a
-// chart can be served by the K3s supervisor.
-const kubernetesAPIVar = "%{KUBERNETES_API}%"
-
-// staticURLPrefix is how a HelmChart names a file of the K3s server's static directory
-// (<data-dir>/server/static), which its supervisor serves at https://<apiserver>/static/.
-const staticURLPrefix = "https://" + kubernetesAPIVar + "/static/"
+// kubernetesAPIVar and staticURLPrefix name a chart served by the K3s server itself.
+const (
+	kubernetesAPIVar = helmchart.KubernetesAPIVar
+	staticURLPrefix  = helmchart.StaticURLPrefix
+)
 
 // chartSourceKind says where a HelmChart's chart archive comes from.
 type chartSourceKind int
