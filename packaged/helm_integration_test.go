@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/component-base/metrics"
 
+	"github.com/k3snet/k3snet/internal/metricsreg"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
@@ -68,21 +69,9 @@ func newHelmForTestWith(t *testing.T, c *testcluster.Cluster, opts helm.Options)
 // helmSyncs reads packaged_helmchart_syncs_total{result} (success or error) from reg.
 func helmSyncs(tb testing.TB, reg metrics.KubeRegistry, result string) float64 {
 	tb.Helper()
-	families, err := reg.Gather()
+	n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", result)
 	require.NoError(tb, err)
-	for _, f := range families {
-		if f.GetName() != "packaged_helmchart_syncs_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return n
 }
 
 // traefikState is what the test reads back from the Traefik objects.

@@ -2,6 +2,8 @@ package packaged
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/k3snet/k3snet/internal/crdinstall"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
@@ -161,4 +164,46 @@ ports:
 		_, err = c.Client.AppsV1().Deployments(ns).Get(t.Context(), "traefik", metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "Deployment gone: %v", err)
 	})
+}
+
+// TestTraefikJobWarnsAboutUnsupportedValues: where k3snet's Traefik chart runs in K3s's helm
+// job (helm.RunJob, the klipper-helm image), the job says what it ignores, as the in-process
+// controller does: an UnsupportedValues Warning on the HelmChart, and in its result.
+func TestTraefikJobWarnsAboutUnsupportedValues(t *testing.T) {
+	c := cluster.Get(t)
+	ctx := testContext(t)
+	ns := c.Namespace(t)
+	dyn, err := dynamic.NewForConfig(c.Config)
+	require.NoError(t, err)
+	defs, err := helmchart.CRDs()
+	require.NoError(t, err)
+	_, err = crdinstall.Install(ctx, dyn, "k3snet-test", defs...)
+	require.NoError(t, err)
+	content, err := helmchart.ChartContent(chartsFS, "charts/traefik")
+	require.NoError(t, err)
+	_, err = dyn.Resource(helmchart.Resource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+		"metadata": map[string]any{"name": "traefik", "namespace": ns,
+			// No controller here: the job is run by hand below.
+			"annotations": map[string]any{helmchart.AnnotationUnmanaged: "true"}},
+		"spec": map[string]any{"chartContent": content},
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	root := t.TempDir()
+	paths := helm.JobPaths{Config: filepath.Join(root, "config"), Chart: filepath.Join(root, "chart"),
+		Auth: filepath.Join(root, "auth"), CAFiles: filepath.Join(root, "ca-files")}
+	for _, dir := range []string{paths.Config, paths.Chart} {
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(paths.Chart, "traefik.tgz.base64"), []byte(content), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(paths.Config, "values-0-000-HelmChart-ValuesContent.yaml"),
+		[]byte("ingressClass: {enabled: false}\nservice: {type: ClusterIP}\nnotAKey: 1\n"), 0o600))
+	env := helm.JobEnv{Name: "traefik", ChartNamespace: ns, TargetNamespace: ns, ConfigHash: "SHA256=AAAA"}
+	res, err := helm.RunJob(ctx, c.Config, env, helm.JobArgs{}, paths)
+	require.NoError(t, err)
+	assert.Equal(t, "install", res.Action)
+	assert.Equal(t, []string{"notAKey"}, res.Unsupported)
+	msgs := waitHelmChartEvent(t, c, ns, "traefik", helm.ReasonUnsupportedValues)
+	assert.Equal(t, []string{"Warning: k3snet's traefik chart does not support these values, which are ignored: notAKey (install the official Traefik chart for them)"}, msgs)
 }

@@ -209,6 +209,9 @@ type JobResult struct {
 	Action string
 	// Namespace and Release name the release.
 	Namespace, Release string
+	// Unsupported are the values keys k3snet's Traefik chart ignores, for an install or
+	// upgrade of it; they are also said in an UnsupportedValues Warning on the HelmChart.
+	Unsupported []string
 }
 
 // RunJob does what K3s's helm job does for one chart, with cfg reaching the API server:
@@ -273,6 +276,15 @@ func RunJob(ctx context.Context, cfg *rest.Config, env JobEnv, args JobArgs, pat
 		return res, nil
 	case actionAbort:
 		return res, fmt.Errorf("release %s/%s is %s and the failure policy is abort: waiting for an operator", rel.ns, rel.name, last.Info.Status)
+	}
+	if isEmbeddedTraefik(src, ch) {
+		// Said before the operation, so it is seen even when the operation then fails.
+		if res.Unsupported = UnsupportedTraefikValues(vals); len(res.Unsupported) > 0 && env.ChartNamespace != "" {
+			msg := unsupportedValuesMessage(res.Unsupported)
+			if err := recordJobEvent(ctx, cfg, env.ChartNamespace, env.Name, ReasonUnsupportedValues, msg); err != nil {
+				klog.FromContext(ctx).Error(err, "Recording the UnsupportedValues Event", "message", msg)
+			}
+		}
 	}
 	return res, redactError(rel.apply(ctx, act, last, hc, ch, vals, hash))
 }

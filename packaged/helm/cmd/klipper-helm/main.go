@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"k8s.io/client-go/rest"
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, config 
 	if err != nil {
 		fmt.Fprintf(stderr, "klipper-helm: %s/%s: %s\n", res.Namespace, res.Release, errline.Of(err))
 		return exitFailed
+	}
+	if len(res.Unsupported) > 0 {
+		fmt.Fprintf(stderr, "klipper-helm: k3snet's traefik chart ignores these values: %s\n", strings.Join(res.Unsupported, ", "))
 	}
 	fmt.Fprintf(stdout, "klipper-helm: release %s/%s: %s\n", res.Namespace, res.Release, res.Action)
 	return exitOK
