@@ -66,6 +66,10 @@ type Options struct {
 	Workers int
 	// Job shapes every chart's jobs (image, ClusterRole, API server port, proxy variables).
 	Job JobOptions
+	// StaticDir is the K3s server's static directory (<data-dir>/server/static). A chart
+	// https://%{KUBERNETES_API}%/static/<path> is handed to its job as chart content read
+	// from this directory (static.go). "" leaves such charts to the job to download.
+	StaticDir string
 	// EventRecorder records the Events on HelmCharts; nil builds one on Start.
 	EventRecorder record.EventRecorder
 	// MetricsRegistry, if set, gets packaged_helmchart_syncs_total.

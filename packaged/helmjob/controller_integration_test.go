@@ -2,7 +2,10 @@ package helmjob
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/component-base/metrics"
 
+	"github.com/k3snet/k3snet/internal/metricsreg"
 	"github.com/k3snet/k3snet/internal/testcluster"
 	"github.com/k3snet/k3snet/packaged/helmchart"
 )
@@ -34,13 +41,21 @@ type controllerEnv struct {
 
 func startControllerEnv(t *testing.T) *controllerEnv {
 	t.Helper()
+	return startControllerEnvWith(t, Options{})
+}
+
+// startControllerEnvWith starts the Controller with opts, its namespace, recorder and
+// Config filled in.
+func startControllerEnvWith(t *testing.T, opts Options) *controllerEnv {
+	t.Helper()
 	c := cluster.Get(t)
 	ns := c.Namespace(t)
 	c.AddNodes(t, testcluster.Node(testcluster.UniqueName("helmjob"), testcluster.Labels(map[string]string{corev1.LabelOSStable: "linux"})))
 	dyn, err := dynamic.NewForConfig(c.Config)
 	require.NoError(t, err)
 	recorder := record.NewFakeRecorder(100)
-	ctrl, err := New(c.Client, Options{Config: c.Config, Namespace: ns, EventRecorder: recorder})
+	opts.Config, opts.Namespace, opts.EventRecorder = c.Config, ns, recorder
+	ctrl, err := New(c.Client, opts)
 	require.NoError(t, err)
 	require.NoError(t, ctrl.Start(testContext(t), nil))
 	e := &controllerEnv{c: c, ns: ns, dyn: dyn, recorder: recorder}
@@ -74,6 +89,17 @@ func (e *controllerEnv) chart(t *testing.T, name string) *helmchart.HelmChart {
 	hc := &helmchart.HelmChart{}
 	require.NoError(t, helmchart.Decode(u, hc))
 	return hc
+}
+
+// failed reports whether the chart's Failed condition is true, with its reason and message.
+func (e *controllerEnv) failed(t *testing.T, name string) (bool, string) {
+	hc := e.chart(t, name)
+	for _, c := range hc.Status.Conditions {
+		if c.Type == helmchart.ConditionFailed && c.Status == corev1.ConditionTrue {
+			return true, c.Reason + ": " + c.Message
+		}
+	}
+	return false, fmt.Sprintf("%+v", hc.Status)
 }
 
 // eventually polls cond until it holds, failing with what it last said.
@@ -185,14 +211,7 @@ func TestControllerReportsChartsItCannotRun(t *testing.T) {
 		[]byte(`{"metadata":{"annotations":{"helmcharts.cattle.io/managed-by":"someone-else"}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 
-	failed := func(name string) (bool, string) {
-		for _, c := range e.chart(t, name).Status.Conditions {
-			if c.Type == helmchart.ConditionFailed && c.Status == corev1.ConditionTrue {
-				return true, c.Reason + ": " + c.Message
-			}
-		}
-		return false, fmt.Sprintf("%+v", e.chart(t, name).Status)
-	}
+	failed := func(name string) (bool, string) { return e.failed(t, name) }
 	e.eventually(t, "helm v2 is refused", func() (bool, string) { return failed("old") })
 	_, msg := failed("old")
 	assert.Equal(t, `UnsupportedVersion: Unsupported version "v2"`, msg)
@@ -232,4 +251,147 @@ func TestControllerUninstallsAChartWhoseValuesSecretIsGone(t *testing.T) {
 		_, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// TestControllerHandsAStaticChartToItsJob: a chart https://%{KUBERNETES_API}%/static/<path>
+// reaches its job as the file of the static directory, through the content ConfigMap; a file
+// not there yet fails the chart until it appears, and a path out of the directory is refused.
+func TestControllerHandsAStaticChartToItsJob(t *testing.T) {
+	static := t.TempDir()
+	e := startControllerEnvWith(t, Options{StaticDir: static})
+	e.createChart(t, "web", map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/web.tgz"})
+	e.createChart(t, "escape", map[string]any{"chart": "https://%{KUBERNETES_API}%/static/../web.tgz"})
+	failure := func(name string) (bool, string) { return e.failed(t, name) }
+	e.eventually(t, "a static chart not yet in the directory fails", func() (bool, string) { return failure("web") })
+	_, msg := failure("web")
+	assert.Contains(t, msg, "InvalidChart: reading chart https://%{KUBERNETES_API}%/static/charts/web.tgz from the static directory")
+	e.eventually(t, "a path out of the static directory is refused", func() (bool, string) { return failure("escape") })
+	_, msg = failure("escape")
+	assert.Contains(t, msg, `is not a path inside the static directory`)
+	assert.Nil(t, e.job(t, "helm-install-escape"))
+
+	require.NoError(t, os.MkdirAll(filepath.Join(static, "charts"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(static, "charts", "web.tgz"), []byte("archive-1"), 0o644))
+	e.eventually(t, "the file's arrival runs the chart, its archive in the content ConfigMap", func() (bool, string) {
+		cm, err := e.c.Client.CoreV1().ConfigMaps(e.ns).Get(t.Context(), ContentConfigMapName("web"), metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return e.job(t, "helm-install-web") != nil && cm.Data[ContentKey("web")] == base64.StdEncoding.EncodeToString([]byte("archive-1")), fmt.Sprint(cm.Data)
+	})
+	first := e.job(t, "helm-install-web")
+	assert.Contains(t, volumeNames(first), "content", "the job mounts the archive at /chart")
+
+	// A rewritten file is read at the chart's next sync, and replaces the job.
+	require.NoError(t, os.WriteFile(filepath.Join(static, "charts", "web.tgz"), []byte("archive-2"), 0o644))
+	_, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Patch(t.Context(), "web", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"touched":"1"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.eventually(t, "a new archive replaces the job", func() (bool, string) {
+		job := e.job(t, "helm-install-web")
+		if job == nil {
+			return false, "no job"
+		}
+		hash := job.Spec.Template.Annotations[helmchart.LabelConfigHash]
+		return job.UID != first.UID && hash != first.Spec.Template.Annotations[helmchart.LabelConfigHash], hash
+	})
+}
+
+func volumeNames(job *batchv1.Job) []string {
+	var names []string
+	for _, v := range job.Spec.Template.Spec.Volumes {
+		names = append(names, v.Name)
+	}
+	return names
+}
+
+// TestControllerRestartWithNothingChangedWritesNothing restarts the controller over charts
+// whose jobs have completed: once it has synced each again, it has written nothing (no
+// object applied again, no job, no status), and a deleted object of a chart is put back at
+// the chart's next sync.
+func TestControllerRestartWithNothingChangedWritesNothing(t *testing.T) {
+	e := startControllerEnv(t) // the first controller; it runs until the test ends
+	e.createChart(t, "inline", map[string]any{"chartContent": "dGd6", "valuesContent": "a: 1\n"})
+	e.createChart(t, "remote", map[string]any{"chart": "https://charts.example.com/remote-1.0.0.tgz"})
+	for _, name := range []string{"inline", "remote"} {
+		e.eventually(t, name+"'s job completes and its status says so", func() (bool, string) {
+			job, hc := e.job(t, "helm-install-"+name), e.chart(t, name)
+			return job != nil && jobCondition(job, batchv1.JobComplete) && hc.Status.JobName == job.Name, fmt.Sprintf("%+v", hc.Status)
+		})
+	}
+
+	// A second controller with counted writes stands for the restarted one: the first
+	// has nothing left to do, and the second must find the same.
+	writes := &testcluster.WriteCounter{}
+	cfg := rest.CopyConfig(e.c.Config)
+	cfg.Wrap(writes.Wrap)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	reg := metrics.NewKubeRegistry()
+	ctrl, err := New(client, Options{Config: cfg, Namespace: e.ns, EventRecorder: record.NewFakeRecorder(100), MetricsRegistry: reg})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(testContext(t))
+	defer stop()
+	require.NoError(t, ctrl.Start(ctx, nil))
+	e.eventually(t, "the restarted controller syncs both charts", func() (bool, string) {
+		n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
+		require.NoError(t, err)
+		return n >= 2, fmt.Sprint(n)
+	})
+	assert.Empty(t, writes.Since(0), "API writes of the restart")
+
+	// Someone deletes a chart's values Secret: the chart's next sync puts it back.
+	require.NoError(t, e.c.Client.CoreV1().Secrets(e.ns).Delete(t.Context(), "chart-values-inline", metav1.DeleteOptions{}))
+	_, err = e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Patch(t.Context(), "inline", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"touched":"1"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.eventually(t, "the values Secret is back", func() (bool, string) {
+		_, err := e.c.Client.CoreV1().Secrets(e.ns).Get(t.Context(), "chart-values-inline", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+// TestControllerReportsAFailedInstallJobOnce: an install job whose back-off limit is spent
+// fails the chart (Failed, reason JobFailed) with one JobFailed Warning, not one per sync.
+// The chart is a bootstrap one, whose pod waits for a server node no test node is; the test
+// fails that pod as a kubelet would, and kube-controller-manager's Job controller fails the job.
+func TestControllerReportsAFailedInstallJobOnce(t *testing.T) {
+	reg := metrics.NewKubeRegistry()
+	e := startControllerEnvWith(t, Options{Job: JobOptions{APIServerPort: 6443}, MetricsRegistry: reg})
+	syncs := func() float64 {
+		n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
+		require.NoError(t, err)
+		return n
+	}
+	e.createChart(t, "broken", map[string]any{"chartContent": "dGd6", "bootstrap": true, "backOffLimit": 0})
+	var pod *corev1.Pod
+	e.eventually(t, "the install job's pod exists", func() (bool, string) {
+		pods, err := e.c.Client.CoreV1().Pods(e.ns).List(t.Context(), metav1.ListOptions{LabelSelector: "job-name=helm-install-broken"})
+		require.NoError(t, err)
+		if len(pods.Items) == 0 {
+			return false, "no pod"
+		}
+		pod = &pods.Items[0]
+		return true, ""
+	})
+	pod.Status.Phase = corev1.PodFailed
+	_, err := e.c.Client.CoreV1().Pods(e.ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	e.eventually(t, "the chart fails with its job", func() (bool, string) { return e.failed(t, "broken") })
+	_, msg := e.failed(t, "broken")
+	assert.Equal(t, "JobFailed: Job failed", msg)
+
+	// Another sync of the failed chart says nothing new.
+	before := syncs()
+	_, err = e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Patch(t.Context(), "broken", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"touched":"1"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	e.eventually(t, "the touch syncs the chart again", func() (bool, string) { return syncs() > before, fmt.Sprint(syncs()) })
+	var failures []string
+	for len(e.recorder.Events) > 0 {
+		if ev := <-e.recorder.Events; strings.Contains(ev, ReasonJobFailed) {
+			failures = append(failures, ev)
+		}
+	}
+	assert.Equal(t, []string{"Warning JobFailed Job " + e.ns + "/helm-install-broken failed"}, failures)
 }

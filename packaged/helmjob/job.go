@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/k3snet/k3snet/internal/systemimage"
 	"github.com/k3snet/k3snet/packaged/helmchart"
 )
 
@@ -336,6 +337,16 @@ func bootstrap(spec *corev1.PodSpec, apiServerPort int) {
 		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
 		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: strconv.Itoa(apiServerPort)},
 		corev1.EnvVar{Name: "BOOTSTRAP", Value: "true"})
+}
+
+// JobImage is the image of the jobs of charts that set no spec.jobImage, as a K3s server
+// picks it: --helm-job-image as given, else DefaultJobImage from --system-default-registry
+// when that is set.
+func JobImage(helmJobImage, systemDefaultRegistry string) string {
+	if helmJobImage != "" {
+		return helmJobImage
+	}
+	return systemimage.Name(systemDefaultRegistry, DefaultJobImage)
 }
 
 // ProxyEnv picks the proxy variables out of an environment (os.Environ's form), both

@@ -361,13 +361,22 @@ func TestProxyEnv(t *testing.T) {
 	assert.Equal(t, "http://p:3128", envOf(out.Job.Spec.Template.Spec.Containers[0])["HTTPS_PROXY"])
 }
 
+func TestJobImage(t *testing.T) {
+	for _, tc := range []struct{ helmJobImage, registry, want string }{
+		{"", "", DefaultJobImage},
+		{"", "registry.example.org", "registry.example.org/" + DefaultJobImage},
+		{"", "registry.example.org/", "registry.example.org/" + DefaultJobImage},
+		{"mine/helm:1", "registry.example.org", "mine/helm:1"},
+	} {
+		assert.Equal(t, tc.want, JobImage(tc.helmJobImage, tc.registry), "%+v", tc)
+	}
+}
+
 // The point of running Helm in jobs is that the controller's process links no Helm.
 func TestLinksNoHelm(t *testing.T) {
 	deps, err := gobuild.Deps()
 	require.NoError(t, err)
-	for _, dep := range deps {
-		require.False(t, strings.HasPrefix(dep, "helm.sh/"), "helmjob imports %s", dep)
-	}
+	require.Empty(t, gobuild.Within(deps, gobuild.HelmTrees()...), "helmjob links Helm")
 }
 
 func TestStatusFor(t *testing.T) {

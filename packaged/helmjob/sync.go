@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -177,6 +179,13 @@ func (c *Controller) inputs(ctx context.Context, hc *helmchart.HelmChart, deleti
 		}
 		return in, nil
 	}
+	if c.opts.StaticDir != "" {
+		chart, err := withStaticContent(hc, c.opts.StaticDir)
+		if err != nil {
+			return in, err
+		}
+		in.Chart = chart
+	}
 	for _, name := range hashedSecrets(in) {
 		s, err := c.client.CoreV1().Secrets(hc.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -190,13 +199,20 @@ func (c *Controller) inputs(ctx context.Context, hc *helmchart.HelmChart, deleti
 	return in, nil
 }
 
-// buildFailed reports a chart whose objects cannot be built; a read that failed is retried.
+// buildFailed reports a chart whose objects cannot be built; a read that failed is retried,
+// and so is a static chart not yet in its directory (it is reported while it is missing).
 func (c *Controller) buildFailed(ctx context.Context, u *unstructured.Unstructured, hc *helmchart.HelmChart, err error) error {
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
 		return err
 	}
-	return c.fail(ctx, u, hc, ReasonInvalidChart, err.Error())
+	if failErr := c.fail(ctx, u, hc, ReasonInvalidChart, err.Error()); failErr != nil {
+		return failErr
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return err // retried with backoff until the file appears
+	}
+	return nil // only a change to the chart fixes it, and a change requeues it
 }
 
 // releaseRevision is the revision of the chart's newest release record, 0 when there is none,
@@ -221,28 +237,44 @@ func (c *Controller) releaseRevision(ctx context.Context, hc *helmchart.HelmChar
 }
 
 // applyObjects server-side applies the chart's service account, ClusterRoleBinding, values
-// Secret and content ConfigMap. The namespaced ones are owned by the HelmChart, so they go
-// with it; the ClusterRoleBinding is deleted by name, as a cluster-wide object cannot be
-// owned by a namespaced one.
+// Secret and content ConfigMap. Each is read first and applied only when it lacks what it
+// should hold (upToDate): a restart, or a Job event, with nothing changed writes nothing, and
+// an object someone deleted or changed is put back at the chart's next sync, as K3s's apply
+// does. The namespaced ones are owned by the HelmChart, so they go with it; the
+// ClusterRoleBinding is deleted by name, as a cluster-wide object cannot be owned by a
+// namespaced one.
 func (c *Controller) applyObjects(ctx context.Context, u *unstructured.Unstructured, objs *Objects) error {
 	owner := ownerReference(u)
 	type object struct {
 		gvr schema.GroupVersionResource
 		gvk schema.GroupVersionKind
 		obj metav1.Object
+		get func() (any, error) // the live object
 	}
+	core, rbac := c.client.CoreV1(), c.client.RbacV1()
+	sa, crb, secret, cm := objs.ServiceAccount, objs.ClusterRoleBinding, objs.ValuesSecret, objs.ContentConfigMap
 	list := []object{
-		{corev1.SchemeGroupVersion.WithResource("serviceaccounts"), corev1.SchemeGroupVersion.WithKind("ServiceAccount"), objs.ServiceAccount},
-		{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
-			schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"}, objs.ClusterRoleBinding},
-		{corev1.SchemeGroupVersion.WithResource("secrets"), corev1.SchemeGroupVersion.WithKind("Secret"), objs.ValuesSecret},
+		{corev1.SchemeGroupVersion.WithResource("serviceaccounts"), corev1.SchemeGroupVersion.WithKind("ServiceAccount"), sa,
+			func() (any, error) { return core.ServiceAccounts(sa.Namespace).Get(ctx, sa.Name, metav1.GetOptions{}) }},
+		{rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), crb,
+			func() (any, error) { return rbac.ClusterRoleBindings().Get(ctx, crb.Name, metav1.GetOptions{}) }},
+		{corev1.SchemeGroupVersion.WithResource("secrets"), corev1.SchemeGroupVersion.WithKind("Secret"), secret,
+			func() (any, error) { return core.Secrets(secret.Namespace).Get(ctx, secret.Name, metav1.GetOptions{}) }},
 	}
-	if objs.ContentConfigMap != nil {
-		list = append(list, object{corev1.SchemeGroupVersion.WithResource("configmaps"), corev1.SchemeGroupVersion.WithKind("ConfigMap"), objs.ContentConfigMap})
+	if cm != nil {
+		list = append(list, object{corev1.SchemeGroupVersion.WithResource("configmaps"), corev1.SchemeGroupVersion.WithKind("ConfigMap"), cm,
+			func() (any, error) { return core.ConfigMaps(cm.Namespace).Get(ctx, cm.Name, metav1.GetOptions{}) }})
 	}
 	for _, o := range list {
 		if o.obj.GetNamespace() != "" {
 			o.obj.SetOwnerReferences([]metav1.OwnerReference{owner})
+		}
+		live, err := o.get()
+		switch {
+		case err == nil && upToDate(live, o.obj):
+			continue
+		case err != nil && !apierrors.IsNotFound(err):
+			return fmt.Errorf("reading %s %s: %w", o.gvk.Kind, o.obj.GetName(), err)
 		}
 		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o.obj)
 		if err != nil {
@@ -279,6 +311,15 @@ func (c *Controller) ensureJob(ctx context.Context, u *unstructured.Unstructured
 		}
 		want.OwnerReferences = []metav1.OwnerReference{ownerReference(u)}
 		created, err := c.client.BatchV1().Jobs(want.Namespace).Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			// The cache has not seen the job yet. Its arrival syncs the chart again, and that
+			// sync compares its hash; until then the status reports the live job.
+			live, err := c.client.BatchV1().Jobs(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("reading Job %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			return live, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("creating Job %s/%s: %w", want.Namespace, want.Name, err)
 		}
