@@ -6,7 +6,7 @@
 #     the helm job);
 #   - the install tarball of deploy/: the controllers image (cmd/k3snet as /k3snet, its node
 #     build -tags k3snet_node as /k3snet-node for the node DaemonSet, Debian's iptables and
-#     ipset) and the ServiceLB forwarder.
+#     ipset), the ServiceLB forwarder and the helm job.
 #
 # Usage: hack/build-images.sh NODE_DIR   the air-gap tarball; prints its path
 #        hack/build-images.sh --install  the install tarball; prints its path
@@ -58,7 +58,7 @@ name=k3s-airgap-images-$arch.tar
 pkgs=(./servicelb/forwarder/cmd/klipper-lb ./internal/images/pause ./internal/images/testserver ./packaged/helm/cmd/klipper-helm)
 if $install; then
 	name=k3snet-images-$arch.tar
-	pkgs=(./servicelb/forwarder/cmd/klipper-lb ./cmd/k3snet)
+	pkgs=(./servicelb/forwarder/cmd/klipper-lb ./cmd/k3snet ./packaged/helm/cmd/klipper-helm)
 fi
 out="$out_dir/$name"
 mkdir -p "$out_dir"
@@ -89,7 +89,7 @@ go build -o "$tmp/build-airgap" ./internal/images/cmd/build-airgap
 
 echo "writing the image tarball" >&2
 if $install; then
-	args=(--klipper-lb "$tmp/klipper-lb" --k3snet "$tmp/k3snet" --k3snet-node "$tmp/k3snet-node" --install-out "$new")
+	args=(--klipper-lb "$tmp/klipper-lb" --klipper-helm "$tmp/klipper-helm" --k3snet "$tmp/k3snet" --k3snet-node "$tmp/k3snet-node" --install-out "$new")
 	[ -z "${K3SNET_IMAGE:-}" ] || args+=(--k3snet-image "$K3SNET_IMAGE")
 else
 	args=(--pause "$tmp/pause" --coredns "$node/image-bin/coredns" --traefik "$node/image-bin/traefik"

@@ -81,7 +81,8 @@ func TestParseControllersFlags(t *testing.T) {
 				"--disable-helm-controller", "--multi-cluster-cidr", "--cluster-cidr=10.42.0.0/16,fd00:42::/56",
 				"--service-cidr=fd00:43::/112,10.43.0.0/16", "--cluster-domain=example.org", "--servicelb-namespace=lb",
 				"--system-default-registry=registry.example.org", "--data-dir=relative", "--kubeconfig=/k",
-				"--servicelb-reserved-host-ports=10250,6443", "--servicelb-reserved-host-ports=2379"},
+				"--servicelb-reserved-host-ports=10250,6443", "--servicelb-reserved-host-ports=2379",
+				"--helm-job-image=registry.example.org/helm:1"},
 			check: func(t *testing.T, cfg *controllersConfig) {
 				s := cfg.cluster
 				assert.Equal(t, []string{"servicelb", "traefik"}, s.Disable)
@@ -92,6 +93,7 @@ func TestParseControllersFlags(t *testing.T) {
 				assert.Equal(t, "example.org", s.ClusterDomain)
 				assert.Equal(t, "lb", s.ServiceLBNamespace)
 				assert.Equal(t, "registry.example.org", s.SystemDefaultRegistry)
+				assert.Equal(t, "registry.example.org/helm:1", s.HelmJobImage)
 				assert.Equal(t, []int32{10250, 6443, 2379}, s.ServiceLBReservedHostPorts)
 				assert.True(t, filepath.IsAbs(s.DataDir), "the data dir is made absolute: %s", s.DataDir)
 				assert.Equal(t, "/k", cfg.kubeconfig)
@@ -100,6 +102,7 @@ func TestParseControllersFlags(t *testing.T) {
 		{name: "a bad cluster CIDR names the flag", args: []string{"--cluster-cidr=10.42.0.0/33"}, wantErr: []string{"invalid --cluster-cidr"}},
 		{name: "a reserved port that is not one names the flag", args: []string{"--servicelb-reserved-host-ports=10250,0,http"},
 			wantErr: []string{"invalid --servicelb-reserved-host-ports", `"0" is not a port`, `"http" is not a port`}},
+		{name: "a bad helm job image names the flag", args: []string{"--helm-job-image=a b"}, wantErr: []string{"invalid --helm-job-image"}},
 		{name: "a bad lease namespace names the flag", args: []string{"--lease-namespace=Kube_System"}, wantErr: []string{"invalid --lease-namespace"}},
 		{name: "a bad metrics address names the flag", args: []string{"--metrics-bind-address=10258"}, wantErr: []string{"invalid --metrics-bind-address"}},
 		{name: "an empty data dir names the flag", args: []string{"--data-dir="}, wantErr: []string{"invalid --data-dir"}},

@@ -41,6 +41,8 @@ func (c *config) controllerSettings() compose.ClusterSettings {
 		ServiceLBNamespace:         c.serviceLBNamespace,
 		ServiceLBReservedHostPorts: c.reservedHostPorts,
 		SystemDefaultRegistry:      c.systemDefaultRegistry,
+		HelmJobImage:               c.helmJobImage,
+		APIServerPort:              c.httpsListenPort,
 	}
 }
 

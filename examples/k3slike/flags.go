@@ -45,6 +45,7 @@ type config struct {
 	nodeIPs               []netip.Addr
 	nodeExternalIPs       []netip.Addr
 	systemDefaultRegistry string
+	helmJobImage          string
 	httpsListenPort       int
 	binDir                string
 	metricsBindAddress    string
@@ -219,6 +220,7 @@ func parseFlags(args []string, sys system, out io.Writer) (*config, error) {
 	cfg.reservedHostPorts = s.ServiceLBReservedHostPorts
 	cfg.clusterCIDRs, cfg.serviceCIDRs, cfg.clusterDNS = s.ClusterCIDRs, s.ServiceCIDRs, s.ClusterDNS
 	cfg.clusterDomain, cfg.serviceLBNamespace, cfg.systemDefaultRegistry = s.ClusterDomain, s.ServiceLBNamespace, s.SystemDefaultRegistry
+	cfg.helmJobImage = s.HelmJobImage
 	cfg.nodeIPs, cfg.nodeExternalIPs = k3sflags.NodeIPs(&errs, nodeIP, nodeExternalIP)
 	errs = append(errs, node.validate()...)
 	network.apply(&cfg, &errs)

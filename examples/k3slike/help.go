@@ -30,7 +30,7 @@ var helpGroups = []helpGroup{
 	{"Cluster", []string{"server", "token", "token-file"}},
 	{"Customized flags", []string{"kube-controller-manager-arg"}},
 	{"Components", []string{"disable", "disable-cloud-controller", "disable-network-policy", "disable-helm-controller",
-		"disable-node-ipam", "disable-deploy"}},
+		"disable-node-ipam", "disable-deploy", "helm-job-image"}},
 	{"Agent/Node", []string{"node-name", "node-label", "node-taint"}},
 	{"Agent/Runtime", []string{"system-default-registry"}},
 	{"Agent/Networking", []string{"node-ip", "node-external-ip", "node-internal-dns", "node-external-dns"}},

@@ -82,7 +82,8 @@ spec:
         protocol: TCP
 `
 
-// TestRealNodeTraefik runs the packaged Traefik on real nodes behind ServiceLB and sends
+// TestRealNodeTraefik runs the packaged Traefik on real nodes behind ServiceLB, installed by
+// K3s's helm-install job in a pod (the klipper-helm image), and sends
 // HTTP from a machine on the LAN to the Traefik LoadBalancer address of every node: an Ingress
 // and an IngressRoute (the traefik-crd chart's CRD) each reach the backend pod by their Host,
 // an unknown Host gets Traefik's 404, and the Ingress's status carries the LoadBalancer's
@@ -103,6 +104,10 @@ func TestRealNodeTraefik(t *testing.T) {
 		}
 		out, err = c.TryKubectl("", "get", "ingressclass", "traefik", "-o", `jsonpath={.metadata.annotations.ingressclass\.kubernetes\.io/is-default-class}`)
 		return err == nil && out == "true"
+	})
+	nodecluster.Eventually(t, time.Minute, "Traefik was installed by K3s's helm-install-traefik job, which completed", func() bool {
+		out, err := c.TryKubectl("", "-n", "kube-system", "get", "job", "helm-install-traefik", "-o", "jsonpath={.status.succeeded}")
+		return err == nil && out == "1"
 	})
 	c.Apply(t, traefikBackend)
 	assert.Equal(t, "traefik", c.Kubectl(t, "get", "ingress", "whoami", "-o", "jsonpath={.spec.ingressClassName}"),

@@ -1,8 +1,10 @@
 package clusterwide
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 	"github.com/k3snet/k3snet/clustercidr"
 	"github.com/k3snet/k3snet/internal/compose"
 	"github.com/k3snet/k3snet/packaged"
-	"github.com/k3snet/k3snet/packaged/helm"
+	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -134,6 +136,10 @@ func deployController(client kubernetes.Interface, deploy packaged.Options, reg 
 	}, ReadsNoPods: true}
 }
 
+// defaultAPIServerPort is where the jobs of bootstrap charts find the API server when the
+// settings name no port: K3s's and kubeadm's.
+const defaultAPIServerPort = 6443
+
 // leasedPackaged keeps NodeHosts (unless --disable=coredns) and, unless
 // --disable-helm-controller, installs the HelmCharts, on one server at a time as K3s's leader
 // does. It reports false when neither is on.
@@ -155,13 +161,21 @@ func leasedPackaged(s compose.ClusterSettings, restConfig *rest.Config, client k
 		if s.DisableHelmController {
 			return nil
 		}
-		// K3s's own manifests name their charts https://%{KUBERNETES_API}%/static/...: files
-		// of <data-dir>/server/static, read from disk here.
-		helm, err := helm.New(client, helm.Options{Config: restConfig,
-			StaticDir: filepath.Join(s.DataDir, "server", "static"), MetricsRegistry: reg.Fresh("helm")})
+		// As in K3s, each chart runs in a helm-install Job on the klipper-helm image: this
+		// process links no Helm, and a chart's work is done in its job's pod.
+		charts, err := helmjob.New(client, helmjob.Options{
+			Config:    restConfig,
+			StaticDir: filepath.Join(s.DataDir, "server", "static"),
+			Job: helmjob.JobOptions{
+				Image:         helmjob.JobImage(s.HelmJobImage, s.SystemDefaultRegistry),
+				APIServerPort: cmp.Or(s.APIServerPort, defaultAPIServerPort),
+				ProxyEnv:      helmjob.ProxyEnv(os.Environ()),
+			},
+			MetricsRegistry: reg.Fresh("helm"),
+		})
 		if err != nil {
 			return err
 		}
-		return helm.Start(ctx, f)
+		return charts.Start(ctx, f)
 	}, ReadsNoPods: true}, true
 }

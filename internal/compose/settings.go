@@ -41,6 +41,13 @@ type ClusterSettings struct {
 	ServiceLBReservedHostPorts []int32
 	// SystemDefaultRegistry is --system-default-registry, prefixed to every system image.
 	SystemDefaultRegistry string
+	// HelmJobImage is --helm-job-image, the image of the HelmCharts' jobs; "" is K3s's
+	// default behind SystemDefaultRegistry.
+	HelmJobImage string
+	// APIServerPort is where the API server listens on a server's own addresses: the jobs
+	// of bootstrap HelmCharts, which run in a server's host network before the cluster's
+	// network exists, reach it on 127.0.0.1 there. 0 is 6443, K3s's and kubeadm's port.
+	APIServerPort int
 }
 
 // Disabled reports whether item was named in --disable.

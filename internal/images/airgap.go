@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/k3snet/k3snet/packaged"
-	"github.com/k3snet/k3snet/packaged/helm"
 	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
@@ -117,16 +116,19 @@ func debianHost() hostPaths {
 //
 // A packaged manifest image it cannot build is an error, so a new packaged component
 // cannot silently miss from the tarball.
-func AirgapImages(p Programs) ([]Image, error) {
-	return airgapImages(p, debianHost())
+//
+// render renders the packaged charts to find their images (helm.RenderInline): passed in,
+// so that the programs that only name an image (PauseImage) link no Helm.
+func AirgapImages(p Programs, render packaged.RenderChart) ([]Image, error) {
+	return airgapImages(p, render, debianHost())
 }
 
 // airgapImages is AirgapImages with the host's file locations passed in.
-func airgapImages(p Programs, host hostPaths) ([]Image, error) {
+func airgapImages(p Programs, render packaged.RenderChart, host hostPaths) ([]Image, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	pkgImages, err := packaged.Images(helm.RenderInline)
+	pkgImages, err := packaged.Images(render)
 	if err != nil {
 		return nil, fmt.Errorf("listing the packaged images: %w", err)
 	}

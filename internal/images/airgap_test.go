@@ -40,7 +40,7 @@ func hostIptablesMode(t *testing.T) string {
 
 func TestAirgapImagesAreTheImagesTheCodeRuns(t *testing.T) {
 	needIptables(t)
-	imgs, err := AirgapImages(fakePrograms(t))
+	imgs, err := AirgapImages(fakePrograms(t), helm.RenderInline)
 	require.NoError(t, err)
 
 	want := []string{PauseImage, servicelb.DefaultImage, TestServerImage, helmjob.DefaultJobImage}
@@ -64,7 +64,7 @@ func TestAirgapImagesAreTheImagesTheCodeRuns(t *testing.T) {
 func TestAirgapImagesContent(t *testing.T) {
 	needIptables(t)
 	progs := fakePrograms(t)
-	imgs, err := AirgapImages(progs)
+	imgs, err := AirgapImages(progs, helm.RenderInline)
 	require.NoError(t, err)
 	byName := map[string]Image{}
 	for _, img := range imgs {

@@ -359,15 +359,18 @@ func TestContainerdRunsTheInstallImages(t *testing.T) {
 	bins := nodeBinaries(t, "containerd", "ctr", "runc", "containerd-shim-runc-v2")
 	dir := t.TempDir()
 	imgs, err := InstallImages(ControllersImage, InstallPrograms{
-		K3snet:     buildStatic(t, "../../cmd/k3snet"),
-		K3snetNode: buildStatic(t, "../../cmd/k3snet", "k3snet_node"),
-		KlipperLB:  buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"),
+		K3snet:      buildStatic(t, "../../cmd/k3snet"),
+		K3snetNode:  buildStatic(t, "../../cmd/k3snet", "k3snet_node"),
+		KlipperLB:   buildStatic(t, "../../servicelb/forwarder/cmd/klipper-lb"),
+		KlipperHelm: buildStatic(t, "../../packaged/helm/cmd/klipper-helm"),
 	})
 	require.NoError(t, err)
 	c := startContainerd(t, bins, dir)
 	lbName, err := NormalizeName(servicelb.DefaultImage)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{ControllersImage, lbName}, c.importImages(t, dir, imgs))
+	jobName, err := NormalizeName(helmjob.DefaultJobImage)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{ControllersImage, lbName, jobName}, c.importImages(t, dir, imgs))
 
 	ns := netns.NewT(t, "imgs")
 	lock := filepath.Join(dir, "xtables.lock")

@@ -17,11 +17,14 @@ type InstallPrograms struct {
 	K3snetNode string
 	// KlipperLB is the ServiceLB forwarder, servicelb/forwarder/cmd/klipper-lb.
 	KlipperLB string
+	// KlipperHelm is the helm job's program, packaged/helm/cmd/klipper-helm: the
+	// controllers run HelmCharts in K3s's helm jobs.
+	KlipperHelm string
 }
 
 // Validate reports every program that is unset or not a regular file.
 func (p InstallPrograms) Validate() error {
-	return validatePrograms([]namedProgram{{"K3snet", p.K3snet}, {"K3snetNode", p.K3snetNode}, {"KlipperLB", p.KlipperLB}})
+	return validatePrograms([]namedProgram{{"K3snet", p.K3snet}, {"K3snetNode", p.K3snetNode}, {"KlipperLB", p.KlipperLB}, {"KlipperHelm", p.KlipperHelm}})
 }
 
 // InstallImages returns the images deploy/ runs, built from p and this machine's files:
@@ -31,7 +34,8 @@ func (p InstallPrograms) Validate() error {
 //     DaemonSet's command (one image, so one name to retag for both); Debian's iptables as in
 //     the ServiceLB image and ipset with its shared libraries, which the node mode's
 //     NetworkPolicy controller runs; the CA bundle, for the Helm controller's chart downloads;
-//   - servicelb.DefaultImage, the ServiceLB forwarder, as AirgapImages builds it.
+//   - servicelb.DefaultImage, the ServiceLB forwarder, and helmjob.DefaultJobImage, the
+//     HelmCharts' job, as AirgapImages builds them.
 func InstallImages(name string, p InstallPrograms) ([]Image, error) {
 	return installImages(name, p, debianHost())
 }
@@ -53,10 +57,13 @@ func installImages(name string, p InstallPrograms, host hostPaths) ([]Image, err
 	if err != nil {
 		return nil, err
 	}
-	if lb.Name, err = NormalizeName(lb.Name); err != nil {
-		return nil, err
+	imgs := []Image{controllers, lb, helmJobImage(p.KlipperHelm, host)}
+	for i := range imgs { // the controllers' name is normalized already; it stays as it is
+		if imgs[i].Name, err = NormalizeName(imgs[i].Name); err != nil {
+			return nil, err
+		}
 	}
-	return []Image{controllers, lb}, nil
+	return imgs, nil
 }
 
 // NodeProgram is where the controllers image carries the node build, the command of

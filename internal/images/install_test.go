@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/k3snet/k3snet/internal/netns"
+	"github.com/k3snet/k3snet/packaged/helmjob"
 	"github.com/k3snet/k3snet/servicelb"
 )
 
@@ -33,7 +34,7 @@ func fakeInstallPrograms(t *testing.T) InstallPrograms {
 		require.NoError(t, os.WriteFile(f, []byte("#!"+name+"\n"), 0o755))
 		return f
 	}
-	return InstallPrograms{K3snet: write("k3snet"), K3snetNode: write("k3snet-node"), KlipperLB: p.KlipperLB}
+	return InstallPrograms{K3snet: write("k3snet"), K3snetNode: write("k3snet-node"), KlipperLB: p.KlipperLB, KlipperHelm: p.KlipperHelm}
 }
 
 // filesByPath returns img's files by path.
@@ -51,6 +52,8 @@ func TestInstallImages(t *testing.T) {
 	progs := fakeInstallPrograms(t)
 	lbName, err := NormalizeName(servicelb.DefaultImage)
 	require.NoError(t, err)
+	jobName, err := NormalizeName(helmjob.DefaultJobImage)
+	require.NoError(t, err)
 
 	tests := []struct {
 		name      string
@@ -59,12 +62,13 @@ func TestInstallImages(t *testing.T) {
 		wantNames []string
 		wantErr   string
 	}{
-		{name: "the default name is k3snet.local's", image: ControllersImage, wantNames: []string{"k3snet.local/k3snet:v0.1.0", lbName}},
-		{name: "another name is normalized", image: "example/k3snet:v2", wantNames: []string{"docker.io/example/k3snet:v2", lbName}},
+		{name: "the default name is k3snet.local's", image: ControllersImage, wantNames: []string{"k3snet.local/k3snet:v0.1.0", lbName, jobName}},
+		{name: "another name is normalized", image: "example/k3snet:v2", wantNames: []string{"docker.io/example/k3snet:v2", lbName, jobName}},
 		{name: "an invalid name is refused", image: "Example/k3snet:v2", wantErr: "the controllers image: invalid image name"},
 		{name: "a missing program is named", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snet = ""; return p }, wantErr: "program K3snet is not set"},
 		{name: "the node build is required", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snetNode = ""; return p }, wantErr: "program K3snetNode is not set"},
 		{name: "an absent node build is named", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.K3snetNode = filepath.Join(t.TempDir(), "gone"); return p }, wantErr: "program K3snetNode"},
+		{name: "the helm job is required", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.KlipperHelm = ""; return p }, wantErr: "program KlipperHelm is not set"},
 		{name: "a directory is not a program", image: ControllersImage, progs: func(p InstallPrograms) InstallPrograms { p.KlipperLB = t.TempDir(); return p }, wantErr: "program KlipperLB"},
 	}
 	for _, tt := range tests {

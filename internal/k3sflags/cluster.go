@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -30,6 +31,7 @@ type Cluster struct {
 	disableCloudController, multiClusterCIDR      bool
 	disableNodeIPAM, disableDeploy, disableHelm   bool
 	clusterDomain, serviceLBNamespace, registry   string
+	helmJobImage                                  string
 }
 
 // Register adds the flags to fs, with K3s's names, help and defaults.
@@ -37,6 +39,7 @@ func (c *Cluster) Register(fs *flag.FlagSet) {
 	fs.Var(&c.disable, "disable", "do not deploy packaged components and delete any deployed ones (coredns, servicelb, traefik, local-storage, metrics-server, or any manifest name); repeatable, comma lists")
 	fs.BoolVar(&c.disableCloudController, "disable-cloud-controller", false, "disable the cloud-controller stub's node handling")
 	fs.BoolVar(&c.disableHelm, "disable-helm-controller", false, "do not run the Helm controller")
+	fs.StringVar(&c.helmJobImage, "helm-job-image", "", "default image to use for helm jobs (default: K3s's klipper-helm image, behind --system-default-registry)")
 	fs.BoolVar(&c.disableNodeIPAM, "disable-node-ipam", false, "do not allocate node pod CIDRs (the cluster's kube-controller-manager does, with --allocate-node-cidrs)")
 	fs.BoolVar(&c.disableDeploy, "disable-deploy", false, "run neither the deploy nor the Helm controller, and stage no packaged manifests")
 	fs.BoolVar(&c.multiClusterCIDR, "multi-cluster-cidr", false, "honour ClusterCIDR objects when allocating pod CIDRs (experimental in K3s)")
@@ -68,6 +71,7 @@ func (c *Cluster) Settings(errs *Errors) compose.ClusterSettings {
 		ClusterDomain:          c.clusterDomain,
 		ServiceLBNamespace:     c.serviceLBNamespace,
 		SystemDefaultRegistry:  c.registry,
+		HelmJobImage:           c.helmJobImage,
 	}
 	var err error
 	s.ClusterCIDRs, err = ParseCIDRs(c.clusterCIDR, DefaultClusterCIDR)
@@ -81,6 +85,9 @@ func (c *Cluster) Settings(errs *Errors) compose.ClusterSettings {
 	}
 	if problems := validation.IsDNS1123Subdomain(s.ClusterDomain); len(problems) > 0 {
 		errs.Add("cluster-domain", errors.New(strings.Join(problems, "; ")))
+	}
+	if strings.ContainsFunc(s.HelmJobImage, unicode.IsSpace) {
+		errs.Add("helm-job-image", fmt.Errorf("%q is not an image reference", s.HelmJobImage))
 	}
 	s.ServiceLBReservedHostPorts, err = ParsePorts(c.reservedHostPorts)
 	errs.Add("servicelb-reserved-host-ports", err)

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/k3snet/k3snet/internal/images"
+	"github.com/k3snet/k3snet/packaged/helm"
 )
 
 // Exit statuses.
@@ -41,7 +42,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&p.Traefik, "traefik", "", "the Traefik program")
 	fs.StringVar(&p.KlipperLB, "klipper-lb", "", "the ServiceLB forwarder (servicelb/forwarder/cmd/klipper-lb)")
 	fs.StringVar(&p.TestServer, "testserver", "", "the test server (internal/images/testserver)")
-	fs.StringVar(&p.KlipperHelm, "klipper-helm", "", "the helm job (packaged/helm/cmd/klipper-helm)")
+	fs.StringVar(&p.KlipperHelm, "klipper-helm", "", "the helm job (packaged/helm/cmd/klipper-helm), in both tarballs")
 	fs.StringVar(&install.K3snet, "k3snet", "", "the controllers binary (cmd/k3snet), for --install-out")
 	fs.StringVar(&install.K3snetNode, "k3snet-node", "", "the node build of cmd/k3snet (-tags k3snet_node), which the node DaemonSet runs, for --install-out")
 	image := fs.String("k3snet-image", images.ControllersImage, "the name of the controllers image, for --install-out")
@@ -59,13 +60,13 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "build-airgap: --install-out needs --k3snet-node, the node build (go build -tags k3snet_node ./cmd/k3snet) the node DaemonSet runs")
 		return exitBadUsage
 	}
-	install.KlipperLB = p.KlipperLB
+	install.KlipperLB, install.KlipperHelm = p.KlipperLB, p.KlipperHelm
 	tarballs := []struct {
 		out      string
 		validate func() error
 		list     func() ([]images.Image, error)
 	}{
-		{*out, p.Validate, func() ([]images.Image, error) { return images.AirgapImages(p) }},
+		{*out, p.Validate, func() ([]images.Image, error) { return images.AirgapImages(p, helm.RenderInline) }},
 		{*installOut, install.Validate, func() ([]images.Image, error) { return images.InstallImages(*image, install) }},
 	}
 	var errs []error

@@ -44,14 +44,15 @@ func TestRun(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "all programs and --out write the air-gap tarball silently", args: slices.Concat(airgap, []string{"--out", out}), wantCode: exitOK, wantFiles: []string{"images.tar"}},
-		{name: "k3snet, the forwarder and --install-out write the install tarball", args: append(flags("k3snet", "k3snet-node", "klipper-lb"), "--install-out", installOut), wantCode: exitOK, wantFiles: []string{"install.tar"}},
+		{name: "k3snet, the forwarder, the helm job and --install-out write the install tarball", args: append(flags("k3snet", "k3snet-node", "klipper-lb", "klipper-helm"), "--install-out", installOut), wantCode: exitOK, wantFiles: []string{"install.tar"}},
 		{name: "both tarballs at once", args: slices.Concat(airgap, flags("k3snet", "k3snet-node"), []string{"--out", out, "--install-out", installOut, "--k3snet-image", "example/k3snet:v2"}), wantCode: exitOK, wantFiles: []string{"images.tar", "install.tar"}},
 		{name: "no --out and no --install-out is bad usage", args: airgap, wantCode: exitBadUsage},
 		{name: "a missing program is bad usage", args: slices.Concat(airgap[2:], []string{"--out", out}), wantCode: exitBadUsage},
 		{name: "--install-out without k3snet is bad usage", args: append(flags("k3snet-node", "klipper-lb"), "--install-out", installOut), wantCode: exitBadUsage, wantStderr: "program K3snet is not set"},
 		{name: "--install-out without the node build is bad usage naming its flag", args: append(flags("k3snet", "klipper-lb"), "--install-out", installOut), wantCode: exitBadUsage, wantStderr: "--install-out needs --k3snet-node"},
 		{name: "--out alone needs no node build", args: slices.Concat(airgap, flags("k3snet"), []string{"--out", out}), wantCode: exitOK, wantFiles: []string{"images.tar"}},
-		{name: "an invalid image name fails", args: append(flags("k3snet", "k3snet-node", "klipper-lb"), "--install-out", installOut, "--k3snet-image", "Bad/Name"), wantCode: exitFailed},
+		{name: "--install-out without the helm job is bad usage", args: append(flags("k3snet", "k3snet-node", "klipper-lb"), "--install-out", installOut), wantCode: exitBadUsage, wantStderr: "program KlipperHelm is not set"},
+		{name: "an invalid image name fails", args: append(flags("k3snet", "k3snet-node", "klipper-lb", "klipper-helm"), "--install-out", installOut, "--k3snet-image", "Bad/Name"), wantCode: exitFailed},
 		{name: "an unknown flag is bad usage", args: []string{"--registry", "x"}, wantCode: exitBadUsage},
 	}
 	for _, tt := range tests {
