@@ -3,10 +3,10 @@ package clustercidr
 import (
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"strconv"
 	"testing"
 
+	"github.com/k3snet/k3snet/internal/benchworkload"
 	"github.com/stretchr/testify/require"
 )
 
@@ -107,10 +107,7 @@ func (w ipamWorkload) allocator(t testing.TB) *Allocator {
 // scalesUpTo returns the scales to run of those given: K3SNET_SCALE_MAX (default def) is
 // the largest, so `make bench` stays short and a longer run asks for more.
 func scalesUpTo(def int, scales ...int) []int {
-	limit := def
-	if v, err := strconv.Atoi(os.Getenv("K3SNET_SCALE_MAX")); err == nil && v > 0 {
-		limit = v
-	}
+	limit := benchworkload.ScaleMax(def)
 	var out []int
 	for _, s := range scales {
 		if s <= limit {

@@ -2,25 +2,21 @@ package netpol
 
 import (
 	"fmt"
-	"os"
 	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/k3snet/k3snet/internal/benchworkload"
 	"github.com/stretchr/testify/require"
 )
 
 // scaleMax is the largest scale the scale benchmarks run: K3SNET_SCALE_MAX, default 10
 // (100× needs several GB and minutes).
 func scaleMax() int {
-	if v, err := strconv.Atoi(os.Getenv("K3SNET_SCALE_MAX")); err == nil && v > 0 {
-		return v
-	}
-	return 10
+	return benchworkload.ScaleMax(10)
 }
 
 // BenchmarkScale measures how Compile's cost grows with the workload: the workload of record

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/k3snet/k3snet/internal/benchworkload"
 	"github.com/k3snet/k3snet/internal/procstat"
 	"github.com/k3snet/k3snet/internal/testcluster"
 )
@@ -27,10 +27,7 @@ import (
 // controllers hold. The control plane runs in other processes and is not in these figures;
 // the resident set is the whole test process's (its baseline included).
 func BenchmarkRestart(b *testing.B) {
-	maxScale := 1
-	if v, err := strconv.Atoi(os.Getenv("K3SNET_SCALE_MAX")); err == nil && v > 0 {
-		maxScale = v
-	}
+	maxScale := benchworkload.ScaleMax(1)
 	for _, scale := range []int{1, 10, 100} {
 		if scale > maxScale {
 			continue

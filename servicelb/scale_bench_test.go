@@ -26,6 +26,7 @@ import (
 	compmetrics "k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/testutil"
 
+	"github.com/k3snet/k3snet/internal/benchworkload"
 	"github.com/k3snet/k3snet/internal/procstat"
 )
 
@@ -58,10 +59,7 @@ import (
 // managedFields, which real ones carry unless the informer strips them). One op is the whole
 // run, from the first Service created to the last status published.
 func BenchmarkScale(b *testing.B) {
-	maxScale := 1
-	if v, err := strconv.Atoi(os.Getenv("K3SNET_SCALE_MAX")); err == nil && v > 0 {
-		maxScale = v
-	}
+	maxScale := benchworkload.ScaleMax(1)
 	for _, scale := range []int{1, 5, 10} {
 		if scale > maxScale {
 			break
