@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,7 @@ type WriteCounter struct {
 	mu     sync.Mutex
 	writes []string
 	at     []time.Time
+	reads  atomic.Int64
 }
 
 // roundTripperFunc is an http.RoundTripper from a function.
@@ -30,7 +32,9 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // transport.WrapperFunc, for rest.Config.Wrap.
 func (w *WriteCounter) Wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			w.reads.Add(1)
+		} else {
 			s := r.Method + " " + r.URL.Path
 			if w.ContentType {
 				s += " " + r.Header.Get("Content-Type")
@@ -43,6 +47,10 @@ func (w *WriteCounter) Wrap(rt http.RoundTripper) http.RoundTripper {
 		return rt.RoundTrip(r)
 	})
 }
+
+// Reads returns how many reads (GET, HEAD) were sent: what a controller's steady state costs
+// the API server when it writes nothing.
+func (w *WriteCounter) Reads() int64 { return w.reads.Load() }
 
 // Count returns how many writes were recorded, to pass to Since later.
 func (w *WriteCounter) Count() int {

@@ -91,6 +91,7 @@ func TestWriteCounter(t *testing.T) {
 			send(t, rt, reqs[2:]...)
 
 			assert.Equal(t, len(reqs), next.got, "every request goes through")
+			assert.Equal(t, int64(2), w.Reads(), "the GET and the HEAD")
 			assert.Equal(t, len(tt.want), w.Count())
 			assert.Equal(t, tt.want, w.Since(0))
 			assert.Equal(t, tt.want[mid:], w.Since(mid), "the writes after the first %d", mid)

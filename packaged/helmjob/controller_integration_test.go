@@ -39,14 +39,14 @@ type controllerEnv struct {
 	recorder *record.FakeRecorder
 }
 
-func startControllerEnv(t *testing.T) *controllerEnv {
+func startControllerEnv(t testing.TB) *controllerEnv {
 	t.Helper()
 	return startControllerEnvWith(t, Options{})
 }
 
 // startControllerEnvWith starts the Controller with opts, its namespace, recorder and
 // Config filled in.
-func startControllerEnvWith(t *testing.T, opts Options) *controllerEnv {
+func startControllerEnvWith(t testing.TB, opts Options) *controllerEnv {
 	t.Helper()
 	c := cluster.Get(t)
 	ns := c.Namespace(t)
@@ -73,7 +73,7 @@ func startControllerEnvWith(t *testing.T, opts Options) *controllerEnv {
 	return e
 }
 
-func (e *controllerEnv) createChart(t *testing.T, name string, spec map[string]any) {
+func (e *controllerEnv) createChart(t testing.TB, name string, spec map[string]any) {
 	t.Helper()
 	_, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Create(t.Context(), &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
@@ -82,7 +82,7 @@ func (e *controllerEnv) createChart(t *testing.T, name string, spec map[string]a
 	require.NoError(t, err)
 }
 
-func (e *controllerEnv) chart(t *testing.T, name string) *helmchart.HelmChart {
+func (e *controllerEnv) chart(t testing.TB, name string) *helmchart.HelmChart {
 	t.Helper()
 	u, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Get(t.Context(), name, metav1.GetOptions{})
 	require.NoError(t, err)
@@ -103,7 +103,7 @@ func (e *controllerEnv) failed(t *testing.T, name string) (bool, string) {
 }
 
 // eventually polls cond until it holds, failing with what it last said.
-func (e *controllerEnv) eventually(t *testing.T, what string, cond func() (bool, string)) {
+func (e *controllerEnv) eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
@@ -114,7 +114,7 @@ func (e *controllerEnv) eventually(t *testing.T, what string, cond func() (bool,
 	require.NoError(t, err, "%s; last seen: %s", what, last)
 }
 
-func (e *controllerEnv) job(t *testing.T, name string) *batchv1.Job {
+func (e *controllerEnv) job(t testing.TB, name string) *batchv1.Job {
 	job, err := e.c.Client.BatchV1().Jobs(e.ns).Get(t.Context(), name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -16,6 +16,6 @@ var cluster testcluster.Shared
 func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
 
 // testContext is t's context with logs going to t.
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	return klog.NewContext(t.Context(), ktesting.NewLogger(t, ktesting.NewConfig()))
 }
