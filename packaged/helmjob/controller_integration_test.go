@@ -114,6 +114,34 @@ func (e *controllerEnv) eventually(t testing.TB, what string, cond func() (bool,
 	require.NoError(t, err, "%s; last seen: %s", what, last)
 }
 
+// countedController is a second Controller over e's namespace, not started, whose API
+// requests are counted: it stands for e's controller restarted.
+type countedController struct {
+	ctrl     *Controller
+	requests *testcluster.WriteCounter
+	reg      metrics.KubeRegistry
+}
+
+func (e *controllerEnv) countedController(tb testing.TB) countedController {
+	tb.Helper()
+	counted := countedController{requests: &testcluster.WriteCounter{}, reg: metrics.NewKubeRegistry()}
+	cfg := rest.CopyConfig(e.c.Config)
+	cfg.Wrap(counted.requests.Wrap)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(tb, err)
+	counted.ctrl, err = New(client, Options{Config: cfg, Namespace: e.ns, EventRecorder: record.NewFakeRecorder(100), MetricsRegistry: counted.reg})
+	require.NoError(tb, err)
+	return counted
+}
+
+// successfulSyncs is what packaged_helmchart_syncs_total{result="success"} has counted on reg.
+func successfulSyncs(tb testing.TB, reg metrics.KubeRegistry) float64 {
+	tb.Helper()
+	n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
+	require.NoError(tb, err)
+	return n
+}
+
 func (e *controllerEnv) job(t testing.TB, name string) *batchv1.Job {
 	job, err := e.c.Client.BatchV1().Jobs(e.ns).Get(t.Context(), name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -322,27 +350,19 @@ func TestControllerRestartWithNothingChangedWritesNothing(t *testing.T) {
 
 	// A second controller with counted writes stands for the restarted one: the first
 	// has nothing left to do, and the second must find the same.
-	writes := &testcluster.WriteCounter{}
-	cfg := rest.CopyConfig(e.c.Config)
-	cfg.Wrap(writes.Wrap)
-	client, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
-	reg := metrics.NewKubeRegistry()
-	ctrl, err := New(client, Options{Config: cfg, Namespace: e.ns, EventRecorder: record.NewFakeRecorder(100), MetricsRegistry: reg})
-	require.NoError(t, err)
+	restarted := e.countedController(t)
 	ctx, stop := context.WithCancel(testContext(t))
 	defer stop()
-	require.NoError(t, ctrl.Start(ctx, nil))
+	require.NoError(t, restarted.ctrl.Start(ctx, nil))
 	e.eventually(t, "the restarted controller syncs both charts", func() (bool, string) {
-		n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
-		require.NoError(t, err)
+		n := successfulSyncs(t, restarted.reg)
 		return n >= 2, fmt.Sprint(n)
 	})
-	assert.Empty(t, writes.Since(0), "API writes of the restart")
+	assert.Empty(t, restarted.requests.Since(0), "API writes of the restart")
 
 	// Someone deletes a chart's values Secret: the chart's next sync puts it back.
 	require.NoError(t, e.c.Client.CoreV1().Secrets(e.ns).Delete(t.Context(), "chart-values-inline", metav1.DeleteOptions{}))
-	_, err = e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Patch(t.Context(), "inline", "application/merge-patch+json",
+	_, err := e.dyn.Resource(helmchart.Resource).Namespace(e.ns).Patch(t.Context(), "inline", "application/merge-patch+json",
 		[]byte(`{"metadata":{"annotations":{"touched":"1"}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	e.eventually(t, "the values Secret is back", func() (bool, string) {
@@ -358,11 +378,7 @@ func TestControllerRestartWithNothingChangedWritesNothing(t *testing.T) {
 func TestControllerReportsAFailedInstallJobOnce(t *testing.T) {
 	reg := metrics.NewKubeRegistry()
 	e := startControllerEnvWith(t, Options{Job: JobOptions{APIServerPort: 6443}, MetricsRegistry: reg})
-	syncs := func() float64 {
-		n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
-		require.NoError(t, err)
-		return n
-	}
+	syncs := func() float64 { return successfulSyncs(t, reg) }
 	e.createChart(t, "broken", map[string]any{"chartContent": "dGd6", "bootstrap": true, "backOffLimit": 0})
 	var pod *corev1.Pod
 	e.eventually(t, "the install job's pod exists", func() (bool, string) {

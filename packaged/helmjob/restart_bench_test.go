@@ -10,17 +10,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
-	"k8s.io/component-base/metrics"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/k3snet/k3snet/internal/benchworkload"
-	"github.com/k3snet/k3snet/internal/metricsreg"
 	"github.com/k3snet/k3snet/internal/procstat"
-	"github.com/k3snet/k3snet/internal/testcluster"
 )
 
 // BenchmarkRestart measures what a server's restart with nothing changed costs the helm
@@ -60,24 +54,16 @@ func benchmarkRestart(b *testing.B, charts int) {
 	var writes []string
 	var reads int64
 	for b.Loop() {
-		counter := &testcluster.WriteCounter{}
-		cfg := rest.CopyConfig(e.c.Config)
-		cfg.Wrap(counter.Wrap)
-		client, err := kubernetes.NewForConfig(cfg)
-		require.NoError(b, err)
-		reg := metrics.NewKubeRegistry()
-		ctrl, err := New(client, Options{Config: cfg, Namespace: e.ns, EventRecorder: record.NewFakeRecorder(charts), MetricsRegistry: reg})
-		require.NoError(b, err)
+		restarted := e.countedController(b)
 		ctx, stop := context.WithCancel(testContext(b))
 		startCPU, start := procstat.SelfCPU(b), time.Now()
-		require.NoError(b, ctrl.Start(ctx, nil))
-		err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
-			n, err := metricsreg.ResultCount(reg, "packaged_helmchart_syncs_total", "success")
-			return n >= float64(charts), err
+		require.NoError(b, restarted.ctrl.Start(ctx, nil))
+		err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
+			return successfulSyncs(b, restarted.reg) >= float64(charts), nil
 		})
 		require.NoError(b, err, "the restarted controller syncs every chart")
 		took, cpu = time.Since(start), procstat.SelfCPU(b)-startCPU
-		writes, reads = counter.Since(0), counter.Reads()
+		writes, reads = restarted.requests.Since(0), restarted.requests.Reads()
 		stop()
 	}
 	// Reported after the loop: b.Loop's start drops the metrics reported before it.
